@@ -1,0 +1,43 @@
+# Tierflow's two commands: `make demo` and `make test`. Both bootstrap everything they need:
+# the virtualenv, the project, and the pinned Temporal CLI (built once per machine).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+DEMO_ARGS ?=
+
+.PHONY: demo test lint format bench install temporal clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+temporal: install
+	$(PY) -m tierflow.devserver
+
+demo: temporal
+	$(VENV)/bin/tierflow demo $(DEMO_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: temporal lint
+	$(VENV)/bin/pytest
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: temporal
+	$(VENV)/bin/python -m benchmarks $(BENCH_ARGS)
+
+clean:
+	rm -rf .data .pytest_cache .mypy_cache .ruff_cache
