@@ -1,0 +1,74 @@
+"""SMS through a Twilio-style gateway (the Messages resource of the 2010-04-01 API)."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from activities.errors import permanent
+from activities.http import post
+from activities.models import Notification, NotifyChannel
+from activities.settings import Settings
+
+__all__ = ["SmsAdapter", "is_e164", "sms_text"]
+
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# Twilio splits longer bodies into segments itself, up to 1600 characters.
+_MAX_BODY = 1600
+
+
+def is_e164(number: str) -> bool:
+    """Whether `number` is an E.164 phone number: `+`, country code, at most 15 digits."""
+    return bool(_E164.match(number))
+
+
+def sms_text(n: Notification) -> str:
+    """Subject and body on one message, cut to what the gateway accepts."""
+    text = f"{n.subject}: {n.body}" if n.subject else n.body
+    return text if len(text) <= _MAX_BODY else text[: _MAX_BODY - 1] + "…"
+
+
+class SmsAdapter:
+    """Sends a notification as a text message through the configured gateway."""
+
+    channel = NotifyChannel.sms
+
+    def __init__(self, settings: Settings, client: httpx.AsyncClient) -> None:
+        """Keep the gateway's URL and credentials and the shared HTTP client."""
+        self._settings = settings
+        self._client = client
+        self.configured = settings.sms_url is not None
+
+    def messages_url(self) -> str:
+        """`{sms_url}/2010-04-01/Accounts/{account}/Messages.json`."""
+        base = (self._settings.sms_url or "").rstrip("/")
+        return f"{base}/2010-04-01/Accounts/{self._settings.sms_account}/Messages.json"
+
+    async def send(self, n: Notification) -> str:
+        """POST the form (To, From, Body) with basic auth; the message SID is the detail."""
+        settings = self._settings
+        account, token, sender = settings.sms_account, settings.sms_token, settings.sms_from
+        if not (self.configured and account and token and sender):
+            raise permanent("SMS channel not configured")
+        if not is_e164(n.address):
+            raise permanent(f"invalid phone number {n.address!r}: E.164 (+4420...) expected")
+        response = await post(
+            self._client,
+            self.messages_url(),
+            what="SMS gateway",
+            idempotency_key=n.idempotency_key,
+            data={"To": n.address, "From": sender, "Body": sms_text(n)},
+            auth=(account, token.get_secret_value()),
+        )
+        return f"sms {_message_sid(response) or response.status_code}"
+
+
+def _message_sid(response: httpx.Response) -> str | None:
+    """The gateway's message SID, if the answer is JSON carrying one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    sid = body.get("sid") if isinstance(body, dict) else None
+    return str(sid) if sid else None

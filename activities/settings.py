@@ -1,0 +1,72 @@
+"""Where the side effects go, read from `TIERFLOW_*` environment variables.
+
+Every channel is optional: a channel without its settings is skipped (with a log line), so a
+deployment turns on only what it has. Half-configured channels are rejected at start-up
+instead, because a webhook without its secret or an SMS gateway without credentials is a
+mistake that retries cannot fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Configuration of every channel and of the host-system sync."""
+
+    model_config = SettingsConfigDict(env_prefix="TIERFLOW_", extra="ignore", frozen=True)
+
+    # Email over SMTP.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "tierflow@localhost"
+    smtp_ca_file: Path | None = None
+    smtp_timeout: float = Field(default=30.0, gt=0)
+
+    # Chat: a Slack-compatible incoming webhook.
+    chat_webhook_url: str | None = None
+
+    # SMS: a Twilio-style gateway.
+    sms_url: str | None = None
+    sms_account: str | None = None
+    sms_token: SecretStr | None = None
+    sms_from: str | None = None
+
+    # Generic signed webhook to the host system (also carries customer updates for channels
+    # Tierflow cannot reach itself: phone, social media, web).
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+
+    # Ticket sync to the host help desk / CRM.
+    sync_url: str | None = None
+    sync_secret: SecretStr | None = None
+
+    # Folder of `<kind>.txt` files overriding the built-in customer templates.
+    templates_dir: Path | None = None
+
+    http_timeout: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _channels_are_complete(self) -> Settings:
+        """Refuse a channel that has its address but not what it needs to use it."""
+        missing: list[str] = []
+        if self.sms_url and not (self.sms_account and self.sms_token and self.sms_from):
+            missing.append("TIERFLOW_SMS_URL needs TIERFLOW_SMS_ACCOUNT, _SMS_TOKEN and _SMS_FROM")
+        if self.webhook_url and not self.webhook_secret:
+            missing.append("TIERFLOW_WEBHOOK_URL needs TIERFLOW_WEBHOOK_SECRET")
+        if self.sync_url and not self.sync_secret:
+            missing.append("TIERFLOW_SYNC_URL needs TIERFLOW_SYNC_SECRET")
+        if bool(self.smtp_username) != bool(self.smtp_password):
+            missing.append("TIERFLOW_SMTP_USERNAME and TIERFLOW_SMTP_PASSWORD go together")
+        if missing:
+            raise ValueError("; ".join(missing))
+        return self

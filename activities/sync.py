@@ -1,0 +1,53 @@
+"""Pushing the ticket's state to the host help desk or CRM over the signed sync webhook."""
+
+from __future__ import annotations
+
+import httpx
+from structlog.typing import FilteringBoundLogger
+from temporalio.exceptions import ApplicationError
+
+from activities.channels.webhook import post_signed_json
+from activities.models import DeliveryResult, NotifyChannel, TicketSync
+from activities.settings import Settings
+
+__all__ = ["push_ticket_sync"]
+
+
+async def push_ticket_sync(
+    settings: Settings,
+    client: httpx.AsyncClient,
+    s: TicketSync,
+    log: FilteringBoundLogger,
+) -> DeliveryResult:
+    """POST `{"type": "ticket.sync", "sync": {...}}` to `sync_url`, or skip if unset."""
+    log = log.bind(event=s.event, state=s.state, idempotency_key=s.idempotency_key)
+    if settings.sync_url is None or settings.sync_secret is None:
+        log.warning("sync_skipped", reason="sync not configured")
+        return DeliveryResult(
+            idempotency_key=s.idempotency_key,
+            channel=NotifyChannel.webhook,
+            status="skipped",
+            detail="sync not configured",
+        )
+    try:
+        response = await post_signed_json(
+            client,
+            settings.sync_url,
+            settings.sync_secret,
+            {"type": "ticket.sync", "sync": s.model_dump(mode="json")},
+            idempotency_key=s.idempotency_key,
+            what="sync webhook",
+        )
+    except ApplicationError as exc:
+        log.warning(
+            "sync_failed", error_type=exc.type, retryable=not exc.non_retryable, error=exc.message
+        )
+        raise
+    detail = f"sync {response.status_code}"
+    log.info("sync_sent", detail=detail)
+    return DeliveryResult(
+        idempotency_key=s.idempotency_key,
+        channel=NotifyChannel.webhook,
+        status="sent",
+        detail=detail,
+    )

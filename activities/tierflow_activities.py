@@ -1,0 +1,83 @@
+"""`TierflowActivities`: the activities a Tierflow worker registers.
+
+One instance holds the settings, the checked customer templates, the channel adapters and
+one shared HTTP client, so connections are pooled across activity runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+from temporalio import activity
+
+from activities.channels import build_adapters
+from activities.log import activity_logger
+from activities.models import CustomerUpdate, DeliveryResult, Notification, TicketSync
+from activities.notify import customer_notification, deliver, render_customer_update
+from activities.settings import Settings
+from activities.sync import push_ticket_sync
+from activities.templates import TemplateSet
+
+__all__ = ["TierflowActivities"]
+
+
+class TierflowActivities:
+    """Every Tierflow side effect; register with `Worker(activities=acts.all())`."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        """Read settings from the environment unless given; load and check the templates.
+
+        Raises `TemplateError` now if an override template is broken, so that a bad
+        deployment fails at start-up instead of at the first customer update.
+        """
+        self.settings = settings if settings is not None else Settings()
+        self.templates = TemplateSet(self.settings.templates_dir)
+        self._client = httpx.AsyncClient(timeout=self.settings.http_timeout)
+        self.adapters = build_adapters(self.settings, self._client)
+
+    @activity.defn(name="send_notification")
+    async def send_notification(self, n: Notification) -> DeliveryResult:
+        """Send a staff (or any pre-written) notification over its channel."""
+        log = activity_logger("send_notification", ticket_id=n.ticket_id, workflow_id=n.workflow_id)
+        return await deliver(self.adapters, n, log)
+
+    @activity.defn(name="notify_customer")
+    async def notify_customer(self, u: CustomerUpdate) -> DeliveryResult:
+        """Render the customer's message from its template and send it on their channel.
+
+        Email, SMS and chat customers are reached directly; for the `webhook` channel
+        (customers on phone, social media or the web) the host system gets the message.
+        """
+        log = activity_logger("notify_customer", ticket_id=u.ticket_id, workflow_id=u.workflow_id)
+        rendered = render_customer_update(self.templates, u)
+        return await deliver(self.adapters, customer_notification(u, rendered), log)
+
+    @activity.defn(name="sync_ticket")
+    async def sync_ticket(self, s: TicketSync) -> DeliveryResult:
+        """Push the ticket's state to the host system's sync webhook."""
+        log = activity_logger("sync_ticket", ticket_id=s.ticket_id, workflow_id=s.workflow_id)
+        return await push_ticket_sync(self.settings, self._client, s, log)
+
+    def all(self) -> list[Callable[..., Any]]:
+        """The bound activity methods, for `Worker(activities=...)`."""
+        return [self.send_notification, self.notify_customer, self.sync_ticket]
+
+    async def aclose(self) -> None:
+        """Close the shared HTTP client; call when the worker shuts down."""
+        await self._client.aclose()
+
+    async def __aenter__(self) -> Self:
+        """Use as `async with TierflowActivities() as acts:` to close the client on exit."""
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close the shared HTTP client."""
+        await self.aclose()
