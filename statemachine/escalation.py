@@ -1,0 +1,52 @@
+"""Escalation records: who moved a ticket where, and why.
+
+Every escalation is recorded with its reasons and the people on both ends, so that the agent who
+escalated can follow the ticket to its end and so that escalations can later be analysed for
+patterns (which reasons, which teams, how often SLAs broke).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class EscalationType(StrEnum):
+    """Up a tier, sideways to another team, or triggered by the policy on its own."""
+
+    HIERARCHICAL = "hierarchical"
+    FUNCTIONAL = "functional"
+    AUTOMATIC = "automatic"
+
+
+class EscalationReason(StrEnum):
+    """Why a ticket was escalated: an agent's manual reasons, or the policy's."""
+
+    RESPONSE_TIME_EXCEEDED = "response_time_exceeded"
+    LIMITED_ACCESS = "limited_access"
+    LIMITED_AUTHORITY = "limited_authority"
+    LIMITED_KNOWLEDGE = "limited_knowledge"
+    FEATURE_REQUEST = "feature_request"
+    SLA_BREACH = "sla_breach"
+    RULE = "rule"
+
+
+class EscalationRecord(BaseModel):
+    """One escalation, as it will be kept in the ticket's history."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: EscalationType
+    from_tier: str | None = None
+    from_team: str | None = None
+    from_assignee: str | None = None
+    to_tier: str
+    to_team: str | None = None
+    to_assignee: str | None = None
+    reasons: Annotated[list[EscalationReason], Field(min_length=1)]
+    rule: str | None = None
+    actor: str
+    at: AwareDatetime
+    note: str = ""
