@@ -8,6 +8,7 @@ Results are aware datetimes in UTC.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -92,7 +93,8 @@ class BusinessCalendar(BaseModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)")
+            msg = f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)"
+            raise ValueError(msg) from None
         return value
 
     @field_validator("hours")
@@ -100,7 +102,7 @@ class BusinessCalendar(BaseModel):
     def _no_overlaps(cls, value: dict[Weekday, list[str]]) -> dict[Weekday, list[str]]:
         for day, windows in value.items():
             spans = sorted(parse_window(w) for w in windows)
-            for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+            for (_, end), (start, _) in itertools.pairwise(spans):
                 if start < end:
                     raise ValueError(f"{day.value}: opening windows overlap")
         return value

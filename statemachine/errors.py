@@ -20,7 +20,8 @@ class DomainError(Exception):
         return self.message
 
 
-class InvalidAction(DomainError):
+# The public names are fixed by the API other modules code against, hence no 'Error' suffix.
+class InvalidAction(DomainError):  # noqa: N818
     """An action that the ticket's current state does not allow."""
 
     def __init__(
@@ -36,15 +37,13 @@ class InvalidAction(DomainError):
         self.reason = reason
         allowed_text = ", ".join(self.allowed) if self.allowed else "nothing"
         if reason is None:
-            message = (
-                f"cannot {action!r} a ticket in state {state!r}; allowed here: {allowed_text}"
-            )
+            message = f"cannot {action!r} a ticket in state {state!r}; allowed here: {allowed_text}"
         else:
             message = f"cannot {action!r} a ticket in state {state!r}: {reason}"
         super().__init__(message)
 
 
-class UnknownTarget(DomainError):
+class UnknownTarget(DomainError):  # noqa: N818
     """A tier, team, assignee or recipient that the policy does not know."""
 
     def __init__(self, kind: str, name: str, known: Iterable[str]) -> None:
@@ -61,7 +60,9 @@ class PolicyError(DomainError):
     def __init__(self, problems: Sequence[tuple[str, str]], source: str = "<policy>") -> None:
         self.problems = list(problems)
         self.source = source
-        lines = [f"{source}: {path}: {msg}" if path else f"{source}: {msg}" for path, msg in problems]
+        lines = [
+            f"{source}: {path}: {msg}" if path else f"{source}: {msg}" for path, msg in problems
+        ]
         super().__init__("\n".join(lines) if lines else f"{source}: invalid policy")
 
     def with_source(self, source: str) -> PolicyError:

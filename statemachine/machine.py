@@ -234,7 +234,7 @@ class TicketMachine:
         return None
 
     def check(self, action: str, **kwargs: Any) -> None:
-        """Raise InvalidAction or UnknownTarget if ``action`` is not possible now; change nothing."""
+        """Raise InvalidAction/UnknownTarget if ``action`` is not possible now; change nothing."""
         allowed = self.allowed_actions()
         if action not in allowed:
             raise InvalidAction(action, self.state, allowed)

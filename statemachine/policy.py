@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import itertools
 import re
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -169,7 +170,7 @@ class EscalationPolicy(_Strict):
 
     @model_validator(mode="after")
     def _levels_in_time_order(self) -> EscalationPolicy:
-        for before, after in zip(self.levels, self.levels[1:], strict=False):
+        for before, after in itertools.pairwise(self.levels):
             if after.after < before.after:
                 raise ValueError(
                     f"level {after.name!r} comes before {before.name!r} in time; "
@@ -363,11 +364,17 @@ def _reference_problems(policy: Policy) -> list[tuple[str, str]]:
         then = rule.then
         if then.set_tier is not None and then.set_tier not in tiers:
             problems.append(
-                (f"rules.{i}.then.set_tier", f"unknown tier {then.set_tier!r} (known: {known_tiers})")
+                (
+                    f"rules.{i}.then.set_tier",
+                    f"unknown tier {then.set_tier!r} (known: {known_tiers})",
+                )
             )
         if then.set_team is not None and then.set_team not in teams:
             problems.append(
-                (f"rules.{i}.then.set_team", f"unknown team {then.set_team!r} (known: {known_teams})")
+                (
+                    f"rules.{i}.then.set_team",
+                    f"unknown team {then.set_team!r} (known: {known_teams})",
+                )
             )
         for j, target in enumerate(then.notify):
             if target not in ROLES and target not in people:
