@@ -1,0 +1,239 @@
+"""The ticket state machine: every transition, every rejection, snapshots and the diagram."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from statemachine import (
+    ACTIONS,
+    DomainError,
+    InvalidAction,
+    MachineState,
+    TicketMachine,
+    UnknownTarget,
+    mermaid,
+)
+
+TIERS = ["tier0", "tier1", "tier2", "tier3"]
+
+# Where each state is set up for the table below: tier states sit in tier2, coming from tier2.
+SETUPS: dict[str, MachineState] = {
+    "new": MachineState(state="new"),
+    "triage": MachineState(state="triage"),
+    "tier2": MachineState(state="tier2", last_tier="tier2"),
+    "waiting": MachineState(state="waiting", last_tier="tier2"),
+    "approval": MachineState(state="approval", last_tier="tier2", pending_tier="tier3"),
+    "resolved": MachineState(state="resolved", last_tier="tier2"),
+    "closed": MachineState(state="closed", last_tier="tier2"),
+}
+
+# The expected table, written out by hand: (state, action) -> (arguments, destination).
+EXPECTED: dict[tuple[str, str], tuple[dict[str, Any], str]] = {
+    ("new", "triage"): ({}, "triage"),
+    ("new", "note"): ({}, "new"),
+    ("triage", "route"): ({"tier": "tier1"}, "tier1"),
+    ("triage", "note"): ({}, "triage"),
+    ("tier2", "assign"): ({"assignee": "riley"}, "tier2"),
+    ("tier2", "transfer"): ({"team": "billing"}, "tier2"),
+    ("tier2", "escalate"): ({"tier": "tier3"}, "tier3"),
+    ("tier2", "request_escalation"): ({"tier": "tier3"}, "approval"),
+    ("tier2", "wait_customer"): ({}, "waiting"),
+    ("tier2", "resolve"): ({}, "resolved"),
+    ("tier2", "note"): ({}, "tier2"),
+    ("waiting", "resume"): ({}, "tier2"),
+    ("waiting", "resolve"): ({}, "resolved"),
+    ("waiting", "note"): ({}, "waiting"),
+    ("approval", "approve"): ({}, "tier3"),
+    ("approval", "reject"): ({}, "tier2"),
+    ("approval", "note"): ({}, "approval"),
+    ("resolved", "reopen"): ({}, "tier2"),
+    ("resolved", "close"): ({}, "closed"),
+    ("resolved", "note"): ({}, "resolved"),
+}
+ALLOWED_PAIRS = sorted(EXPECTED)
+REJECTED_PAIRS = [(s, a) for s in SETUPS for a in ACTIONS if (s, a) not in EXPECTED]
+
+
+def machine_in(state: str) -> TicketMachine:
+    """A machine restored in one of the SETUPS states."""
+    return TicketMachine.restore(TIERS, SETUPS[state])
+
+
+class TestTransitions:
+    @pytest.mark.parametrize(("state", "action"), ALLOWED_PAIRS)
+    def test_allowed_action_lands_in_expected_state(self, state: str, action: str) -> None:
+        """Every row of the transition table moves the ticket where the table says."""
+        kwargs, dest = EXPECTED[(state, action)]
+        machine = machine_in(state)
+
+        assert machine.apply(action, **kwargs) == dest
+        assert machine.state == dest
+
+    @pytest.mark.parametrize("state", list(SETUPS))
+    def test_allowed_actions_match_table(self, state: str) -> None:
+        """allowed_actions lists exactly the actions the table allows in a state."""
+        expected = [a for a in ACTIONS if (state, a) in EXPECTED]
+
+        assert machine_in(state).allowed_actions() == expected
+
+    @pytest.mark.parametrize("tier", TIERS)
+    def test_route_reaches_every_tier(self, tier: str) -> None:
+        """Triage can route to any configured tier."""
+        machine = machine_in("triage")
+
+        assert machine.apply("route", tier=tier) == tier
+        assert machine.last_tier == tier
+
+    def test_escalate_may_go_down_a_tier(self) -> None:
+        """The machine leaves the direction of an escalation to the caller."""
+        machine = machine_in("tier2")
+
+        assert machine.apply("escalate", tier="tier1") == "tier1"
+
+    def test_last_tier_survives_waiting_and_resolution(self) -> None:
+        """Resume and reopen return to the tier the ticket left."""
+        machine = TicketMachine(TIERS)
+        for action, kwargs in [
+            ("triage", {}),
+            ("route", {"tier": "tier1"}),
+            ("escalate", {"tier": "tier3"}),
+            ("wait_customer", {}),
+            ("resolve", {}),
+        ]:
+            machine.apply(action, **kwargs)
+
+        assert machine.apply("reopen") == "tier3"
+
+    def test_approval_remembers_pending_tier(self) -> None:
+        """A request records the tier asked for until it is approved or rejected."""
+        machine = machine_in("tier2")
+        machine.apply("request_escalation", tier="tier3")
+
+        assert machine.pending_tier == "tier3"
+        machine.apply("reject")
+        assert machine.pending_tier is None
+        assert machine.state == "tier2"
+
+    def test_internal_transition_keeps_last_tier(self) -> None:
+        """Notes, assignments and transfers change neither state nor last tier."""
+        machine = machine_in("tier2")
+        for action in ("note", "assign", "transfer"):
+            machine.apply(action)
+
+        assert machine.snapshot() == SETUPS["tier2"]
+
+
+class TestRejections:
+    @pytest.mark.parametrize(("state", "action"), REJECTED_PAIRS)
+    def test_disallowed_action_is_refused(self, state: str, action: str) -> None:
+        """Every action missing from the table for a state raises InvalidAction, naming it."""
+        machine = machine_in(state)
+
+        with pytest.raises(InvalidAction) as caught:
+            machine.apply(action, tier="tier3")
+
+        assert caught.value.action == action
+        assert caught.value.state == state
+        assert caught.value.allowed == machine.allowed_actions()
+        assert machine.snapshot() == SETUPS[state]
+
+    def test_message_lists_allowed_actions(self) -> None:
+        """The message tells the agent what is possible instead."""
+        with pytest.raises(InvalidAction, match=r"cannot 'resolve' a ticket in state 'new'; "):
+            machine_in("new").apply("resolve")
+
+        assert str(InvalidAction("resolve", "new", ["triage"])) == (
+            "cannot 'resolve' a ticket in state 'new'; allowed here: triage"
+        )
+
+    def test_unknown_action_is_refused(self) -> None:
+        """An action name that does not exist is an InvalidAction too."""
+        with pytest.raises(InvalidAction):
+            machine_in("tier2").apply("teleport")
+
+    @pytest.mark.parametrize(
+        ("state", "action"),
+        [("triage", "route"), ("tier2", "escalate"), ("tier2", "request_escalation")],
+    )
+    def test_unknown_tier_is_refused(self, state: str, action: str) -> None:
+        """Targets must be configured tiers; the error lists the known ones."""
+        with pytest.raises(UnknownTarget, match="unknown tier 'tier9'; known: tier0, tier1"):
+            machine_in(state).check(action, tier="tier9")
+
+    @pytest.mark.parametrize("action", ["escalate", "request_escalation"])
+    def test_escalating_to_the_same_tier_is_refused(self, action: str) -> None:
+        """Moving sideways within a tier is a transfer, not an escalation."""
+        with pytest.raises(InvalidAction, match="use 'transfer'"):
+            machine_in("tier2").check(action, tier="tier2")
+
+    @pytest.mark.parametrize("action", ["route", "escalate", "request_escalation"])
+    def test_target_tier_is_required(self, action: str) -> None:
+        """Targeted actions without a tier are refused with a reason."""
+        state = "triage" if action == "route" else "tier2"
+
+        with pytest.raises(InvalidAction, match="needs a target tier"):
+            machine_in(state).check(action)
+
+    def test_check_changes_nothing(self) -> None:
+        """check validates only; the state stays put whether it passes or fails."""
+        machine = machine_in("tier2")
+        machine.check("escalate", tier="tier3")
+
+        assert machine.state == "tier2"
+        assert machine.can("escalate", tier="tier3")
+        assert not machine.can("close")
+
+
+class TestSnapshots:
+    @pytest.mark.parametrize("state", list(SETUPS))
+    def test_restore_round_trips(self, state: str) -> None:
+        """A snapshot restores to an identical machine."""
+        snapshot = machine_in(state).snapshot()
+
+        assert TicketMachine.restore(TIERS, snapshot).snapshot() == snapshot
+
+    def test_snapshot_serialises_to_json(self) -> None:
+        """Snapshots survive the JSON round trip of Temporal's data converter."""
+        snapshot = SETUPS["approval"]
+
+        assert MachineState.model_validate_json(snapshot.model_dump_json()) == snapshot
+
+    def test_tier_state_sets_last_tier(self) -> None:
+        """Restoring in a tier makes that tier the last tier."""
+        assert TicketMachine(TIERS, "tier1").last_tier == "tier1"
+
+    @pytest.mark.parametrize(
+        "saved",
+        [
+            MachineState(state="waiting"),
+            MachineState(state="approval", last_tier="tier1"),
+            MachineState(state="limbo"),
+            MachineState(state="tier1", pending_tier="tier9"),
+        ],
+    )
+    def test_inconsistent_snapshot_is_refused(self, saved: MachineState) -> None:
+        """A snapshot that could not have been produced is rejected on restore."""
+        with pytest.raises(DomainError):
+            TicketMachine.restore(TIERS, saved)
+
+    @pytest.mark.parametrize("tiers", [[], ["tier_1"], ["closed", "tier1"]])
+    def test_bad_tier_names_are_refused(self, tiers: list[str]) -> None:
+        """Tiers are needed, and may not clash with fixed states or contain '_'."""
+        with pytest.raises(DomainError):
+            TicketMachine(tiers)
+
+
+class TestMermaid:
+    def test_diagram_has_every_state_and_an_edge_per_transition(self) -> None:
+        """The diagram is Mermaid state-diagram text drawn from the table."""
+        text = mermaid(TIERS)
+
+        assert text.startswith("stateDiagram-v2\n")
+        assert "    [*] --> new" in text
+        assert "    triage --> tier0: route" in text
+        assert "    tier2 --> approval: request_escalation" in text
+        assert "    approval --> tier3: approve" in text
+        assert "    resolved --> closed: close" in text
+        assert "    tier1 --> tier1: escalate" not in text
