@@ -93,11 +93,17 @@ class EmailAdapter:
             if smtp_code_is_transient(exc.code):
                 raise transient(reason) from exc
             raise permanent(reason) from exc
-        except aiosmtplib.SMTPNotSupported as exc:
-            # E.g. STARTTLS or AUTH configured but not offered: a configuration mistake.
-            raise permanent(f"SMTP server does not support what is configured: {exc}") from exc
-        except (aiosmtplib.SMTPException, OSError) as exc:
+        except (
+            aiosmtplib.SMTPConnectError,
+            aiosmtplib.SMTPServerDisconnected,
+            aiosmtplib.SMTPTimeoutError,
+            OSError,
+        ) as exc:
             raise transient(f"SMTP server unreachable: {type(exc).__name__}: {exc}") from exc
+        except aiosmtplib.SMTPException as exc:
+            # What is left is a mismatch between settings and server (STARTTLS or AUTH
+            # configured but not offered): retrying the same way cannot succeed.
+            raise permanent(f"SMTP server does not support what is configured: {exc}") from exc
         return f"smtp accepted {message['Message-ID']}"
 
 

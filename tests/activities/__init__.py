@@ -1,0 +1,1 @@
+"""Tests of the side-effect layer, against real SMTP and HTTP servers on loopback."""
