@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Annotated, Any, Final, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from statemachine.calendar import BusinessCalendar
 from statemachine.durations import Duration
@@ -121,12 +128,15 @@ class SlaPolicy(_Strict):
     per_tier: dict[str, dict[Priority, SlaTargets]] = Field(default_factory=dict)
     warning_fraction: float = Field(default=0.75, gt=0, lt=1)
 
-    @model_validator(mode="after")
-    def _every_priority_has_targets(self) -> SlaPolicy:
-        missing = [p.value for p in Priority if p not in self.targets]
+    @field_validator("targets")
+    @classmethod
+    def _every_priority_has_targets(
+        cls, value: dict[Priority, SlaTargets]
+    ) -> dict[Priority, SlaTargets]:
+        missing = [p.value for p in Priority if p not in value]
         if missing:
             raise ValueError(f"targets missing for priorities: {', '.join(missing)}")
-        return self
+        return value
 
     def targets_for(self, priority: Priority, tier: str | None = None) -> SlaTargets:
         """The targets for a priority in a tier: the tier's overrides, else the defaults."""
