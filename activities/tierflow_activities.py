@@ -14,6 +14,7 @@ import httpx
 from temporalio import activity
 
 from activities.channels import build_adapters
+from activities.dispatch import EffectBatch, Item, TimelineNote, dispatch
 from activities.log import activity_logger
 from activities.models import CustomerUpdate, DeliveryResult, Notification, TicketSync
 from activities.notify import customer_notification, deliver, render_customer_update
@@ -61,9 +62,26 @@ class TierflowActivities:
         log = activity_logger("sync_ticket", ticket_id=s.ticket_id, workflow_id=s.workflow_id)
         return await push_ticket_sync(self.settings, self._client, s, log)
 
+    @activity.defn(name="dispatch_effects")
+    async def dispatch_effects(self, batch: EffectBatch) -> list[TimelineNote]:
+        """Deliver every effect of one ticket event (see `activities.dispatch`)."""
+        return await dispatch(batch, self._send_item)
+
+    async def _send_item(self, item: Item) -> DeliveryResult:
+        if isinstance(item, Notification):
+            return await self.send_notification(item)
+        if isinstance(item, CustomerUpdate):
+            return await self.notify_customer(item)
+        return await self.sync_ticket(item)
+
     def all(self) -> list[Callable[..., Any]]:
         """The bound activity methods, for `Worker(activities=...)`."""
-        return [self.send_notification, self.notify_customer, self.sync_ticket]
+        return [
+            self.send_notification,
+            self.notify_customer,
+            self.sync_ticket,
+            self.dispatch_effects,
+        ]
 
     async def aclose(self) -> None:
         """Close the shared HTTP client; call when the worker shuts down."""

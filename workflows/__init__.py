@@ -1,1 +1,5 @@
-"""workflows."""
+"""The ticket workflow: one durable Temporal workflow per support ticket."""
+
+from workflows.ticket import REJECTED, TicketWorkflow
+
+__all__ = ["REJECTED", "TicketWorkflow"]

@@ -1,0 +1,49 @@
+"""Shared fixtures: one real Temporal dev server per test session, a fresh task queue per test.
+
+Integration tests never mock Temporal: the server is the Temporal CLI's dev server (the same
+pinned binary `make demo` uses), started on free ports with Tierflow's search attributes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from tierflow.devserver import ensure_temporal_binary
+from workflows import search_attributes
+
+
+@pytest_asyncio.fixture(scope="session")
+async def temporal_env(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server, started once for the whole session."""
+    binary = ensure_temporal_binary()
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(binary),
+        search_attributes=search_attributes.ALL,
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+    )
+    target = env.client.service_client.config.target_host
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"\nTemporal dev server started: {binary} listening on {target}")
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def client(temporal_env: WorkflowEnvironment) -> Client:
+    """A client of the session's dev server, using Tierflow's pydantic data converter."""
+    return temporal_env.client
+
+
+@pytest.fixture
+def task_queue() -> str:
+    """A task queue of this test's own, so workers of different tests never share work."""
+    return f"tierflow-test-{uuid.uuid4().hex[:12]}"

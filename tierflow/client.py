@@ -1,0 +1,243 @@
+"""The thin asyncio client: the one way the CLI, the HTTP API, the demo and the benchmarks
+talk to tickets.
+
+Inputs are pydantic models, validated before anything reaches Temporal. Agent actions are
+Temporal updates: they return the ticket's new status, or raise :class:`ActionRejected` with the
+domain's own message when the ticket's workflow refused them (nothing was written then).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from statemachine import Policy, Ticket, default_policy
+from workflows import REJECTED, TicketWorkflow
+from workflows.messages import (
+    AddNote,
+    Assign,
+    Close,
+    CustomerFeedback,
+    CustomerReply,
+    Decide,
+    Escalate,
+    OpenTicket,
+    Reopen,
+    RequestEscalation,
+    Resolve,
+    Respond,
+    SetPriority,
+    TicketStatus,
+    TimelineEntry,
+    WaitCustomer,
+)
+from workflows.state import TicketRun
+from workflows.visibility import initial_search_attributes, static_summary
+
+from .config import DEFAULT_TASK_QUEUE
+
+WORKFLOW_ID_PREFIX = "ticket-"
+
+# Each action's update name and input type: the CLI and the HTTP API dispatch through this.
+ACTIONS: dict[str, type[BaseModel]] = {
+    "assign": Assign,
+    "respond": Respond,
+    "escalate": Escalate,
+    "request_escalation": RequestEscalation,
+    "approve": Decide,
+    "reject": Decide,
+    "set_priority": SetPriority,
+    "note": AddNote,
+    "wait_customer": WaitCustomer,
+    "resolve": Resolve,
+    "reopen": Reopen,
+    "close": Close,
+}
+
+
+class TicketError(Exception):
+    """Base of the client's errors; ``str()`` is a message fit for an agent."""
+
+
+class ActionRejected(TicketError):
+    """The ticket refused the action (invalid in its state, unknown tier/team/assignee)."""
+
+
+class TicketNotFound(TicketError):
+    """No ticket with that id was ever opened."""
+
+
+class OpenedTicket(BaseModel):
+    """Where an opened ticket lives; ``created`` is False when it was already open."""
+
+    ticket_id: str
+    workflow_id: str
+    run_id: str
+    created: bool
+
+
+def workflow_id_for(ticket_id: str) -> str:
+    """The workflow id of a ticket, derived from its id in the host system."""
+    return f"{WORKFLOW_ID_PREFIX}{ticket_id}"
+
+
+class TicketClient:
+    """Open tickets, act on them, read them, list them."""
+
+    def __init__(self, client: Client, task_queue: str = DEFAULT_TASK_QUEUE) -> None:
+        self.client = client
+        self.task_queue = task_queue
+
+    # --- opening ----------------------------------------------------------------------------
+
+    async def open(
+        self,
+        ticket: Ticket | dict[str, Any],
+        policy: Policy | None = None,
+        *,
+        opened_by: str = "host",
+        history_limit: int | None = None,
+    ) -> OpenedTicket:
+        """Open a ticket; opening the same ticket again returns the one already running.
+
+        The policy (the default one unless given) is snapshotted into the ticket now.
+        """
+        ticket = ticket if isinstance(ticket, Ticket) else Ticket.model_validate(ticket)
+        start = OpenTicket(
+            ticket=ticket,
+            policy=policy or default_policy(),
+            opened_by=opened_by,
+            history_limit=history_limit,
+        )
+        workflow_id = workflow_id_for(ticket.id)
+        handle = await self.client.start_workflow(
+            TicketWorkflow.run,
+            TicketRun(open=start),
+            id=workflow_id,
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            search_attributes=initial_search_attributes(ticket),
+            static_summary=static_summary(ticket),
+            static_details=f"Customer {ticket.customer.name} ({ticket.customer.status}), "
+            f"via {ticket.channel}",
+        )
+        run_id = handle.result_run_id or ""
+        created = handle.first_execution_run_id in (None, run_id) and await self._is_new(handle)
+        return OpenedTicket(
+            ticket_id=ticket.id, workflow_id=workflow_id, run_id=run_id, created=created
+        )
+
+    async def _is_new(self, handle: WorkflowHandle[Any, Any]) -> bool:
+        # USE_EXISTING hands back the running workflow: started before this call means not new.
+        desc = await handle.describe()
+        return desc.history_length <= 3
+
+    # --- actions ---------------------------------------------------------------------------------
+
+    async def act(self, ticket_id: str, action: str, payload: BaseModel | dict[str, Any]) -> TicketStatus:
+        """Run an agent or supervisor action by name (see :data:`ACTIONS`)."""
+        model = ACTIONS.get(action)
+        if model is None:
+            raise TicketError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
+        message = payload if isinstance(payload, model) else model.model_validate(payload)
+        handle = self._handle(ticket_id)
+        try:
+            return await handle.execute_update(action, message, result_type=TicketStatus)
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type == REJECTED:
+                raise ActionRejected(cause.message) from None
+            raise TicketError(f"{action} failed: {cause}") from err
+        except RPCError as err:
+            raise self._rpc_error(ticket_id, err) from None
+
+    async def assign(self, ticket_id: str, a: Assign) -> TicketStatus:
+        return await self.act(ticket_id, "assign", a)
+
+    async def respond(self, ticket_id: str, a: Respond) -> TicketStatus:
+        return await self.act(ticket_id, "respond", a)
+
+    async def escalate(self, ticket_id: str, a: Escalate) -> TicketStatus:
+        return await self.act(ticket_id, "escalate", a)
+
+    async def request_escalation(self, ticket_id: str, a: RequestEscalation) -> TicketStatus:
+        return await self.act(ticket_id, "request_escalation", a)
+
+    async def approve(self, ticket_id: str, a: Decide) -> TicketStatus:
+        return await self.act(ticket_id, "approve", a)
+
+    async def reject(self, ticket_id: str, a: Decide) -> TicketStatus:
+        return await self.act(ticket_id, "reject", a)
+
+    async def set_priority(self, ticket_id: str, a: SetPriority) -> TicketStatus:
+        return await self.act(ticket_id, "set_priority", a)
+
+    async def note(self, ticket_id: str, a: AddNote) -> TicketStatus:
+        return await self.act(ticket_id, "note", a)
+
+    async def wait_customer(self, ticket_id: str, a: WaitCustomer) -> TicketStatus:
+        return await self.act(ticket_id, "wait_customer", a)
+
+    async def resolve(self, ticket_id: str, a: Resolve) -> TicketStatus:
+        return await self.act(ticket_id, "resolve", a)
+
+    async def reopen(self, ticket_id: str, a: Reopen) -> TicketStatus:
+        return await self.act(ticket_id, "reopen", a)
+
+    async def close(self, ticket_id: str, a: Close) -> TicketStatus:
+        return await self.act(ticket_id, "close", a)
+
+    # --- customer events -------------------------------------------------------------------------
+
+    async def customer_reply(self, ticket_id: str, e: CustomerReply) -> None:
+        await self._signal(ticket_id, "customer_reply", e)
+
+    async def customer_feedback(self, ticket_id: str, e: CustomerFeedback) -> None:
+        await self._signal(ticket_id, "customer_feedback", e)
+
+    async def _signal(self, ticket_id: str, name: str, event: BaseModel) -> None:
+        try:
+            await self._handle(ticket_id).signal(name, event)
+        except RPCError as err:
+            raise self._rpc_error(ticket_id, err) from None
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    async def status(self, ticket_id: str) -> TicketStatus:
+        return await self._query(ticket_id, "status", TicketStatus)
+
+    async def timeline(self, ticket_id: str) -> list[TimelineEntry]:
+        return await self._query(ticket_id, "timeline", list[TimelineEntry])
+
+    async def _query(self, ticket_id: str, name: str, result_type: Any) -> Any:
+        try:
+            return await self._handle(ticket_id).query(name, result_type=result_type)
+        except RPCError as err:
+            raise self._rpc_error(ticket_id, err) from None
+
+    async def is_running(self, ticket_id: str) -> bool:
+        desc = await self._handle(ticket_id).describe()
+        return desc.raw_description.workflow_execution_info.status == (
+            WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+        )
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _handle(self, ticket_id: str) -> WorkflowHandle[Any, Any]:
+        return self.client.get_workflow_handle(workflow_id_for(ticket_id))
+
+    @staticmethod
+    def _rpc_error(ticket_id: str, err: RPCError) -> TicketError:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return TicketNotFound(f"no ticket {ticket_id!r}")
+        return TicketError(f"ticket {ticket_id!r}: {err.message}")

@@ -1,0 +1,236 @@
+"""Turning ticket events into side effects: staff notifications, customer updates and the
+host-system sync, batched into one activity per workflow task.
+
+Who is told is decided in ``statemachine.audience``; this module writes the messages and gives
+each a stable idempotency key (workflow id + the ticket's effect sequence number + position),
+the same on every retry and replay, so receivers can drop duplicates.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from activities.dispatch import EffectBatch
+from activities.models import (
+    CustomerUpdate,
+    CustomerUpdateKind,
+    Notification,
+    NotifyChannel,
+    TicketSync,
+)
+from statemachine import Channel, EscalationLevel, Recipient, audience
+from statemachine.sla import SlaTarget
+
+from .state import TicketState
+
+# A customer on one of these channels is reached through the host system's webhook.
+_CUSTOMER_CHANNEL = {
+    Channel.EMAIL: (NotifyChannel.email, "email"),
+    Channel.SMS: (NotifyChannel.sms, "phone"),
+    Channel.CHAT: (NotifyChannel.chat, "chat"),
+}
+
+
+class EffectPlanner:
+    """Collects the effects of one workflow task; :meth:`take` hands them over as a batch."""
+
+    def __init__(self, state: TicketState, workflow_id: str) -> None:
+        self.state = state
+        self.workflow_id = workflow_id
+        self._notifications: list[Notification] = []
+        self._customer: list[CustomerUpdate] = []
+        self._syncs: list[TicketSync] = []
+        self._events: list[str] = []
+        self._batch_id: str | None = None
+
+    # --- batching -------------------------------------------------------------------------
+
+    def _key(self, suffix: str) -> str:
+        if self._batch_id is None:
+            self._batch_id = self.state.next_effect_id("effects")
+        count = len(self._notifications) + len(self._customer) + len(self._syncs)
+        return f"{self.workflow_id}/{self._batch_id}/{count}-{suffix}"
+
+    def take(self) -> list[EffectBatch]:
+        """The effects planned since the last call, as at most one batch."""
+        if self._batch_id is None:
+            return []
+        batch = EffectBatch(
+            batch_id=self._batch_id,
+            ticket_id=self.state.ticket.id,
+            workflow_id=self.workflow_id,
+            summary=_summary(self._events, len(self._notifications), len(self._customer)),
+            notifications=self._notifications,
+            customer_updates=self._customer,
+            syncs=self._syncs,
+        )
+        self._notifications, self._customer, self._syncs, self._events = [], [], [], []
+        self._batch_id = None
+        return [batch]
+
+    # --- building blocks ------------------------------------------------------------------
+
+    def _tell(self, people: list[Recipient], event: str, subject: str, body: str) -> None:
+        s = self.state
+        for person in audience.unique(people):
+            for channel in person.channels:
+                address = person.address(channel) or ""
+                self._notifications.append(
+                    Notification(
+                        idempotency_key=self._key(f"{event}-{channel}"),
+                        ticket_id=s.ticket.id,
+                        workflow_id=self.workflow_id,
+                        event=event,
+                        channel=NotifyChannel(channel.value),
+                        recipient=person.name,
+                        address=address,
+                        subject=f"[{s.priority}] {s.ticket.id}: {subject}",
+                        body=f"{body}\n\n{self._context()}",
+                        metadata={"tier": s.tier or "", "team": s.team or ""},
+                    )
+                )
+        self._note(event)
+
+    def _context(self) -> str:
+        s = self.state
+        t = s.ticket
+        return (
+            f"Ticket {t.id} — {t.subject}\nCustomer: {t.customer.name} ({t.customer.status}), "
+            f"via {t.channel}\nNow: {s.machine.state} in {s.tier or '—'}/{s.team or '—'}, "
+            f"owner {s.assignee or 'unassigned'}"
+        )
+
+    def _note(self, event: str) -> None:
+        if event not in self._events:
+            self._events.append(event)
+
+    def sync(self, now: datetime, event: str) -> None:
+        """Push the ticket's state to the host system (every state change)."""
+        s = self.state
+        self._syncs.append(
+            TicketSync(
+                idempotency_key=self._key(f"sync-{event}"),
+                ticket_id=s.ticket.id,
+                workflow_id=self.workflow_id,
+                event=event,
+                state=s.machine.state,
+                tier=s.tier,
+                team=s.team,
+                priority=str(s.priority),
+                at=now,
+                data={
+                    "assignee": s.assignee,
+                    "escalations": len(s.escalations),
+                    "breached": s.breached,
+                },
+            )
+        )
+        self._note(f"sync:{event}")
+
+    def customer(self, now: datetime, kind: CustomerUpdateKind) -> None:
+        """Tell the customer, in plain words, with a realistic estimate from the SLA."""
+        s = self.state
+        if s.policy.notify.customer_updates:
+            channel, field = _CUSTOMER_CHANNEL.get(s.ticket.channel, (NotifyChannel.webhook, ""))
+            address: str | None = getattr(s.ticket.customer, field) if field else ""
+            if address is not None:
+                team = s.policy.team(s.team).label if s.team else None
+                self._customer.append(
+                    CustomerUpdate(
+                        idempotency_key=self._key(f"customer-{kind}"),
+                        ticket_id=s.ticket.id,
+                        workflow_id=self.workflow_id,
+                        kind=kind,
+                        channel=channel,
+                        address=address,
+                        customer_name=s.ticket.customer.name,
+                        subject=s.ticket.subject,
+                        team_label=team,
+                        estimate=s.clock.due(SlaTarget.RESOLUTION, s.policy.calendar),
+                    )
+                )
+                self._note(f"customer:{kind}")
+        self.sync(now, kind)
+
+    # --- the events ---------------------------------------------------------------------------
+
+    def landed(self, now: datetime, *, first: bool, also: list[str] | None = None) -> None:
+        """The ticket landed in a tier or team: its queue hears; the customer is told."""
+        s = self.state
+        assert s.tier is not None
+        people = audience.team_queue(s.policy, s.tier, s.team)
+        people += audience.named(s.policy, [*(also or []), *s.followers])
+        where = f"{s.tier}/{s.team}" if s.team else s.tier
+        self._tell(people, "landed", f"new ticket for {where}", f"A ticket landed in {where}.")
+        self.customer(now, "received" if first else "transferred")
+
+    def assigned(self, now: datetime) -> None:
+        s = self.state
+        people = audience.named(s.policy, [s.assignee] if s.assignee else [])
+        self._tell(people, "assigned", "assigned to you", f"{s.assignee}, this ticket is yours.")
+        self.sync(now, "assigned")
+
+    def approval_requested(self, now: datetime, tier: str) -> None:
+        s = self.state
+        assert s.tier is not None
+        pending = s.pending
+        who = pending.actor if pending else "an agent"
+        why = ", ".join(pending.reasons) if pending else ""
+        self._tell(
+            audience.approvers(s.policy, s.tier, s.team),
+            "approval_requested",
+            f"approve escalation to {tier}?",
+            f"{who} asks to escalate this ticket to {tier} ({why}).",
+        )
+        self.sync(now, "approval_requested")
+
+    def request_decided(self, now: datetime, *, approved: bool, requester: str | None) -> None:
+        verdict = "approved" if approved else "rejected"
+        people = audience.named(self.state.policy, [requester] if requester else [])
+        self._tell(people, f"escalation_{verdict}", f"escalation {verdict}", f"Escalation {verdict}.")
+        self.sync(now, f"escalation_{verdict}")
+
+    def followers(self, now: datetime, event: str, text: str) -> None:
+        """The agents who escalated are kept informed until the end."""
+        s = self.state
+        self._tell(audience.named(s.policy, s.followers), event, text, text)
+
+    def breach_warning(self, now: datetime, target: SlaTarget, due: datetime) -> None:
+        s = self.state
+        assert s.tier is not None
+        people = audience.breach_warning(s.policy, s.tier, s.team, s.assignee, s.followers)
+        self._tell(
+            people,
+            "breach_warning",
+            f"{target} SLA due {due:%H:%M:%S} UTC",
+            f"The {target} target of this ticket is due at {due:%Y-%m-%d %H:%M:%S} UTC.",
+        )
+        self.sync(now, "breach_warning")
+
+    def level_reached(self, now: datetime, level: EscalationLevel) -> None:
+        s = self.state
+        assert s.tier is not None
+        people = audience.escalation_level(
+            s.policy, level, s.tier, s.team, s.assignee, s.followers
+        )
+        self._tell(
+            people,
+            "breach",
+            f"SLA breached — escalation level {level.name}",
+            f"The SLA of this ticket is breached; escalation level {level.name} "
+            f"({', '.join(str(a) for a in level.actions)}).",
+        )
+        self.sync(now, "breach")
+
+
+def _summary(events: list[str], staff: int, customers: int) -> str:
+    """The activity's summary in the UI, e.g. ``breach: 3 staff, 1 customer, sync``."""
+    names = [e for e in events if not e.startswith(("sync:", "customer:"))]
+    parts = [", ".join(names) or "update"]
+    if staff:
+        parts.append(f"{staff} staff")
+    if customers:
+        parts.append(f"{customers} customer")
+    if any(e.startswith("sync:") for e in events):
+        parts.append("sync")
+    return "; ".join(parts)[:200]

@@ -1,0 +1,627 @@
+"""What each ticket action does to the workflow's state, as plain synchronous code.
+
+The workflow class wires these operations to Temporal (updates, signals, timers, activities);
+this module holds the orchestration itself: it rebuilds the state machine, moves the SLA clock,
+records the audit trail and plans side effects. It performs no I/O and reads no clock (``now`` is
+passed in), so it is deterministic under replay. Every ``check_*`` raises the domain's error
+without changing anything: workflow update validators call them, so an invalid action is
+rejected before it touches the ticket's history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from activities.dispatch import EffectBatch, TimelineNote
+from statemachine import (
+    EscalationActionKind,
+    EscalationReason,
+    EscalationRecord,
+    EscalationType,
+    InvalidAction,
+    TicketMachine,
+    UnknownTarget,
+    audience,
+    triage,
+)
+from statemachine.sla import ClockEvent, SlaTarget
+
+from . import visibility
+from .effects import EffectPlanner
+from .messages import (
+    AddNote,
+    Assign,
+    CustomerFeedback,
+    CustomerReply,
+    Decide,
+    Escalate,
+    OpenTicket,
+    RequestEscalation,
+    Resolve,
+    Respond,
+    SetPriority,
+    SlaView,
+    TicketStatus,
+    WaitCustomer,
+)
+from .state import PendingRequest, TicketRun, TicketState
+
+SYSTEM = "tierflow"  # the actor of everything the policy does on its own
+
+DeadlineKind = Literal["warning", "breach", "level", "survey", "close"]
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """The next moment the ticket must wake up for, and why (the timer's summary)."""
+
+    at: datetime
+    kind: DeadlineKind
+    summary: str
+    target: SlaTarget | None = None
+
+
+class TicketOperations:
+    """The ticket's state and everything that may happen to it."""
+
+    def __init__(self, state: TicketState, workflow_id: str) -> None:
+        self.state = state
+        self.workflow_id = workflow_id
+        self.effects = EffectPlanner(state, workflow_id)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def machine(self) -> TicketMachine:
+        """The state machine at the ticket's saved state (rebuilt per use: ~0.2 ms)."""
+        return TicketMachine.restore(self.state.policy.tier_names(), self.state.machine)
+
+    def _move(self, action: str, **kwargs: object) -> str:
+        machine = self.machine()
+        new_state = machine.apply(action, **kwargs)
+        self.state.machine = machine.snapshot()
+        return new_state
+
+    def check(self, action: str, **kwargs: object) -> None:
+        """Raise the domain error if ``action`` is not allowed in the ticket's state."""
+        self.machine().check(action, **kwargs)
+
+    def take_effects(self) -> list[EffectBatch]:
+        return self.effects.take()
+
+    def carry_over(self) -> TicketRun:
+        """The input of the next run when the ticket continues as new."""
+        self.state.runs += 1
+        start = OpenTicket(ticket=self.state.ticket, policy=self.state.policy)
+        return TicketRun(open=start, carried=self.state)
+
+    # --- opening ------------------------------------------------------------------------------
+
+    def open(self, now: datetime) -> None:
+        """Triage the new ticket by the policy's rules and send it to its starting tier."""
+        s = self.state
+        s.record(now, "opened", s.opened_by, f"opened via {s.ticket.channel}")
+        self._move("triage")
+        result = triage(s.ticket, s.policy)
+        s.category, s.priority = result.category, result.priority
+        fired = [f"{f.name} ({f.reason})" for f in result.fired]
+        s.record(
+            now,
+            "triage",
+            SYSTEM,
+            f"category {result.category or '—'}, priority {result.priority}, "
+            f"{result.tier}/{result.team or '—'}"
+            + (f"; rules: {'; '.join(fired)}" if fired else "; no rule fired"),
+            rules=[f.model_dump() for f in result.fired],
+        )
+        self._move("route", tier=result.tier)
+        self._land(result.tier, result.team, now)
+        default_tier = s.policy.default_tier
+        if result.tier != default_tier and result.fired:
+            # Rules that send a ticket past the default tier are automatic escalations.
+            s.escalations.append(
+                EscalationRecord(
+                    type=EscalationType.AUTOMATIC,
+                    from_tier=None,
+                    to_tier=result.tier,
+                    to_team=result.team,
+                    reasons=[EscalationReason.RULE],
+                    rule=", ".join(f.name for f in result.fired),
+                    actor=SYSTEM,
+                    at=now,
+                )
+            )
+        mentions = audience.rule_mentions(s.policy, result.tier, result.team, result.notify)
+        self.effects.landed(now, first=True, also=mentions)
+
+    def _land(self, tier: str, team: str | None, now: datetime) -> None:
+        """The ticket arrives in a tier and team: the new tier's SLA targets start."""
+        s = self.state
+        s.tier, s.team = tier, team
+        s.breach_at = None
+        s.clock.restart_all(s.policy.targets_for(s.priority, tier), now)
+        if s.responded:
+            s.clock.stop(SlaTarget.FIRST_RESPONSE, now)
+        s.record(now, "transition", SYSTEM, f"now in {tier}/{team or '—'}", tier=tier, team=team)
+
+    # --- agent actions --------------------------------------------------------------------------
+
+    def check_assign(self, a: Assign) -> None:
+        self.check("assign")
+        self.state.policy.recipient(a.assignee)
+        if a.team is not None and a.team != self.state.team:
+            team = self.state.policy.team(a.team)
+            if team.tier != self.state.tier:
+                raise InvalidAction(
+                    "assign",
+                    self.state.machine.state,
+                    [],
+                    reason=f"team {a.team!r} is in {team.tier}; escalate to move tiers",
+                )
+
+    def assign(self, a: Assign, now: datetime) -> None:
+        s = self.state
+        self._move("assign")
+        s.assignee = a.assignee
+        if a.team is not None:
+            s.team = a.team
+        s.record(now, "assignment", a.actor, f"assigned to {a.assignee}", team=s.team)
+        if s.policy.notify.on_assignment:
+            self.effects.assigned(now)
+
+    def check_respond(self, a: Respond) -> None:
+        self.check("note")
+        if self.state.tier is None or self.state.machine.state in ("resolved", "closed"):
+            raise InvalidAction("respond", self.state.machine.state, self._allowed())
+
+    def respond(self, a: Respond, now: datetime) -> None:
+        s = self.state
+        s.responded = True
+        for target in (SlaTarget.FIRST_RESPONSE, SlaTarget.NEXT_RESPONSE):
+            if s.clock.stop(target, now, s.policy.calendar):
+                s.record(now, "sla", a.actor, f"{target} met")
+                self._clear_breach_if_met()
+        s.record(now, "customer", a.actor, "responded to the customer", message=a.message)
+
+    def _target_tier(self, tier: str | None, team: str | None) -> str:
+        s = self.state
+        if team is not None:
+            return str(s.policy.team(team).tier)
+        if tier is not None:
+            s.policy.tier(tier)
+            return tier
+        assert s.tier is not None
+        nxt = s.policy.next_tier(s.tier)
+        if nxt is None:
+            raise InvalidAction(
+                "escalate", s.machine.state, [], reason=f"{s.tier} is already the top tier"
+            )
+        return str(nxt)
+
+    def check_escalate(self, a: Escalate) -> None:
+        s = self.state
+        self.check("escalate" if s.tier is not None else "transfer")
+        if a.type == EscalationType.FUNCTIONAL and a.team is None:
+            raise InvalidAction(
+                "escalate", s.machine.state, [], reason="a functional escalation names a team"
+            )
+        target = self._target_tier(a.tier, a.team)
+        if a.assignee is not None:
+            s.policy.recipient(a.assignee)
+        if target == s.tier:
+            if a.type == EscalationType.HIERARCHICAL:
+                raise InvalidAction(
+                    "escalate", s.machine.state, [], reason=f"the ticket is already in {target}"
+                )
+            self.check("transfer")
+            if a.team == s.team:
+                raise InvalidAction(
+                    "escalate", s.machine.state, [], reason=f"the ticket is already in {a.team}"
+                )
+            return
+        self.check("escalate", tier=target)
+        assert s.tier is not None
+        here = s.policy.tier(s.tier)
+        if here.requires_approval and s.policy.tier(target).level > here.level:
+            raise InvalidAction(
+                "escalate",
+                s.machine.state,
+                ["request_escalation"],
+                reason=f"escalating from {s.tier} needs a supervisor's approval; "
+                "use request_escalation",
+            )
+
+    def escalate(self, a: Escalate, now: datetime) -> None:
+        target = self._target_tier(a.tier, a.team)
+        team = a.team or self._default_team(target)
+        self._escalate_to(
+            target, team, a.assignee, a.type, a.reasons, a.actor, now, note=a.note, rule=None
+        )
+
+    def _default_team(self, tier: str) -> str | None:
+        teams = self.state.policy.teams_in(tier)
+        return teams[0] if teams else None
+
+    def _escalate_to(
+        self,
+        tier: str,
+        team: str | None,
+        assignee: str | None,
+        kind: EscalationType,
+        reasons: list[EscalationReason],
+        actor: str,
+        now: datetime,
+        *,
+        note: str,
+        rule: str | None,
+    ) -> EscalationRecord:
+        s = self.state
+        record = EscalationRecord(
+            type=kind,
+            from_tier=s.tier,
+            from_team=s.team,
+            from_assignee=s.assignee,
+            to_tier=tier,
+            to_team=team,
+            to_assignee=assignee,
+            reasons=reasons,
+            rule=rule,
+            actor=actor,
+            at=now,
+            note=note,
+        )
+        s.escalations.append(record)
+        if actor != SYSTEM and actor not in s.followers:
+            s.followers.append(actor)  # the escalating agent follows the ticket to its end
+        if tier == s.tier:
+            self._move("transfer")
+            s.team = team
+            s.assignee = assignee
+            s.record(now, "escalation", actor, f"{kind} escalation to {team}", **_dump(record))
+        else:
+            self._move("escalate", tier=tier)
+            s.assignee = assignee
+            s.record(
+                now, "escalation", actor, f"{kind} escalation to {tier}/{team}", **_dump(record)
+            )
+            self._land(tier, team, now)
+        self.effects.landed(now, first=False)
+        return record
+
+    def check_request_escalation(self, a: RequestEscalation) -> None:
+        s = self.state
+        target = self._target_tier(a.tier, a.team)
+        self.check("request_escalation", tier=target)
+        if target == s.tier:
+            raise InvalidAction(
+                "request_escalation", s.machine.state, [], reason=f"the ticket is in {target}"
+            )
+
+    def request_escalation(self, a: RequestEscalation, now: datetime) -> None:
+        s = self.state
+        target = self._target_tier(a.tier, a.team)
+        self._move("request_escalation", tier=target)
+        s.pending = PendingRequest(
+            actor=a.actor,
+            tier=target,
+            team=a.team or self._default_team(target),
+            reasons=[str(r) for r in a.reasons],
+            note=a.note,
+            at=now,
+        )
+        if a.actor not in s.followers:
+            s.followers.append(a.actor)
+        s.record(now, "approval", a.actor, f"asked to escalate to {target}", reasons=a.reasons)
+        self.effects.approval_requested(now, target)
+
+    def approve(self, a: Decide, now: datetime) -> None:
+        s = self.state
+        request = s.pending
+        assert request is not None
+        self._move("approve")
+        s.record(now, "approval", a.actor, f"approved escalation to {request.tier}", note=a.note)
+        s.pending = None
+        # The machine already moved to the tier; record it and land there.
+        record = EscalationRecord(
+            type=EscalationType.HIERARCHICAL,
+            from_tier=s.tier,
+            from_team=s.team,
+            from_assignee=s.assignee,
+            to_tier=request.tier,
+            to_team=request.team,
+            reasons=[EscalationReason(r) for r in request.reasons],
+            actor=request.actor,
+            at=now,
+            note=f"approved by {a.actor}" + (f": {a.note}" if a.note else ""),
+        )
+        s.escalations.append(record)
+        s.assignee = None
+        self._land(request.tier, request.team, now)
+        self.effects.landed(now, first=False)
+
+    def reject(self, a: Decide, now: datetime) -> None:
+        s = self.state
+        request = s.pending
+        self._move("reject")
+        s.pending = None
+        tier = request.tier if request else "?"
+        s.record(now, "approval", a.actor, f"rejected escalation to {tier}", note=a.note)
+        self.effects.request_decided(now, approved=False, requester=request.actor if request else None)
+
+    def check_set_priority(self, a: SetPriority) -> None:
+        self.check("note")
+        if a.priority == self.state.priority:
+            raise InvalidAction(
+                "set_priority",
+                self.state.machine.state,
+                [],
+                reason=f"the priority is already {a.priority}",
+            )
+
+    def set_priority(self, a: SetPriority, now: datetime) -> None:
+        s = self.state
+        old, s.priority = s.priority, a.priority
+        self._rebudget()
+        s.record(now, "priority", a.actor, f"priority {old} → {a.priority}", note=a.note)
+
+    def _rebudget(self) -> None:
+        """A new priority changes the budgets of running targets; time used so far stays."""
+        s = self.state
+        if s.tier is None:
+            return
+        targets = s.policy.targets_for(s.priority, s.tier)
+        for target, clock in s.clock.clocks.items():
+            budget: timedelta | None = getattr(targets, target.value)
+            if budget is not None:
+                clock.budget = budget
+
+    def note(self, a: AddNote, now: datetime) -> None:
+        self._move("note")
+        self.state.record(now, "note", a.actor, a.text)
+
+    def wait_customer(self, a: WaitCustomer, now: datetime) -> None:
+        s = self.state
+        self._move("wait_customer")
+        s.clock.pause(now, s.policy.calendar)
+        s.breach_at = None
+        s.record(now, "transition", a.actor, "waiting on the customer; SLA paused", note=a.note)
+        self.effects.customer(now, "waiting")
+
+    def resolve(self, a: Resolve, now: datetime) -> None:
+        s = self.state
+        self._move("resolve")
+        if s.clock.paused:
+            s.clock.resume(now)
+        for target in list(s.clock.clocks):
+            s.clock.stop(target, now, s.policy.calendar)
+        s.breach_at = None
+        s.resolved_at = now
+        s.survey_due = now + s.policy.follow_up.delay
+        s.record(now, "transition", a.actor, f"resolved: {a.resolution}")
+        self.effects.customer(now, "resolved")
+        self.effects.followers(now, "resolved", f"resolved by {a.actor}: {a.resolution}")
+
+    def reopen(self, actor: str, reason: str, now: datetime) -> None:
+        s = self.state
+        tier = self._move("reopen")
+        s.resolved_at = s.survey_due = s.survey_sent_at = s.close_due = None
+        s.record(now, "transition", actor, f"reopened: {reason}")
+        self._land(tier, s.team, now)
+        self.effects.customer(now, "reopened")
+        self.effects.landed(now, first=False)
+
+    def close(self, actor: str, note: str, now: datetime) -> None:
+        s = self.state
+        self._move("close")
+        s.closed_at = now
+        s.survey_due = s.close_due = None
+        s.record(now, "transition", actor, "closed" + (f": {note}" if note else ""))
+        self.effects.sync(now, "closed")
+
+    # --- customer events --------------------------------------------------------------------------
+
+    def customer_reply(self, e: CustomerReply, now: datetime) -> None:
+        s = self.state
+        state = s.machine.state
+        s.record(now, "customer", "customer", "the customer replied", message=e.message)
+        if state == "waiting":
+            self._move("resume")
+            s.clock.resume(now)
+            s.record(now, "transition", "customer", "back from waiting; SLA resumed")
+        elif state == "resolved":
+            self.reopen("customer", "the customer replied after resolution", now)
+            return
+        elif state == "closed":
+            return
+        if s.tier is not None and state != "triage":
+            budget = s.policy.targets_for(s.priority, s.tier).next_response
+            if budget is not None:
+                s.clock.start(SlaTarget.NEXT_RESPONSE, budget, now)
+        self.effects.sync(now, "customer_reply")
+
+    def customer_feedback(self, e: CustomerFeedback, now: datetime) -> None:
+        s = self.state
+        s.feedback_score = e.score
+        s.record(now, "follow_up", "customer", f"feedback {e.score}/5", comment=e.comment)
+        if s.machine.state != "resolved":
+            return
+        if e.score < s.policy.follow_up.reopen_below:
+            self.reopen("customer", f"bad feedback ({e.score}/5)", now)
+        else:
+            self.close("customer", f"feedback {e.score}/5", now)
+
+    # --- time -------------------------------------------------------------------------------------
+
+    def next_deadline(self, now: datetime) -> Deadline | None:
+        """The earliest thing the ticket waits for: an SLA warning or breach, the next
+        escalation level, the survey, or closing after the follow-up."""
+        s = self.state
+        options: list[Deadline] = []
+        event = s.clock.next_event(now, s.policy.calendar, s.policy.sla.warning_fraction)
+        if event is not None:
+            options.append(
+                Deadline(
+                    event.at,
+                    event.kind,
+                    f"SLA {event.target} {event.kind} ({s.tier})",
+                    target=event.target,
+                )
+            )
+        if s.breach_at is not None:
+            level = s.policy.escalation.level(s.level_index)
+            due = s.policy.escalation_due(s.breach_at, s.level_index)
+            if level is not None and due is not None:
+                options.append(Deadline(due, "level", f"escalation level {level.name}"))
+        if s.survey_due is not None and s.survey_sent_at is None:
+            options.append(Deadline(s.survey_due, "survey", "follow-up survey"))
+        if s.close_due is not None:
+            options.append(Deadline(s.close_due, "close", "close after follow-up"))
+        return min(options, key=lambda d: d.at) if options else None
+
+    def on_deadline(self, deadline: Deadline, now: datetime) -> None:
+        """A timer fired: act on it, and on anything else already due at that moment."""
+        # Timers fire at or after their deadline; never act as if it were earlier.
+        now = max(now, deadline.at)
+        for _ in range(100):  # bounded: each pass marks something, so this ends quickly
+            due = self.next_deadline(now)
+            if due is None or due.at > now:
+                return
+            self._act(due, now)
+
+    def _act(self, d: Deadline, now: datetime) -> None:
+        s = self.state
+        if d.kind in ("warning", "breach"):
+            assert d.target is not None
+            s.clock.mark(ClockEvent(at=d.at, kind=d.kind, target=d.target), now)
+            if d.kind == "warning":
+                s.record(now, "sla", SYSTEM, f"{d.target} due soon ({s.tier})", due=d.at)
+                self.effects.breach_warning(now, d.target, d.at)
+            else:
+                s.record(now, "sla", SYSTEM, f"{d.target} breached ({s.tier})", due=d.at)
+                s.breach_at = d.at
+        elif d.kind == "level":
+            self._escalation_level(now, d.at)
+        elif d.kind == "survey":
+            s.survey_sent_at = now
+            s.close_due = now + s.policy.follow_up.delay
+            s.record(now, "follow_up", SYSTEM, "satisfaction survey sent")
+            if s.policy.follow_up.survey:
+                self.effects.customer(now, "survey")
+        else:
+            self.close(SYSTEM, "no reply after the follow-up", now)
+
+    def _escalation_level(self, now: datetime, due: datetime) -> None:
+        s = self.state
+        level = s.policy.escalation.level(s.level_index)
+        assert level is not None and s.tier is not None
+        s.level_index += 1
+        s.record(
+            now,
+            "sla",
+            SYSTEM,
+            f"escalation level {s.level_index} ({level.name}): "
+            + ", ".join(str(a) for a in level.actions),
+            due=due,
+            late_ms=round((now - due).total_seconds() * 1000),
+        )
+        self.effects.level_reached(now, level)
+        if EscalationActionKind.RAISE_PRIORITY in level.actions:
+            old, s.priority = s.priority, s.priority.raised()
+            if old != s.priority:
+                s.record(now, "priority", SYSTEM, f"priority {old} → {s.priority}")
+                self._rebudget()
+        if EscalationActionKind.REASSIGN_NEXT_TIER in level.actions:
+            nxt = s.policy.next_tier(s.tier)
+            if nxt is not None:
+                self._escalate_to(
+                    nxt,
+                    self._default_team(nxt),
+                    None,
+                    EscalationType.AUTOMATIC,
+                    [EscalationReason.SLA_BREACH],
+                    SYSTEM,
+                    now,
+                    note=f"level {level.name}",
+                    rule=level.name,
+                )
+
+    def _clear_breach_if_met(self) -> None:
+        if not any(c.breached and not c.met for c in self.state.clock.clocks.values()):
+            self.state.breach_at = None
+
+    # --- activity results ---------------------------------------------------------------------------
+
+    def delivered(self, batch: EffectBatch, notes: list[TimelineNote]) -> None:
+        for n in notes:
+            self.state.record(n.at, n.kind, SYSTEM, n.summary, **n.data)
+
+    def delivery_failed(self, batch: EffectBatch, cause: str, now: datetime) -> None:
+        self.state.record(
+            now, "delivery_failure", SYSTEM, f"{batch.summary}: {cause}", batch=batch.batch_id
+        )
+
+    # --- views --------------------------------------------------------------------------------------
+
+    def _allowed(self) -> list[str]:
+        return self.machine().allowed_actions()
+
+    def sla_views(self, now: datetime) -> list[SlaView]:
+        s = self.state
+        return [
+            SlaView.of(t)
+            for t in s.clock.status(now, s.policy.calendar, s.policy.sla.warning_fraction)
+        ]
+
+    def sla_due(self, now: datetime) -> datetime | None:
+        """The earliest running deadline (the UI's and CLI's ``TicketSlaDue``)."""
+        dues = [v.due for v in self.sla_views(now) if v.due is not None]
+        return min(dues) if dues else None
+
+    def status(self, now: datetime) -> TicketStatus:
+        s = self.state
+        return TicketStatus(
+            ticket_id=s.ticket.id,
+            subject=s.ticket.subject,
+            state=s.machine.state,
+            tier=s.tier,
+            team=s.team,
+            assignee=s.assignee,
+            followers=list(s.followers),
+            priority=s.priority,
+            category=s.category,
+            customer_status=str(s.ticket.customer.status),
+            escalation_level=s.level_index,
+            escalations=len(s.escalations),
+            last_escalation=s.escalations[-1] if s.escalations else None,
+            breached=s.breached,
+            sla=self.sla_views(now),
+            allowed_actions=self._allowed(),
+            pending_escalation=s.pending.tier if s.pending else None,
+            opened_at=s.opened_at,
+            resolved_at=s.resolved_at,
+            closed_at=s.closed_at,
+            feedback_score=s.feedback_score,
+            policy=f"{s.policy.name} v{s.policy.version}",
+        )
+
+    def details_markdown(self, now: datetime) -> str:
+        lines = [
+            visibility.sla_line(
+                v.target,
+                v.due,
+                v.remaining.total_seconds() if v.remaining is not None else None,
+                (" — breached" if v.breached else "")
+                + (" — met" if v.met else "")
+                + (" — paused" if v.paused else ""),
+            )
+            for v in self.sla_views(now)
+        ]
+        return visibility.details_markdown(self.state, lines)
+
+
+def _dump(record: EscalationRecord) -> dict[str, object]:
+    return record.model_dump(mode="json", exclude={"at", "actor"})
+
+
+__all__ = ["SYSTEM", "Deadline", "TicketOperations", "UnknownTarget"]

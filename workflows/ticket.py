@@ -1,0 +1,318 @@
+"""The ticket workflow: one durable workflow per support ticket.
+
+It drives the pure state machine in ``statemachine/``, owns the SLA timers (one durable timer
+for the next deadline, re-armed only when that deadline changes), turns agent actions into
+validated Temporal updates and customer events into signals, and keeps what operators see in
+the Temporal UI current. Every side effect goes out as an activity, in the background, so that a
+dead notification channel never holds a ticket back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.dispatch import EffectBatch, TimelineNote
+    from statemachine import DomainError
+
+    from . import visibility
+    from .messages import (
+        AddNote,
+        Assign,
+        Close,
+        CustomerFeedback,
+        CustomerReply,
+        Decide,
+        Escalate,
+        Reopen,
+        RequestEscalation,
+        Resolve,
+        Respond,
+        SetPriority,
+        TicketStatus,
+        TimelineEntry,
+        WaitCustomer,
+    )
+    from .operations import Deadline, TicketOperations
+    from .state import TicketRun, TicketState
+
+# A domain error reaches the agent as this failure type, with the domain's own message.
+REJECTED = "TicketActionRejected"
+
+EFFECT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=8,
+    non_retryable_error_types=["PermanentDeliveryError", "TemplateError"],
+)
+
+
+def _reject(check: Callable[[], None]) -> None:
+    """Run a domain check; turn its error into an update rejection with the same message."""
+    try:
+        check()
+    except DomainError as err:
+        raise ApplicationError(err.message, type=REJECTED, non_retryable=True) from None
+
+
+@workflow.defn(name="Ticket")
+class TicketWorkflow:
+    """One support ticket, from triage to closed."""
+
+    @workflow.init
+    def __init__(self, run: TicketRun) -> None:
+        if run.carried is not None:
+            state = run.carried
+        else:
+            state = TicketState.opening(run.open, workflow.now())
+        self.ops = TicketOperations(state, workflow.info().workflow_id)
+        self.fresh = run.carried is None
+        self.history_limit = run.open.history_limit
+        self._dirty = False
+        self._effects: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.Task[None] | None = None
+        self._timer_at: Deadline | None = None
+        self._timer_fired: Deadline | None = None
+        # What the server already holds, so that only changes are upserted.
+        self._indexed = dict(visibility.current_search_attributes(workflow.info()))
+
+    @property
+    def state(self) -> TicketState:
+        return self.ops.state
+
+    # --- the main loop ------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, run: TicketRun) -> TicketStatus:
+        if self.fresh:
+            self.ops.open(workflow.now())
+        while True:
+            self._publish()
+            if self.state.machine.state == "closed":
+                break
+            if self._should_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                await self._drain_effects()
+                self._publish()
+                workflow.continue_as_new(
+                    self.ops.carry_over(),
+                    search_attributes=visibility.typed_pairs(self._indexed),
+                )
+            deadline = self.ops.next_deadline(workflow.now())
+            self._arm_timer(deadline)
+            await workflow.wait_condition(lambda: self._dirty or self._timer_fired is not None)
+            self._dirty = False
+            fired, self._timer_fired = self._timer_fired, None
+            if fired is not None:
+                self.ops.on_deadline(fired, workflow.now())
+        await self._drain_effects()
+        return self.ops.status(workflow.now())
+
+    def _should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        if self.history_limit is not None:
+            return info.get_current_history_length() >= self.history_limit
+        return info.is_continue_as_new_suggested()
+
+    def _arm_timer(self, deadline: Deadline | None) -> None:
+        """Keep one durable timer for the next deadline; re-arm only when it moves.
+
+        Re-arming on every update would cost a timer (a billable action) per agent action.
+        """
+        if deadline == self._timer_at and self._timer is not None and not self._timer.done():
+            return
+        if self._timer is not None and not self._timer.done():
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = None
+        if deadline is not None:
+            self._timer = asyncio.create_task(self._sleep_until(deadline))
+
+    async def _sleep_until(self, deadline: Deadline) -> None:
+        delay = max(deadline.at - workflow.now(), timedelta(milliseconds=1))
+        try:
+            await workflow.sleep(delay, summary=deadline.summary)
+        except asyncio.CancelledError:
+            return
+        if self._timer_at == deadline:
+            self._timer_fired = deadline
+
+    # --- publishing: effects, search attributes, UI details -----------------------------------
+
+    def _publish(self) -> None:
+        """Send planned side effects and bring the UI's view of the ticket up to date."""
+        for batch in self.ops.take_effects():
+            task = asyncio.create_task(self._dispatch(batch))
+            self._effects.add(task)
+            task.add_done_callback(self._effects.discard)
+        now = workflow.now()
+        current = visibility.search_attribute_values(self.state, self.ops.sla_due(now))
+        updates = visibility.search_attribute_updates(current, self._indexed)
+        if updates:
+            workflow.upsert_search_attributes(updates)
+            self._indexed = current
+        workflow.set_current_details(self.ops.details_markdown(now))
+
+    async def _dispatch(self, batch: EffectBatch) -> None:
+        try:
+            result = await workflow.execute_activity(
+                "dispatch_effects",
+                batch,
+                result_type=list[TimelineNote],
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=EFFECT_RETRY,
+                summary=batch.summary,
+            )
+        except ActivityError as err:
+            cause = err.cause.message if isinstance(err.cause, ApplicationError) else str(err)
+            self.ops.delivery_failed(batch, cause, workflow.now())
+        else:
+            self.ops.delivered(batch, result)
+
+    async def _drain_effects(self) -> None:
+        while self._effects:
+            await asyncio.gather(*list(self._effects))
+
+    def _changed(self) -> TicketStatus:
+        self._dirty = True
+        return self.ops.status(workflow.now())
+
+    # --- agent and supervisor actions (updates) -----------------------------------------------
+
+    @workflow.update
+    def assign(self, a: Assign) -> TicketStatus:
+        self.ops.assign(a, workflow.now())
+        return self._changed()
+
+    @assign.validator
+    def _check_assign(self, a: Assign) -> None:
+        _reject(lambda: self.ops.check_assign(a))
+
+    @workflow.update
+    def respond(self, a: Respond) -> TicketStatus:
+        self.ops.respond(a, workflow.now())
+        return self._changed()
+
+    @respond.validator
+    def _check_respond(self, a: Respond) -> None:
+        _reject(lambda: self.ops.check_respond(a))
+
+    @workflow.update
+    def escalate(self, a: Escalate) -> TicketStatus:
+        self.ops.escalate(a, workflow.now())
+        return self._changed()
+
+    @escalate.validator
+    def _check_escalate(self, a: Escalate) -> None:
+        _reject(lambda: self.ops.check_escalate(a))
+
+    @workflow.update
+    def request_escalation(self, a: RequestEscalation) -> TicketStatus:
+        self.ops.request_escalation(a, workflow.now())
+        return self._changed()
+
+    @request_escalation.validator
+    def _check_request_escalation(self, a: RequestEscalation) -> None:
+        _reject(lambda: self.ops.check_request_escalation(a))
+
+    @workflow.update
+    def approve(self, a: Decide) -> TicketStatus:
+        self.ops.approve(a, workflow.now())
+        return self._changed()
+
+    @approve.validator
+    def _check_approve(self, a: Decide) -> None:
+        _reject(lambda: self.ops.check("approve"))
+
+    @workflow.update
+    def reject(self, a: Decide) -> TicketStatus:
+        self.ops.reject(a, workflow.now())
+        return self._changed()
+
+    @reject.validator
+    def _check_reject(self, a: Decide) -> None:
+        _reject(lambda: self.ops.check("reject"))
+
+    @workflow.update
+    def set_priority(self, a: SetPriority) -> TicketStatus:
+        self.ops.set_priority(a, workflow.now())
+        return self._changed()
+
+    @set_priority.validator
+    def _check_set_priority(self, a: SetPriority) -> None:
+        _reject(lambda: self.ops.check_set_priority(a))
+
+    @workflow.update
+    def note(self, a: AddNote) -> TicketStatus:
+        self.ops.note(a, workflow.now())
+        return self._changed()
+
+    @note.validator
+    def _check_note(self, a: AddNote) -> None:
+        _reject(lambda: self.ops.check("note"))
+
+    @workflow.update
+    def wait_customer(self, a: WaitCustomer) -> TicketStatus:
+        self.ops.wait_customer(a, workflow.now())
+        return self._changed()
+
+    @wait_customer.validator
+    def _check_wait_customer(self, a: WaitCustomer) -> None:
+        _reject(lambda: self.ops.check("wait_customer"))
+
+    @workflow.update
+    def resolve(self, a: Resolve) -> TicketStatus:
+        self.ops.resolve(a, workflow.now())
+        return self._changed()
+
+    @resolve.validator
+    def _check_resolve(self, a: Resolve) -> None:
+        _reject(lambda: self.ops.check("resolve"))
+
+    @workflow.update
+    def reopen(self, a: Reopen) -> TicketStatus:
+        self.ops.reopen(a.actor, a.reason, workflow.now())
+        return self._changed()
+
+    @reopen.validator
+    def _check_reopen(self, a: Reopen) -> None:
+        _reject(lambda: self.ops.check("reopen"))
+
+    @workflow.update
+    def close(self, a: Close) -> TicketStatus:
+        self.ops.close(a.actor, a.note, workflow.now())
+        return self._changed()
+
+    @close.validator
+    def _check_close(self, a: Close) -> None:
+        _reject(lambda: self.ops.check("close"))
+
+    # --- customer events (signals) ------------------------------------------------------------
+
+    @workflow.signal
+    def customer_reply(self, e: CustomerReply) -> None:
+        self.ops.customer_reply(e, workflow.now())
+        self._dirty = True
+
+    @workflow.signal
+    def customer_feedback(self, e: CustomerFeedback) -> None:
+        self.ops.customer_feedback(e, workflow.now())
+        self._dirty = True
+
+    # --- queries -------------------------------------------------------------------------------
+
+    @workflow.query
+    def status(self) -> TicketStatus:
+        return self.ops.status(workflow.now())
+
+    @workflow.query
+    def timeline(self) -> list[TimelineEntry]:
+        return list(self.state.timeline)
+
