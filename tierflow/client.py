@@ -120,6 +120,13 @@ class TicketClient:
             history_limit=history_limit,
         )
         workflow_id = workflow_id_for(ticket.id)
+        if await self._running_run(workflow_id) is not None:
+            existing = self.client.get_workflow_handle(workflow_id)
+            desc = await existing.describe()
+            return OpenedTicket(
+                ticket_id=ticket.id, workflow_id=workflow_id, run_id=desc.run_id, created=False
+            )
+        # USE_EXISTING also covers a concurrent open that won the race: it returns that run.
         handle = await self.client.start_workflow(
             TicketWorkflow.run,
             TicketRun(open=start),
@@ -131,16 +138,23 @@ class TicketClient:
             static_details=f"Customer {ticket.customer.name} ({ticket.customer.status}), "
             f"via {ticket.channel}",
         )
-        run_id = handle.result_run_id or ""
-        created = handle.first_execution_run_id in (None, run_id) and await self._is_new(handle)
         return OpenedTicket(
-            ticket_id=ticket.id, workflow_id=workflow_id, run_id=run_id, created=created
+            ticket_id=ticket.id,
+            workflow_id=workflow_id,
+            run_id=handle.result_run_id or "",
+            created=True,
         )
 
-    async def _is_new(self, handle: WorkflowHandle[Any, Any]) -> bool:
-        # USE_EXISTING hands back the running workflow: started before this call means not new.
-        desc = await handle.describe()
-        return desc.history_length <= 3
+    async def _running_run(self, workflow_id: str) -> str | None:
+        """The run id of the ticket's running workflow, if one is running."""
+        try:
+            desc = await self.client.get_workflow_handle(workflow_id).describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        running = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+        return desc.run_id if desc.raw_description.workflow_execution_info.status == running else None
 
     # --- actions ---------------------------------------------------------------------------------
 
@@ -152,7 +166,10 @@ class TicketClient:
         message = payload if isinstance(payload, model) else model.model_validate(payload)
         handle = self._handle(ticket_id)
         try:
-            return await handle.execute_update(action, message, result_type=TicketStatus)
+            status: TicketStatus = await handle.execute_update(
+                action, message, result_type=TicketStatus
+            )
+            return status
         except WorkflowUpdateFailedError as err:
             cause = err.cause
             if isinstance(cause, ApplicationError) and cause.type == REJECTED:
@@ -214,10 +231,12 @@ class TicketClient:
     # --- reading ---------------------------------------------------------------------------------
 
     async def status(self, ticket_id: str) -> TicketStatus:
-        return await self._query(ticket_id, "status", TicketStatus)
+        status: TicketStatus = await self._query(ticket_id, "status", TicketStatus)
+        return status
 
     async def timeline(self, ticket_id: str) -> list[TimelineEntry]:
-        return await self._query(ticket_id, "timeline", list[TimelineEntry])
+        entries: list[TimelineEntry] = await self._query(ticket_id, "timeline", list[TimelineEntry])
+        return entries
 
     async def _query(self, ticket_id: str, name: str, result_type: Any) -> Any:
         try:
@@ -226,10 +245,7 @@ class TicketClient:
             raise self._rpc_error(ticket_id, err) from None
 
     async def is_running(self, ticket_id: str) -> bool:
-        desc = await self._handle(ticket_id).describe()
-        return desc.raw_description.workflow_execution_info.status == (
-            WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
-        )
+        return await self._running_run(workflow_id_for(ticket_id)) is not None
 
     # --- helpers ---------------------------------------------------------------------------------
 
