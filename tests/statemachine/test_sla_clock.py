@@ -14,7 +14,7 @@ ALWAYS = BusinessCalendar()
 OFFICE = BusinessCalendar(
     timezone="Europe/Berlin",
     always_open=False,
-    hours={d: ["09:00-17:00"] for d in ["monday", "tuesday", "wednesday", "thursday", "friday"]},  # type: ignore[misc]
+    hours={d: ["09:00-17:00"] for d in ["monday", "tuesday", "wednesday", "thursday", "friday"]},
     holidays=[date(2024, 12, 25)],
 )
 T0 = datetime(2024, 3, 25, 9, 0, tzinfo=UTC)  # a Monday
