@@ -2,23 +2,29 @@
 
 A ticket event (landing in a tier, a breach, a resolution) usually means several messages:
 the team's queue, the followers, the customer, the host system. Sending them from one activity
-keeps a ticket's history short and its billable actions few. Each item keeps its own
-idempotency key, so when a transient failure makes Temporal retry the batch, receivers that
-already got an item see the same key again and drop it.
+keeps a ticket's history short and its billable actions few.
+
+When one item fails transiently, Temporal retries the whole batch. Items already delivered are
+not sent again: each success is recorded in the activity's heartbeat details, which Temporal
+hands to the next attempt (the final heartbeat is sent even when the attempt fails), and
+`DeliveredSoFar` answers those items from that record. Should the record be lost (the worker
+died between delivery and heartbeat), each item still carries its own idempotency key, so
+receivers that already got it see the same key again and can drop it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.models import CustomerUpdate, DeliveryResult, Notification, TicketSync
 
-__all__ = ["EffectBatch", "TimelineNote", "dispatch"]
+__all__ = ["DeliveredSoFar", "EffectBatch", "Item", "TimelineNote", "dispatch"]
 
 
 class EffectBatch(BaseModel):
@@ -85,7 +91,7 @@ async def dispatch(
                 )
             )
             continue
-        except Exception as err:  # noqa: BLE001 - anything unknown is retried, as Temporal would
+        except Exception as err:  # anything unknown is retried, as Temporal would
             transient = transient or err
             continue
         if isinstance(item, Notification | CustomerUpdate):
@@ -100,3 +106,42 @@ async def dispatch(
     if transient is not None:
         raise transient
     return notes
+
+
+_PROGRESS = TypeAdapter(dict[str, DeliveryResult])
+
+
+class DeliveredSoFar:
+    """Which items of a batch earlier attempts delivered, kept in the heartbeat details."""
+
+    def __init__(self, heartbeat_details: Sequence[Any] = ()) -> None:
+        """Start from the last heartbeat of the previous attempt, if it left one we can read."""
+        self._results: dict[str, DeliveryResult] = {}
+        if heartbeat_details:
+            try:
+                self._results = _PROGRESS.validate_python(heartbeat_details[-1])
+            except ValidationError:
+                # A record we cannot read only costs a resend, which receivers dedupe.
+                self._results = {}
+
+    @classmethod
+    def from_activity(cls) -> DeliveredSoFar:
+        """The record left by the previous attempt of the running activity (empty outside)."""
+        return cls(activity.info().heartbeat_details if activity.in_activity() else ())
+
+    def wrap(
+        self, send: Callable[[Item], Awaitable[DeliveryResult]]
+    ) -> Callable[[Item], Awaitable[DeliveryResult]]:
+        """`send`, but answering delivered items from the record and recording new ones."""
+
+        async def send_once(item: Item) -> DeliveryResult:
+            earlier = self._results.get(item.idempotency_key)
+            if earlier is not None:
+                return earlier
+            result = await send(item)
+            self._results[item.idempotency_key] = result
+            if activity.in_activity():
+                activity.heartbeat(_PROGRESS.dump_python(self._results, mode="json"))
+            return result
+
+        return send_once

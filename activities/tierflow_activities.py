@@ -14,7 +14,7 @@ import httpx
 from temporalio import activity
 
 from activities.channels import build_adapters
-from activities.dispatch import EffectBatch, Item, TimelineNote, dispatch
+from activities.dispatch import DeliveredSoFar, EffectBatch, Item, TimelineNote, dispatch
 from activities.log import activity_logger
 from activities.models import CustomerUpdate, DeliveryResult, Notification, TicketSync
 from activities.notify import customer_notification, deliver, render_customer_update
@@ -64,8 +64,11 @@ class TierflowActivities:
 
     @activity.defn(name="dispatch_effects")
     async def dispatch_effects(self, batch: EffectBatch) -> list[TimelineNote]:
-        """Deliver every effect of one ticket event (see `activities.dispatch`)."""
-        return await dispatch(batch, self._send_item)
+        """Deliver every effect of one ticket event (see `activities.dispatch`).
+
+        A retried batch does not resend what an earlier attempt already delivered.
+        """
+        return await dispatch(batch, DeliveredSoFar.from_activity().wrap(self._send_item))
 
     async def _send_item(self, item: Item) -> DeliveryResult:
         if isinstance(item, Notification):
