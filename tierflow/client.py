@@ -8,7 +8,11 @@ domain's own message when the ticket's workflow refused them (nothing was writte
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import builtins
+import re
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
@@ -17,12 +21,16 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.client import (
+    WorkflowExecutionStatus as ExecutionStatus,
+)
+from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from statemachine import Policy, Ticket, default_policy
+from statemachine import CustomerStatus, Policy, Priority, Ticket, default_policy
 from workflows import REJECTED, TicketWorkflow
+from workflows import search_attributes as sa
 from workflows.messages import (
     AddNote,
     Assign,
@@ -69,11 +77,11 @@ class TicketError(Exception):
     """Base of the client's errors; ``str()`` is a message fit for an agent."""
 
 
-class ActionRejected(TicketError):
+class ActionRejected(TicketError):  # noqa: N818 (public name other modules code against)
     """The ticket refused the action (invalid in its state, unknown tier/team/assignee)."""
 
 
-class TicketNotFound(TicketError):
+class TicketNotFound(TicketError):  # noqa: N818 (public name other modules code against)
     """No ticket with that id was ever opened."""
 
 
@@ -89,6 +97,77 @@ class OpenedTicket(BaseModel):
 def workflow_id_for(ticket_id: str) -> str:
     """The workflow id of a ticket, derived from its id in the host system."""
     return f"{WORKFLOW_ID_PREFIX}{ticket_id}"
+
+
+class TicketSummary(BaseModel):
+    """One ticket as the visibility store lists it (no query, so no worker needed)."""
+
+    ticket_id: str
+    state: str | None
+    tier: str | None
+    team: str | None
+    priority: str | None
+    breached: bool
+    escalations: int
+    customer_status: str | None
+    sla_due: datetime | None
+    status: Literal["running", "closed"]
+    summary: str | None = None
+
+
+# Keyword values go into the query between single quotes. Rather than trust an escaping scheme,
+# only plain names are accepted: every tier, team, state and status Tierflow knows matches this.
+_SAFE_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
+
+
+def _literal(field: str, value: str) -> str:
+    if not _SAFE_VALUE.match(value):
+        raise TicketError(f"invalid {field} {value!r}: use letters, digits and . _ : / - only")
+    return f"'{value}'"
+
+
+def _choice(field: str, value: str, choices: type[Priority] | type[CustomerStatus]) -> str:
+    known = [c.value for c in choices]
+    if value not in known:
+        raise TicketError(f"unknown {field} {value!r}; known: {', '.join(known)}")
+    return f"'{value}'"
+
+
+def visibility_query(
+    *,
+    state: str | None = None,
+    tier: str | None = None,
+    team: str | None = None,
+    priority: str | None = None,
+    breached: bool | None = None,
+    customer_status: str | None = None,
+    running_only: bool = False,
+    task_queue: str | None = None,
+) -> str:
+    """The Temporal visibility query for a ticket list; raises TicketError on a bad value."""
+    clauses = [
+        "WorkflowType = 'Ticket'",
+        # Each continue-as-new leaves a finished run behind; only the newest run is the ticket.
+        "ExecutionStatus != 'ContinuedAsNew'",
+    ]
+    if state is not None:
+        clauses.append(f"{sa.TICKET_STATE.name} = {_literal('state', state)}")
+    if tier is not None:
+        clauses.append(f"{sa.TICKET_TIER.name} = {_literal('tier', tier)}")
+    if team is not None:
+        clauses.append(f"{sa.TICKET_TEAM.name} = {_literal('team', team)}")
+    if priority is not None:
+        clauses.append(f"{sa.TICKET_PRIORITY.name} = {_choice('priority', priority, Priority)}")
+    if breached is not None:
+        clauses.append(f"{sa.TICKET_SLA_BREACHED.name} = {'true' if breached else 'false'}")
+    if customer_status is not None:
+        value = _choice("customer status", customer_status, CustomerStatus)
+        clauses.append(f"{sa.TICKET_CUSTOMER_STATUS.name} = {value}")
+    if running_only:
+        clauses.append("ExecutionStatus = 'Running'")
+    if task_queue is not None:
+        clauses.append(f"TaskQueue = {_literal('task queue', task_queue)}")
+    return " AND ".join(clauses)
 
 
 class TicketClient:
@@ -154,11 +233,15 @@ class TicketClient:
                 return None
             raise
         running = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
-        return desc.run_id if desc.raw_description.workflow_execution_info.status == running else None
+        return (
+            desc.run_id if desc.raw_description.workflow_execution_info.status == running else None
+        )
 
     # --- actions ---------------------------------------------------------------------------------
 
-    async def act(self, ticket_id: str, action: str, payload: BaseModel | dict[str, Any]) -> TicketStatus:
+    async def act(
+        self, ticket_id: str, action: str, payload: BaseModel | dict[str, Any]
+    ) -> TicketStatus:
         """Run an agent or supervisor action by name (see :data:`ACTIONS`)."""
         model = ACTIONS.get(action)
         if model is None:
@@ -247,6 +330,59 @@ class TicketClient:
     async def is_running(self, ticket_id: str) -> bool:
         return await self._running_run(workflow_id_for(ticket_id)) is not None
 
+    # --- listing ---------------------------------------------------------------------------------
+
+    async def list(
+        self,
+        *,
+        state: str | None = None,
+        tier: str | None = None,
+        team: str | None = None,
+        priority: str | None = None,
+        breached: bool | None = None,
+        customer_status: str | None = None,
+        running_only: bool = False,
+        limit: int = 100,
+        task_queue: str | None = None,
+        with_summary: bool = False,
+    ) -> builtins.list[TicketSummary]:
+        """Tickets matching every given filter, newest first, from Temporal's visibility store.
+
+        Visibility is eventually consistent: a change shows up here a moment after the update
+        that made it returned. ``task_queue`` narrows to tickets started on one task queue;
+        ``with_summary`` also fetches each ticket's one-line summary (one more call each).
+        """
+        query = visibility_query(
+            state=state,
+            tier=tier,
+            team=team,
+            priority=priority,
+            breached=breached,
+            customer_status=customer_status,
+            running_only=running_only,
+            task_queue=task_queue,
+        )
+        found: builtins.list[TicketSummary] = []
+        try:
+            async for execution in self.client.list_workflows(query, limit=limit):
+                found.append(
+                    _summary_of(execution.id, execution.status, execution.typed_search_attributes)
+                )
+            if with_summary:
+                lines = await asyncio.gather(*(self._static_summary(t.ticket_id) for t in found))
+                found = [
+                    t.model_copy(update={"summary": line})
+                    for t, line in zip(found, lines, strict=True)
+                ]
+        except RPCError as err:
+            raise TicketError(f"listing tickets failed: {err.message}") from None
+        return found
+
+    async def _static_summary(self, ticket_id: str) -> str | None:
+        """The one-line summary the ticket was started with (the UI's list column)."""
+        desc = await self._handle(ticket_id).describe()
+        return await desc.static_summary()
+
     # --- helpers ---------------------------------------------------------------------------------
 
     def _handle(self, ticket_id: str) -> WorkflowHandle[Any, Any]:
@@ -257,3 +393,21 @@ class TicketClient:
         if err.status == RPCStatusCode.NOT_FOUND:
             return TicketNotFound(f"no ticket {ticket_id!r}")
         return TicketError(f"ticket {ticket_id!r}: {err.message}")
+
+
+def _summary_of(
+    workflow_id: str, status: ExecutionStatus | None, attrs: TypedSearchAttributes
+) -> TicketSummary:
+    due = attrs.get(sa.TICKET_SLA_DUE)
+    return TicketSummary(
+        ticket_id=workflow_id.removeprefix(WORKFLOW_ID_PREFIX),
+        state=attrs.get(sa.TICKET_STATE),
+        tier=attrs.get(sa.TICKET_TIER),
+        team=attrs.get(sa.TICKET_TEAM),
+        priority=attrs.get(sa.TICKET_PRIORITY),
+        breached=bool(attrs.get(sa.TICKET_SLA_BREACHED)),
+        escalations=attrs.get(sa.TICKET_ESCALATIONS) or 0,
+        customer_status=attrs.get(sa.TICKET_CUSTOMER_STATUS),
+        sla_due=due,
+        status="running" if status == ExecutionStatus.RUNNING else "closed",
+    )
