@@ -91,9 +91,10 @@ class CapturedEmail:
 
     @property
     def body(self) -> str:
-        """The plain-text body."""
+        """The plain-text body, with the wire's CRLF line ends turned back into LF."""
         part = self.message.get_body(preferencelist=("plain",))
-        return cast(str, part.get_content()) if part is not None else ""
+        text = cast(str, part.get_content()) if part is not None else ""
+        return text.replace("\r\n", "\n")
 
 
 class _CaptureHandler:

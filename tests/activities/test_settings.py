@@ -1,0 +1,52 @@
+"""Settings come from `TIERFLOW_*` variables; half-configured channels are refused."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from activities import Settings
+
+
+class TestSettings:
+    """Environment variables configure the channels."""
+
+    def test_reads_prefixed_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """`TIERFLOW_SMTP_HOST` and friends land in the settings; secrets stay hidden."""
+        monkeypatch.setenv("TIERFLOW_SMTP_HOST", "mail.example.com")
+        monkeypatch.setenv("TIERFLOW_SMTP_PORT", "587")
+        monkeypatch.setenv("TIERFLOW_SMTP_TLS", "starttls")
+        monkeypatch.setenv("TIERFLOW_WEBHOOK_URL", "https://host.example/hook")
+        monkeypatch.setenv("TIERFLOW_WEBHOOK_SECRET", "s3cret")
+
+        settings = Settings()
+
+        assert (settings.smtp_host, settings.smtp_port, settings.smtp_tls) == (
+            "mail.example.com",
+            587,
+            "starttls",
+        )
+        assert settings.webhook_secret is not None
+        assert settings.webhook_secret.get_secret_value() == "s3cret"
+        assert "s3cret" not in repr(settings)
+
+    def test_everything_is_optional(self) -> None:
+        """No settings at all is valid: every channel is simply off."""
+        settings = Settings()
+
+        assert settings.smtp_host is None
+        assert settings.smtp_port == 25
+
+    @pytest.mark.parametrize(
+        "fields",
+        [
+            {"webhook_url": "http://h/hook"},
+            {"sync_url": "http://h/sync"},
+            {"sms_url": "http://h", "sms_account": "AC1"},
+            {"smtp_host": "h", "smtp_username": "u"},
+        ],
+    )
+    def test_half_configured_channel_is_refused(self, fields: dict[str, str]) -> None:
+        """A URL without its secret or credentials fails at start-up."""
+        with pytest.raises(ValidationError):
+            Settings(**fields)
