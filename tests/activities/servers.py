@@ -119,8 +119,9 @@ class _CaptureHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        raw = envelope.original_content or envelope.content
-        message = cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(raw))
+        raw = envelope.original_content or envelope.content or b""
+        data = raw.encode() if isinstance(raw, str) else raw
+        message = BytesParser(policy=policy.default).parsebytes(data)
         login = session.auth_data.login.decode() if session.auth_data else None
         self._capture.record(
             CapturedEmail(

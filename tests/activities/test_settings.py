@@ -49,4 +49,4 @@ class TestSettings:
     def test_half_configured_channel_is_refused(self, fields: dict[str, str]) -> None:
         """A URL without its secret or credentials fails at start-up."""
         with pytest.raises(ValidationError):
-            Settings(**fields)
+            Settings.model_validate(fields)
