@@ -1,0 +1,49 @@
+"""``tierflow report``: the escalation review over the tickets the visibility store lists."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tierflow.cli import render
+from tierflow.cli._common import console, err_console, run_with_client
+from tierflow.client import TicketClient
+from tierflow.report import EscalationReport, build_report, fetch_histories
+
+
+def report(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="the figures as JSON")] = False,
+    limit: Annotated[int, typer.Option(min=1, help="at most this many tickets")] = 1000,
+    running: Annotated[bool, typer.Option("--running", help="open tickets only")] = False,
+) -> None:
+    """Escalation review: by type, reason, team, tier; SLA compliance; time per tier.
+
+    Also breaches by priority. Needs a running worker: it queries every ticket, closed ones too.
+    """
+
+    async def work(tickets: TicketClient) -> EscalationReport:
+        found = await tickets.list(running_only=running, limit=limit)
+        # The bar goes to stderr so that `--json` output stays clean on stdout.
+        with Progress(
+            TextColumn("querying tickets"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("tickets", total=len(found))
+            histories = await fetch_histories(
+                tickets, found, progress=lambda: progress.advance(task)
+            )
+        return build_report(histories)
+
+    figures = run_with_client(ctx, work)
+    if as_json:
+        typer.echo(figures.model_dump_json(indent=2))
+        return
+    for table in render.report_tables(figures):
+        console.print(table)

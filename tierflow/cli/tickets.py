@@ -1,0 +1,371 @@
+"""``tierflow ticket ...`` (one ticket: open, read, act, customer events) and ``tierflow
+tickets list``. Every action's input is validated by its pydantic model before connecting."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import BaseModel
+
+from statemachine import (
+    Channel,
+    CustomerStatus,
+    EscalationReason,
+    EscalationType,
+    Policy,
+    Priority,
+    Ticket,
+    load_policy,
+)
+from tierflow.client import ACTIONS, TicketClient
+from workflows.messages import CustomerFeedback, CustomerReply, TicketStatus
+
+from . import render
+from ._common import console, default_actor, fail, guarded, run_with_client
+
+ticket_app = typer.Typer(help="Open one ticket, read it, and act on it.", no_args_is_help=True)
+tickets_app = typer.Typer(help="Find tickets.", no_args_is_help=True)
+
+TicketId = Annotated[str, typer.Argument(help="the ticket's id in the host system")]
+ActorOpt = Annotated[
+    str,
+    typer.Option(
+        "--actor", default_factory=default_actor, help="who acts (env TIERFLOW_ACTOR, or $USER)"
+    ),
+]
+NoteOpt = Annotated[str, typer.Option("--note", help="a note kept with the action")]
+
+
+# --- opening and reading ------------------------------------------------------------------------
+
+
+def _ticket_from(file: Path | None, fields: dict[str, Any]) -> Ticket:
+    """The ticket from a JSON file (flags override its keys), or from flags alone."""
+    data: dict[str, Any] = {}
+    if file is not None:
+        try:
+            loaded = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            fail(f"cannot read ticket file {file}: {err}")
+        if not isinstance(loaded, dict):
+            fail(f"ticket file {file}: expected a JSON object")
+        data.update(loaded)
+    customer = dict(data.get("customer") or {})
+    for key in ("id", "name", "email", "phone", "status"):
+        value = fields.pop(f"customer_{key}")
+        if value is not None:
+            customer[key] = value
+    data["customer"] = customer
+    data.update({k: v for k, v in fields.items() if v not in (None, [])})
+    data.setdefault("created_at", datetime.now(UTC).isoformat())
+    return Ticket.model_validate(data)
+
+
+@ticket_app.command("open")
+def open_ticket(
+    ctx: typer.Context,
+    ticket_id: Annotated[str | None, typer.Option("--id", help="ticket id")] = None,
+    subject: Annotated[str | None, typer.Option(help="one-line subject")] = None,
+    description: Annotated[str | None, typer.Option(help="the customer's words")] = None,
+    channel: Annotated[Channel | None, typer.Option(help="where it came from")] = None,
+    customer_id: Annotated[str | None, typer.Option("--customer-id")] = None,
+    customer_name: Annotated[str | None, typer.Option("--customer-name")] = None,
+    customer_email: Annotated[str | None, typer.Option("--email")] = None,
+    customer_phone: Annotated[str | None, typer.Option("--phone")] = None,
+    customer_status: Annotated[CustomerStatus | None, typer.Option("--customer-status")] = None,
+    priority: Annotated[Priority | None, typer.Option(help="initial priority")] = None,
+    category: Annotated[str | None, typer.Option(help="issue type, if known")] = None,
+    tags: Annotated[list[str] | None, typer.Option("--tag", help="repeatable")] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="ticket JSON")] = None,
+    policy_file: Annotated[Path | None, typer.Option("--policy", help="policy YAML")] = None,
+    opened_by: Annotated[str, typer.Option("--opened-by")] = "cli",
+) -> None:
+    """Open a ticket (opening it again is harmless: it reports the running one)."""
+    fields: dict[str, Any] = {
+        "id": ticket_id,
+        "subject": subject,
+        "description": description,
+        "channel": channel,
+        "customer_id": customer_id,
+        "customer_name": customer_name,
+        "customer_email": customer_email,
+        "customer_phone": customer_phone,
+        "customer_status": customer_status,
+        "priority": priority,
+        "category": category,
+        "tags": tags or [],
+    }
+    policy: Policy | None = None
+    with guarded():
+        ticket = _ticket_from(file, fields)
+        policy = load_policy(policy_file) if policy_file is not None else None
+
+    async def work(tickets: TicketClient) -> None:
+        opened = await tickets.open(ticket, policy, opened_by=opened_by)
+        verb = "opened" if opened.created else "was already open"
+        console.print(f"[bold]{opened.ticket_id}[/bold] {verb} (workflow {opened.workflow_id})")
+        console.print(render.status_line(await tickets.status(opened.ticket_id)))
+
+    run_with_client(ctx, work)
+
+
+@ticket_app.command("show")
+def show(ctx: typer.Context, ticket_id: TicketId) -> None:
+    """The ticket now: state, tier, owner, SLA targets and what may be done next."""
+
+    async def work(tickets: TicketClient) -> None:
+        console.print(render.status_table(await tickets.status(ticket_id)))
+
+    run_with_client(ctx, work)
+
+
+@ticket_app.command("timeline")
+def timeline(ctx: typer.Context, ticket_id: TicketId) -> None:
+    """The ticket's audit trail, oldest first."""
+
+    async def work(tickets: TicketClient) -> None:
+        console.print(render.timeline_table(ticket_id, await tickets.timeline(ticket_id)))
+
+    run_with_client(ctx, work)
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+
+def _act(ctx: typer.Context, ticket_id: str, action: str, payload: dict[str, Any]) -> None:
+    """Validate the action's input, run it, print where the ticket is now."""
+    with guarded():
+        message: BaseModel = ACTIONS[action].model_validate(payload)
+
+    async def work(tickets: TicketClient) -> TicketStatus:
+        return await tickets.act(ticket_id, action, message)
+
+    status = run_with_client(ctx, work)
+    console.print(render.status_line(status))
+
+
+@ticket_app.command("assign")
+def assign(
+    ctx: typer.Context,
+    ticket_id: TicketId,
+    assignee: Annotated[str, typer.Argument(help="a person named in the policy")],
+    actor: ActorOpt,
+    team: Annotated[str | None, typer.Option(help="a team of the same tier")] = None,
+) -> None:
+    """Give the ticket to an agent."""
+    _act(ctx, ticket_id, "assign", {"actor": actor, "assignee": assignee, "team": team})
+
+
+@ticket_app.command("respond")
+def respond(
+    ctx: typer.Context,
+    ticket_id: TicketId,
+    actor: ActorOpt,
+    message: Annotated[str, typer.Option(help="what the customer was told")] = "",
+) -> None:
+    """Record a reply to the customer (meets the response target)."""
+    _act(ctx, ticket_id, "respond", {"actor": actor, "message": message})
+
+
+ReasonsOpt = Annotated[
+    list[EscalationReason], typer.Option("--reason", help="why (repeatable, at least one)")
+]
+
+
+@ticket_app.command("escalate")
+def escalate(
+    ctx: typer.Context,
+    ticket_id: TicketId,
+    actor: ActorOpt,
+    reasons: ReasonsOpt,
+    tier: Annotated[str | None, typer.Option(help="target tier (default: the next)")] = None,
+    team: Annotated[str | None, typer.Option(help="target team")] = None,
+    functional: Annotated[
+        bool, typer.Option("--functional", help="sideways to a team, not up a tier")
+    ] = False,
+    assignee: Annotated[str | None, typer.Option()] = None,
+    note: NoteOpt = "",
+) -> None:
+    """Escalate up a tier (hierarchical) or to another team (--functional --team T)."""
+    kind = EscalationType.FUNCTIONAL if functional else EscalationType.HIERARCHICAL
+    payload = {
+        "actor": actor,
+        "type": kind,
+        "tier": tier,
+        "team": team,
+        "assignee": assignee,
+        "reasons": reasons,
+        "note": note,
+    }
+    _act(ctx, ticket_id, "escalate", payload)
+
+
+@ticket_app.command("request-escalation")
+def request_escalation(
+    ctx: typer.Context,
+    ticket_id: TicketId,
+    actor: ActorOpt,
+    reasons: ReasonsOpt,
+    tier: Annotated[str | None, typer.Option()] = None,
+    team: Annotated[str | None, typer.Option()] = None,
+    note: NoteOpt = "",
+) -> None:
+    """Ask a supervisor to approve an escalation."""
+    payload = {"actor": actor, "tier": tier, "team": team, "reasons": reasons, "note": note}
+    _act(ctx, ticket_id, "request_escalation", payload)
+
+
+@ticket_app.command("approve")
+def approve(ctx: typer.Context, ticket_id: TicketId, actor: ActorOpt, note: NoteOpt = "") -> None:
+    """Approve the pending escalation request (supervisors)."""
+    _act(ctx, ticket_id, "approve", {"actor": actor, "note": note})
+
+
+@ticket_app.command("reject")
+def reject(ctx: typer.Context, ticket_id: TicketId, actor: ActorOpt, note: NoteOpt = "") -> None:
+    """Reject the pending escalation request (supervisors)."""
+    _act(ctx, ticket_id, "reject", {"actor": actor, "note": note})
+
+
+@ticket_app.command("set-priority")
+def set_priority(
+    ctx: typer.Context,
+    ticket_id: TicketId,
+    priority: Annotated[Priority, typer.Argument()],
+    actor: ActorOpt,
+    note: NoteOpt = "",
+) -> None:
+    """Change the priority (the SLA budgets follow)."""
+    _act(ctx, ticket_id, "set_priority", {"actor": actor, "priority": priority, "note": note})
+
+
+@ticket_app.command("note")
+def note(
+    ctx: typer.Context, ticket_id: TicketId, text: Annotated[str, typer.Argument()], actor: ActorOpt
+) -> None:
+    """Add an internal note."""
+    _act(ctx, ticket_id, "note", {"actor": actor, "text": text})
+
+
+@ticket_app.command("wait-customer")
+def wait_customer(
+    ctx: typer.Context, ticket_id: TicketId, actor: ActorOpt, note: NoteOpt = ""
+) -> None:
+    """Wait on the customer (pauses the SLA until they reply)."""
+    _act(ctx, ticket_id, "wait_customer", {"actor": actor, "note": note})
+
+
+@ticket_app.command("resolve")
+def resolve(
+    ctx: typer.Context,
+    ticket_id: TicketId,
+    resolution: Annotated[str, typer.Argument(help="what fixed it")],
+    actor: ActorOpt,
+) -> None:
+    """Resolve the ticket (the follow-up survey comes later)."""
+    _act(ctx, ticket_id, "resolve", {"actor": actor, "resolution": resolution})
+
+
+@ticket_app.command("reopen")
+def reopen(
+    ctx: typer.Context,
+    ticket_id: TicketId,
+    reason: Annotated[str, typer.Argument()],
+    actor: ActorOpt,
+) -> None:
+    """Reopen a resolved ticket."""
+    _act(ctx, ticket_id, "reopen", {"actor": actor, "reason": reason})
+
+
+@ticket_app.command("close")
+def close(ctx: typer.Context, ticket_id: TicketId, actor: ActorOpt, note: NoteOpt = "") -> None:
+    """Close the ticket for good."""
+    _act(ctx, ticket_id, "close", {"actor": actor, "note": note})
+
+
+# --- customer events ----------------------------------------------------------------------------
+
+
+@ticket_app.command("reply")
+def reply(
+    ctx: typer.Context,
+    ticket_id: TicketId,
+    message: Annotated[str, typer.Option(help="the customer's reply")] = "",
+) -> None:
+    """Record that the customer replied (resumes a waiting ticket, reopens a resolved one)."""
+    with guarded():
+        event = CustomerReply(message=message)
+
+    async def work(tickets: TicketClient) -> None:
+        await tickets.customer_reply(ticket_id, event)
+
+    run_with_client(ctx, work)
+    console.print(f"[bold]{ticket_id}[/bold]: customer reply recorded")
+
+
+@ticket_app.command("feedback")
+def feedback(
+    ctx: typer.Context,
+    ticket_id: TicketId,
+    score: Annotated[int, typer.Argument(help="1 (bad) to 5 (great)")],
+    comment: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Record the customer's satisfaction score (a low score reopens the ticket)."""
+    with guarded():
+        event = CustomerFeedback(score=score, comment=comment)
+
+    async def work(tickets: TicketClient) -> None:
+        await tickets.customer_feedback(ticket_id, event)
+
+    run_with_client(ctx, work)
+    console.print(f"[bold]{ticket_id}[/bold]: feedback {score}/5 recorded")
+
+
+# --- listing ---------------------------------------------------------------------------------
+
+
+@tickets_app.command("list")
+def list_tickets(
+    ctx: typer.Context,
+    state: Annotated[str | None, typer.Option(help="e.g. triage, tier2, waiting, resolved")] = None,
+    tier: Annotated[str | None, typer.Option()] = None,
+    team: Annotated[str | None, typer.Option()] = None,
+    priority: Annotated[Priority | None, typer.Option()] = None,
+    breached: Annotated[
+        bool | None, typer.Option("--breached/--not-breached", help="SLA breached or not")
+    ] = None,
+    customer_status: Annotated[CustomerStatus | None, typer.Option()] = None,
+    running: Annotated[bool, typer.Option("--running", help="open tickets only")] = False,
+    limit: Annotated[int, typer.Option(min=1)] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
+) -> None:
+    """Tickets matching every filter given (Temporal visibility; newest first)."""
+
+    async def work(tickets: TicketClient) -> None:
+        found = await tickets.list(
+            state=state,
+            tier=tier,
+            team=team,
+            priority=priority.value if priority else None,
+            breached=breached,
+            customer_status=customer_status.value if customer_status else None,
+            running_only=running,
+            limit=limit,
+            with_summary=not as_json,
+        )
+        if as_json:
+            for row in found:
+                typer.echo(row.model_dump_json())
+        elif found:
+            console.print(render.list_table(found))
+        else:
+            console.print("no tickets match")
+
+    run_with_client(ctx, work)
+
+
+__all__ = ["ticket_app", "tickets_app"]

@@ -1,0 +1,237 @@
+"""Escalation analytics for the follow-up review: which escalations, why, where, how fast.
+
+The figures are pure functions of each ticket's status and timeline (:class:`TicketHistory`),
+so they are unit-tested without a server; :func:`fetch_histories` is the only part that talks
+to Temporal (one ``status`` and one ``timeline`` query per ticket; closed tickets answer too,
+as long as a worker runs, because the worker replays them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import statistics
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, Field
+
+from workflows.messages import TicketStatus, TimelineEntry
+
+from .client import TicketClient, TicketNotFound, TicketSummary
+
+# Timeline summaries the report reads. They are written by workflows/operations.py; the
+# patterns are kept loose on purpose (anchored on the verb) so that wording tweaks after the
+# verb do not silently zero the report.
+_BREACH = re.compile(r"^\S+ breached\b")
+_LEAVES_TIER = re.compile(r"^(resolved|closed)\b")
+_APPROVED = re.compile(r"^approved escalation\b")
+_ASKED = re.compile(r"^asked to escalate\b")
+
+
+class TicketHistory(BaseModel):
+    """What the report knows of one ticket."""
+
+    status: TicketStatus
+    timeline: list[TimelineEntry]
+
+
+class Escalation(BaseModel):
+    """One escalation as the report counts it."""
+
+    type: str
+    reasons: list[str]
+    to_tier: str | None
+    to_team: str | None
+
+
+class EscalationReport(BaseModel):
+    """The follow-up review's figures. Times are in seconds."""
+
+    tickets: int
+    escalations: int
+    by_type: dict[str, int] = Field(default_factory=dict)
+    by_reason: dict[str, int] = Field(default_factory=dict)
+    by_team: dict[str, int] = Field(default_factory=dict)
+    by_tier: dict[str, int] = Field(default_factory=dict)
+    sla_judged: int = 0
+    sla_met: int = 0
+    sla_compliance_percent: float | None = None
+    median_seconds_per_tier: dict[str, float] = Field(default_factory=dict)
+    breaches_by_priority: dict[str, int] = Field(default_factory=dict)
+
+
+# --- pure computation --------------------------------------------------------------------------
+
+
+def escalations_of(history: TicketHistory) -> list[Escalation]:
+    """Every escalation of a ticket, rebuilt from its timeline.
+
+    Direct escalations (by an agent or the SLA ladder) leave an ``escalation`` entry carrying
+    the whole record. An approved request leaves ``approval`` entries instead: the reasons are
+    on the request, the destination on the ``now in`` entry that follows the approval. Routing
+    rules that send a new ticket past the default tier leave no entry of their own; the status's
+    escalation count tells how many are unaccounted for, and those are the opening ones.
+    """
+    found: list[Escalation] = []
+    asked_reasons: list[str] = []
+    approved = False
+    first_landing: TimelineEntry | None = None
+    for entry in history.timeline:
+        if entry.kind == "escalation":
+            found.append(
+                Escalation(
+                    type=str(entry.data.get("type", "unknown")),
+                    reasons=[str(r) for r in entry.data.get("reasons", [])],
+                    to_tier=entry.data.get("to_tier"),
+                    to_team=entry.data.get("to_team"),
+                )
+            )
+        elif entry.kind == "approval" and _ASKED.match(entry.summary):
+            asked_reasons = [str(r) for r in entry.data.get("reasons", [])]
+        elif entry.kind == "approval" and _APPROVED.match(entry.summary):
+            approved = True
+        elif _is_landing(entry):
+            if first_landing is None:
+                first_landing = entry
+            if approved:
+                found.append(
+                    Escalation(
+                        type="hierarchical",
+                        reasons=asked_reasons or ["unknown"],
+                        to_tier=entry.data.get("tier"),
+                        to_team=entry.data.get("team"),
+                    )
+                )
+                approved = False
+    missing = history.status.escalations - len(found)
+    if missing > 0 and first_landing is not None:
+        opening = Escalation(
+            type="automatic",
+            reasons=["rule"],
+            to_tier=first_landing.data.get("tier"),
+            to_team=first_landing.data.get("team"),
+        )
+        found[:0] = [opening] * missing
+    return found
+
+
+def _is_landing(entry: TimelineEntry) -> bool:
+    """A ``now in tier/team`` entry: the ticket arrived in a tier."""
+    return entry.kind == "transition" and "tier" in entry.data
+
+
+def breached(history: TicketHistory) -> bool:
+    """Whether any SLA target of the ticket was ever breached (not only the current one)."""
+    return any(e.kind == "sla" and _BREACH.match(e.summary) for e in history.timeline)
+
+
+def has_resolution_target(history: TicketHistory) -> bool:
+    return any(view.target == "resolution" for view in history.status.sla)
+
+
+def sla_verdict(history: TicketHistory) -> bool | None:
+    """True: resolved without any breach; False: breached; None: no verdict yet (still open
+    within its SLA) or no resolution target at all."""
+    if not has_resolution_target(history):
+        return None
+    if breached(history):
+        return False
+    return True if history.status.resolved_at is not None else None
+
+
+def tier_stints(timeline: Iterable[TimelineEntry]) -> list[tuple[str, timedelta]]:
+    """(tier, time spent) for each completed stay in a tier.
+
+    A stay starts at a ``now in`` entry and ends at the next one, or when the ticket is
+    resolved or closed. A stay still going on is left out: it has no length yet.
+    """
+    stints: list[tuple[str, timedelta]] = []
+    current: tuple[str, datetime] | None = None
+    for entry in timeline:
+        if _is_landing(entry):
+            if current is not None:
+                stints.append((current[0], entry.at - current[1]))
+            current = (str(entry.data["tier"]), entry.at)
+        elif entry.kind == "transition" and _LEAVES_TIER.match(entry.summary):
+            if current is not None:
+                stints.append((current[0], entry.at - current[1]))
+            current = None
+    return stints
+
+
+def build_report(histories: Iterable[TicketHistory]) -> EscalationReport:
+    """Every figure of the review over the given tickets."""
+    histories = list(histories)
+    by_type: Counter[str] = Counter()
+    by_reason: Counter[str] = Counter()
+    by_team: Counter[str] = Counter()
+    by_tier: Counter[str] = Counter()
+    per_tier: dict[str, list[float]] = {}
+    breaches: Counter[str] = Counter()
+    judged = met = total = 0
+    for history in histories:
+        for esc in escalations_of(history):
+            total += 1
+            by_type[esc.type] += 1
+            by_reason.update(esc.reasons)
+            by_tier[esc.to_tier or "—"] += 1
+            by_team[esc.to_team or "—"] += 1
+        verdict = sla_verdict(history)
+        if verdict is not None:
+            judged += 1
+            met += verdict
+        if breached(history):
+            breaches[str(history.status.priority)] += 1
+        for tier, spent in tier_stints(history.timeline):
+            per_tier.setdefault(tier, []).append(spent.total_seconds())
+    return EscalationReport(
+        tickets=len(histories),
+        escalations=total,
+        by_type=dict(by_type.most_common()),
+        by_reason=dict(by_reason.most_common()),
+        by_team=dict(by_team.most_common()),
+        by_tier=dict(sorted(by_tier.items())),
+        sla_judged=judged,
+        sla_met=met,
+        sla_compliance_percent=round(100.0 * met / judged, 1) if judged else None,
+        median_seconds_per_tier={
+            tier: statistics.median(values) for tier, values in sorted(per_tier.items())
+        },
+        breaches_by_priority=dict(breaches.most_common()),
+    )
+
+
+# --- fetching ----------------------------------------------------------------------------------
+
+
+async def fetch_histories(
+    tickets: TicketClient,
+    summaries: Iterable[TicketSummary],
+    *,
+    concurrency: int = 16,
+    progress: Callable[[], None] | None = None,
+) -> list[TicketHistory]:
+    """Query status and timeline of each listed ticket, a few at a time.
+
+    ``progress`` is called once per ticket done (the CLI's progress bar). A ticket that
+    vanished between listing and querying (its history was deleted) is skipped.
+    """
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(ticket_id: str) -> TicketHistory | None:
+        async with gate:
+            try:
+                status, timeline = await asyncio.gather(
+                    tickets.status(ticket_id), tickets.timeline(ticket_id)
+                )
+            except TicketNotFound:
+                return None
+            finally:
+                if progress is not None:
+                    progress()
+            return TicketHistory(status=status, timeline=timeline)
+
+    results = await asyncio.gather(*(one(s.ticket_id) for s in summaries))
+    return [r for r in results if r is not None]

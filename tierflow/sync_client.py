@@ -1,0 +1,96 @@
+"""A synchronous ticket client for scripts and notebooks.
+
+It runs the asyncio :class:`~tierflow.client.TicketClient` on an event loop of its own, in a
+background thread, so that it works the same whether or not the caller already runs a loop
+(a Temporal client is bound to the loop it was created on, so one loop serves every call)::
+
+    with SyncTicketClient.connect() as tickets:
+        tickets.open(ticket)
+        tickets.act("T-1", "assign", {"actor": "ana", "assignee": "Bob"})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from pydantic import BaseModel
+
+from statemachine import Policy, Ticket
+from tierflow.client import OpenedTicket, TicketClient, TicketSummary
+from tierflow.config import TemporalSettings
+from tierflow.connect import connect
+from workflows.messages import CustomerFeedback, CustomerReply, TicketStatus, TimelineEntry
+
+T = TypeVar("T")
+
+
+class SyncTicketClient:
+    """Blocking versions of the ticket client's calls; raises the same errors."""
+
+    def __init__(self, settings: TemporalSettings | None = None) -> None:
+        self.settings = settings or TemporalSettings()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="tierflow-sync-client", daemon=True
+        )
+        self._thread.start()
+        try:
+            client = self._run(connect(self.settings.temporal_address, self.settings.namespace))
+        except BaseException:
+            self.close()
+            raise
+        self.tickets = TicketClient(client, self.settings.task_queue)
+
+    @classmethod
+    def connect(cls, settings: TemporalSettings | None = None) -> SyncTicketClient:
+        """Connect now (raises ServerUnreachableError with a one-line message)."""
+        return cls(settings)
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def open(self, ticket: Ticket | dict[str, Any], policy: Policy | None = None) -> OpenedTicket:
+        return self._run(self.tickets.open(ticket, policy))
+
+    def act(self, ticket_id: str, action: str, payload: BaseModel | dict[str, Any]) -> TicketStatus:
+        return self._run(self.tickets.act(ticket_id, action, payload))
+
+    def customer_reply(self, ticket_id: str, message: str = "") -> None:
+        self._run(self.tickets.customer_reply(ticket_id, CustomerReply(message=message)))
+
+    def customer_feedback(self, ticket_id: str, score: int, comment: str = "") -> None:
+        event = CustomerFeedback(score=score, comment=comment)
+        self._run(self.tickets.customer_feedback(ticket_id, event))
+
+    def status(self, ticket_id: str) -> TicketStatus:
+        return self._run(self.tickets.status(ticket_id))
+
+    def timeline(self, ticket_id: str) -> list[TimelineEntry]:
+        return self._run(self.tickets.timeline(ticket_id))
+
+    def list(self, **filters: Any) -> list[TicketSummary]:
+        """Same filters as :meth:`TicketClient.list`."""
+        return self._run(self.tickets.list(**filters))
+
+    def close(self) -> None:
+        """Stop the background loop (idempotent)."""
+        if self._loop.is_closed():
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._loop.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
