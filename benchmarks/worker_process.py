@@ -1,0 +1,74 @@
+"""A benchmark worker in a process of its own, so its memory can be measured alone.
+
+    python -m benchmarks.worker_process --address HOST:PORT --task-queue Q \
+        --kind tierflow|baseline --cache N --ready FILE
+
+It writes FILE once polling and runs until SIGTERM or SIGINT. Tierflow's worker is built by
+``worker.build_worker`` exactly as production runs it, with every channel unconfigured (each
+delivery is skipped and logged): the benchmark measures Tierflow and Temporal, not SMTP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities import Settings, TierflowActivities
+from benchmarks.baseline import BaselineTicket, baseline_effects
+from tierflow.connect import connect
+from tierflow.logs import configure_logging
+from worker import build_worker
+
+
+def _worker(kind: str, client: Client, task_queue: str, cache: int) -> Worker:
+    if kind == "baseline":
+        return Worker(
+            client,
+            task_queue=task_queue,
+            workflows=[BaselineTicket],
+            activities=[baseline_effects],
+            max_cached_workflows=cache,
+        )
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    return build_worker(
+        client, task_queue, activities=TierflowActivities(settings), max_cached_workflows=cache
+    )
+
+
+async def serve(address: str, task_queue: str, kind: str, cache: int, ready: Path) -> None:
+    if kind == "baseline":
+        client = await Client.connect(address)
+    else:
+        client = await connect(address, "default")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with _worker(kind, client, task_queue, cache):
+        ready.write_text(str(os.getpid()))
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--address", required=True)
+    parser.add_argument("--task-queue", required=True)
+    parser.add_argument("--kind", choices=["tierflow", "baseline"], required=True)
+    parser.add_argument("--cache", type=int, required=True)
+    parser.add_argument("--ready", type=Path, required=True)
+    args = parser.parse_args(argv)
+    # Channel settings of the host must not leak in: every delivery is skipped.
+    for key in [k for k in os.environ if k.startswith("TIERFLOW_")]:
+        del os.environ[key]
+    configure_logging("INFO", json=True)
+    asyncio.run(serve(args.address, args.task_queue, args.kind, args.cache, args.ready))
+
+
+if __name__ == "__main__":
+    main()
