@@ -25,7 +25,8 @@ def report(
     """
 
     async def work(tickets: TicketClient) -> EscalationReport:
-        found = await tickets.list(running_only=running, limit=limit)
+        # Only tickets on our task queue: its workers are the ones that answer the queries.
+        found = await tickets.list(running_only=running, limit=limit, task_queue=tickets.task_queue)
         # The bar goes to stderr so that `--json` output stays clean on stdout.
         with Progress(
             TextColumn("querying tickets"),

@@ -103,11 +103,13 @@ def explain(policy: Policy) -> None:
     console.print(sla)
     for tier_name, overrides in policy.sla.per_tier.items():
         for priority, targets in overrides.items():
-            console.print(
-                f"  in {tier_name}, {priority.value}: resolution "
-                f"{_duration(targets.resolution)}, first response "
-                f"{_duration(targets.first_response)}"
-            )
+            # An override names only what differs; the rest comes from the table above.
+            changed = [
+                f"{name.replace('_', ' ')} {_duration(value)}"
+                for name, value in targets.model_dump().items()
+                if value is not None
+            ]
+            console.print(f"  in {tier_name}, {priority.value}: {', '.join(changed)}")
     warn = round(policy.sla.warning_fraction * 100)
     console.print(f"Agents are warned when {warn}% of a target's time is used.")
 

@@ -1,0 +1,46 @@
+"""Fixtures for the interface tests: a worker running on the test's task queue, and the CLI run
+in a thread (it calls ``asyncio.run`` itself, so it cannot share the test's event loop)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from click.testing import Result
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
+
+from tests.workflows.support import running_worker
+from tierflow.cli import app
+from tierflow.client import TicketClient
+
+Cli = Callable[..., Awaitable[Result]]
+
+
+@pytest_asyncio.fixture
+async def tickets(client: Client, task_queue: str) -> AsyncIterator[TicketClient]:
+    """A ticket client with a worker polling the test's task queue for the whole test."""
+    async with running_worker(client, task_queue) as ticket_client:
+        yield ticket_client
+
+
+@pytest.fixture
+def address(temporal_env: WorkflowEnvironment) -> str:
+    """host:port of the session's dev server."""
+    return str(temporal_env.client.service_client.config.target_host)
+
+
+@pytest.fixture
+def cli(address: str, task_queue: str) -> Cli:
+    """Run ``tierflow <args>`` against the test server and queue, in a worker thread."""
+    runner = CliRunner()
+
+    async def invoke(*args: str, **kwargs: Any) -> Result:
+        argv = ["--address", address, "--task-queue", task_queue, *args]
+        return await asyncio.to_thread(runner.invoke, app, argv, **kwargs)
+
+    return invoke
