@@ -67,13 +67,15 @@ def _tickets(request: Request) -> TicketClient:
 Tickets = Annotated[TicketClient, Depends(_tickets)]
 
 
+# Module level: FastAPI resolves the (string) annotations below in this module's namespace.
+_BEARER = HTTPBearer(auto_error=False, description="Authorization: Bearer <token>")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
+
+
 def _auth(token: str | None) -> Callable[..., Awaitable[None]]:
     """A dependency that checks the bearer token (constant-time), or does nothing."""
-    bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token>")
 
-    async def check(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> None:
+    async def check(credentials: Credentials) -> None:
         if token is None:
             return
         given = credentials.credentials if credentials is not None else ""

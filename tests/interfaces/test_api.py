@@ -1,0 +1,152 @@
+"""The HTTP API over real HTTP: uvicorn on a loopback port, called with httpx."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest_asyncio
+import uvicorn
+
+from tests.workflows.support import ticket, wait_for
+from tierflow.api import create_app
+from tierflow.client import TicketClient
+from tierflow.devserver import free_port
+
+TOKEN = "s3cret-token"
+
+
+@pytest_asyncio.fixture
+async def http(tickets: TicketClient) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client authorised against the API served on a free loopback port."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(tickets, token=TOKEN), host="127.0.0.1", port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "uvicorn did not start"
+        await asyncio.sleep(0.02)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers) as c:
+        yield c
+    server.should_exit = True
+    await task
+
+
+def ticket_json(**overrides: object) -> dict[str, object]:
+    return ticket(**overrides).model_dump(mode="json")
+
+
+class TestAuth:
+    async def test_token_required_except_health_and_docs(self, http: httpx.AsyncClient) -> None:
+        """Without the bearer token only /health and the OpenAPI documents answer."""
+        for path in ("/health", "/openapi.json", "/docs"):
+            assert (await http.get(path, headers={"Authorization": ""})).status_code == 200
+        for headers in ({"Authorization": ""}, {"Authorization": "Bearer wrong"}):
+            response = await http.get("/tickets", headers=headers)
+            assert response.status_code == 401
+            assert response.headers["www-authenticate"] == "Bearer"
+
+    async def test_openapi_lists_every_action(self, http: httpx.AsyncClient) -> None:
+        """Each action has its own route and body schema in the OpenAPI document."""
+        paths = (await http.get("/openapi.json")).json()["paths"]
+        assert "/tickets/{ticket_id}/actions/request_escalation" in paths
+        assert "/tickets/{ticket_id}/events" in paths
+
+
+class TestTickets:
+    async def test_open_is_201_then_200(self, http: httpx.AsyncClient) -> None:
+        """Opening creates the ticket once; opening it again answers 200 with the same run."""
+        body = ticket_json()
+        first = await http.post("/tickets", json=body)
+        assert first.status_code == 201, first.text
+        second = await http.post("/tickets", json=body)
+        assert second.status_code == 200
+        assert second.json()["run_id"] == first.json()["run_id"]
+        assert second.json()["created"] is False
+
+    async def test_bad_ticket_is_422_with_field_errors(self, http: httpx.AsyncClient) -> None:
+        """A malformed ticket names each offending field."""
+        body = ticket_json()
+        body["channel"] = "carrier-pigeon"
+        response = await http.post("/tickets", json=body)
+        assert response.status_code == 422
+        assert ["body", "channel"] in [e["loc"] for e in response.json()["detail"]]
+
+    async def test_actions_events_status_and_timeline(
+        self, http: httpx.AsyncClient, tickets: TicketClient
+    ) -> None:
+        """Actions return the new status, events are accepted, reads show the result."""
+        body = ticket_json()
+        tid = str(body["id"])
+        assert (await http.post("/tickets", json=body)).status_code == 201
+        await wait_for(tickets, tid, lambda s: s.state == "tier1")
+        assigned = await http.post(
+            f"/tickets/{tid}/actions/assign", json={"actor": "alex", "assignee": "Alex Kim"}
+        )
+        assert assigned.status_code == 200, assigned.text
+        assert assigned.json()["assignee"] == "Alex Kim"
+        waiting = await http.post(f"/tickets/{tid}/actions/wait_customer", json={"actor": "alex"})
+        assert waiting.json()["state"] == "waiting"
+        reply = await http.post(f"/tickets/{tid}/events", json={"type": "reply", "message": "hi"})
+        assert reply.status_code == 202
+        await wait_for(tickets, tid, lambda s: s.state == "tier1")
+        shown = await http.get(f"/tickets/{tid}")
+        assert shown.json()["state"] == "tier1"
+        kinds = [e["kind"] for e in (await http.get(f"/tickets/{tid}/timeline")).json()]
+        assert kinds[:3] == ["opened", "triage", "transition"]
+        assert "customer" in kinds
+
+    async def test_invalid_action_is_409_with_the_domain_message(
+        self, http: httpx.AsyncClient, tickets: TicketClient
+    ) -> None:
+        """An action the ticket's state does not allow is a conflict, with the reason."""
+        body = ticket_json()
+        tid = str(body["id"])
+        await http.post("/tickets", json=body)
+        await wait_for(tickets, tid, lambda s: s.state == "tier1")
+        response = await http.post(f"/tickets/{tid}/actions/approve", json={"actor": "m"})
+        assert response.status_code == 409
+        assert response.json()["detail"].startswith("cannot 'approve'")
+
+    async def test_bad_action_body_is_422(self, http: httpx.AsyncClient) -> None:
+        """An escalation without reasons is refused before it reaches Temporal."""
+        response = await http.post("/tickets/T-x/actions/escalate", json={"actor": "a"})
+        assert response.status_code == 422
+        assert ["body", "reasons"] in [e["loc"] for e in response.json()["detail"]]
+
+    async def test_bad_event_is_422(self, http: httpx.AsyncClient) -> None:
+        """Feedback outside 1..5 and unknown event types are field errors."""
+        for event in ({"type": "feedback", "score": 9}, {"type": "shout"}):
+            response = await http.post("/tickets/T-x/events", json=event)
+            assert response.status_code == 422, event
+
+    async def test_unknown_ticket_and_action_are_404(self, http: httpx.AsyncClient) -> None:
+        """A ticket never opened, or an action that does not exist, is not found."""
+        assert (await http.get("/tickets/NOPE-404")).status_code == 404
+        assert (await http.get("/tickets/NOPE-404/timeline")).status_code == 404
+        note = await http.post("/tickets/NOPE-404/actions/note", json={"actor": "a", "text": "x"})
+        assert note.status_code == 404
+        assert note.json()["detail"] == "no ticket 'NOPE-404'"
+        unknown = await http.post("/tickets/NOPE-404/actions/teleport", json={"actor": "a"})
+        assert unknown.status_code == 404
+
+    async def test_list_filters(self, http: httpx.AsyncClient, tickets: TicketClient) -> None:
+        """GET /tickets filters like the client; a bad priority is a 422."""
+        body = ticket_json(priority="critical", customer={"status": "enterprise"})
+        tid = str(body["id"])
+        await http.post("/tickets", json=body)
+        await wait_for(tickets, tid, lambda s: s.tier is not None)
+        params = {"priority": "critical", "customer_status": "enterprise", "running_only": "true"}
+        rows: list[dict[str, object]] = []
+        for _ in range(50):  # visibility is eventually consistent
+            rows = (await http.get("/tickets", params=params)).json()
+            if tid in {r["ticket_id"] for r in rows}:
+                break
+            await asyncio.sleep(0.2)
+        assert tid in {r["ticket_id"] for r in rows}
+        assert {(r["priority"], r["customer_status"]) for r in rows} == {("critical", "enterprise")}
+        assert (await http.get("/tickets", params={"priority": "asap"})).status_code == 422
