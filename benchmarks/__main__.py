@@ -1,0 +1,196 @@
+"""Run Tierflow's benchmarks against a dev server of their own.
+
+    python -m benchmarks [--suite all|throughput|latency|lateness|cost] [--tickets N]
+        [--agents 50] [--lateness-tickets 10000] [--spread-seconds 180] [--json PATH] [--tiny]
+
+Prints the figures and the targets' verdicts, and writes them as JSON
+(``benchmarks/results/latest.json`` unless ``--json`` says otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from worker import DEFAULT_CACHE_SIZE
+
+from . import cost, latency, lateness, lifecycle, report
+from .server import BenchServer, WorkerProcess, bench_server
+
+SUITES = ("throughput", "latency", "lateness", "cost")
+DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
+
+
+@dataclass
+class Config:
+    suites: tuple[str, ...]
+    tickets: int = 500
+    agents: int = 50
+    tickets_per_agent: int = 2
+    actions_per_agent: int = 20
+    lateness_tickets: int = 10_000
+    spread: float = 180.0
+    lead: float | None = None
+    cost_tickets: int = 50
+    cache: int = DEFAULT_CACHE_SIZE
+
+    @classmethod
+    def tiny(cls, suites: tuple[str, ...]) -> Config:
+        """Sizes for a smoke test: every figure, in seconds."""
+        return cls(
+            suites=suites,
+            tickets=6,
+            agents=4,
+            tickets_per_agent=1,
+            actions_per_agent=4,
+            lateness_tickets=12,
+            spread=3.0,
+            lead=6.0,
+            cost_tickets=3,
+        )
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+async def _throughput(server: BenchServer, cfg: Config, console: Console) -> dict[str, Any]:
+    batches: dict[str, lifecycle.BatchResult] = {}
+    for kind in ("baseline", "tierflow"):
+        client = server.plain if kind == "baseline" else server.client
+        with _progress(console) as bar:
+            task = bar.add_task(f"throughput: {kind} lifecycles", total=cfg.tickets)
+            async with WorkerProcess(server, kind, cfg.cache) as worker:
+                batches[kind] = await lifecycle.run_batch(
+                    kind,  # type: ignore[arg-type]
+                    client,
+                    worker.task_queue,
+                    cfg.tickets,
+                    progress=lambda: bar.advance(task),
+                )
+    return report.throughput(batches["tierflow"], batches["baseline"])
+
+
+async def _latency(server: BenchServer, cfg: Config, console: Console) -> dict[str, Any]:
+    with _progress(console) as bar:
+        task = bar.add_task("agent actions", total=cfg.agents * cfg.actions_per_agent)
+        async with WorkerProcess(server, "tierflow", cfg.cache) as worker:
+            result = await latency.run(
+                server.client,
+                worker.task_queue,
+                agents=cfg.agents,
+                tickets_per_agent=cfg.tickets_per_agent,
+                actions_per_agent=cfg.actions_per_agent,
+                progress=lambda: bar.advance(task),
+            )
+    return report.latency(result)
+
+
+async def _lateness(server: BenchServer, cfg: Config, console: Console) -> dict[str, Any]:
+    n = cfg.lateness_tickets
+    with _progress(console) as bar:
+        opening = bar.add_task("lateness: opening tickets", total=n)
+        escalating = bar.add_task("lateness: escalated", total=n)
+        reading = bar.add_task("lateness: reading histories", total=n)
+        async with WorkerProcess(server, "tierflow", cfg.cache) as worker:
+            result = await lateness.run(
+                server.client,
+                worker,
+                count=n,
+                spread=cfg.spread,
+                lead=cfg.lead,
+                on_opened=lambda k: bar.update(opening, completed=k),
+                on_escalated=lambda k: bar.update(escalating, completed=k),
+                on_read=lambda: bar.advance(reading),
+            )
+        result.peak_rss_mib = worker.peak_rss_mib
+    return report.lateness(result)
+
+
+async def run(cfg: Config, console: Console) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": report.machine(),
+        "config": {k: v for k, v in vars(cfg).items() if k != "suites"},
+    }
+    began = time.monotonic()
+    async with bench_server() as server:
+        doc["temporal"] = {"server": "Temporal CLI dev server (SQLite file)", "address": server.address}
+        if "throughput" in cfg.suites:
+            doc["throughput"] = await _throughput(server, cfg, console)
+        if "latency" in cfg.suites:
+            doc["latency"] = await _latency(server, cfg, console)
+        if "cost" in cfg.suites:
+            with console.status("cost: standard lifecycles, counting actions"):
+                doc["cost"] = report.cost(
+                    await cost.run(server, "tierflow", cfg.cost_tickets, cfg.cache)
+                )
+                doc["cost_baseline"] = report.cost(
+                    await cost.run(server, "baseline", cfg.cost_tickets, cfg.cache)
+                )
+        if "lateness" in cfg.suites:
+            doc["lateness"] = await _lateness(server, cfg, console)
+    doc["elapsed_s"] = round(time.monotonic() - began, 1)
+    return doc
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[Config, Path]:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    p.add_argument("--suite", choices=["all", *SUITES], default="all")
+    p.add_argument("--tickets", type=int, help="lifecycles for throughput (default 500)")
+    p.add_argument("--agents", type=int, help="concurrent agents (default 50)")
+    p.add_argument("--actions-per-agent", type=int, help="updates per agent (default 20)")
+    p.add_argument("--lateness-tickets", type=int, help="open tickets (default 10000)")
+    p.add_argument("--spread-seconds", type=float, help="deadline window (default 180)")
+    p.add_argument("--lead-seconds", type=float, help="open phase before the first deadline")
+    p.add_argument("--cost-tickets", type=int, help="lifecycles whose cost is counted (default 50)")
+    p.add_argument("--cache", type=int, help=f"max_cached_workflows (default {DEFAULT_CACHE_SIZE})")
+    p.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the figures")
+    p.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds, not minutes)")
+    args = p.parse_args(argv)
+    suites = SUITES if args.suite == "all" else (args.suite,)
+    cfg = Config.tiny(suites) if args.tiny else Config(suites=suites)
+    for flag, attr in (
+        ("tickets", "tickets"),
+        ("agents", "agents"),
+        ("actions_per_agent", "actions_per_agent"),
+        ("lateness_tickets", "lateness_tickets"),
+        ("spread_seconds", "spread"),
+        ("lead_seconds", "lead"),
+        ("cost_tickets", "cost_tickets"),
+        ("cache", "cache"),
+    ):
+        if getattr(args, flag) is not None:
+            setattr(cfg, attr, getattr(args, flag))
+    return cfg, args.json
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    cfg, out = parse_args(argv)
+    console = Console()
+    doc = asyncio.run(run(cfg, console))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    report.render(doc, console)
+    console.print(f"figures written to {out}")
+    return doc
+
+
+if __name__ == "__main__":
+    main()

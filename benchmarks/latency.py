@@ -1,0 +1,91 @@
+"""Agent-action latency: concurrent agents acting on open tickets through Temporal updates.
+
+Every action is a real update through :class:`tierflow.client.TicketClient` (validated by the
+workflow, written to its history, answered with the ticket's new status); the round trip is
+measured at the agent, from sending the update to holding the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio.client import Client
+
+from tierflow.client import TicketClient
+from workflows.messages import AddNote, Assign
+
+from . import tickets
+from .lifecycle import wait_for_tier
+
+# People of the default policy's frontline team; assigning alternates between them.
+ASSIGNEES = ("Alex Kim", "Frontline queue")
+
+
+@dataclass
+class LatencyResult:
+    agents: int
+    tickets: int
+    actions: int
+    elapsed: float
+    round_trips: list[float]
+    by_action: dict[str, list[float]]
+
+
+async def open_tickets(
+    client: Client, task_queue: str, count: int, concurrency: int = 32
+) -> list[str]:
+    """Open ``count`` tickets whose SLA will not fire during the run; wait until in tier 1."""
+    tc = TicketClient(client, task_queue)
+    policy = tickets.policy(timedelta(days=1))
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one() -> str:
+        t = tickets.ticket("A")
+        async with gate:
+            opened = await tc.open(t, policy)
+        await wait_for_tier(client, opened.workflow_id, "tier1")
+        return t.id
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+async def run(
+    client: Client,
+    task_queue: str,
+    *,
+    agents: int = 50,
+    tickets_per_agent: int = 2,
+    actions_per_agent: int = 20,
+    progress: Callable[[], None] | None = None,
+) -> LatencyResult:
+    """Each agent alternates ``note`` and ``assign`` on its own tickets, as fast as answered."""
+    ids = await open_tickets(client, task_queue, agents * tickets_per_agent)
+    tc = TicketClient(client, task_queue)
+    by_action: dict[str, list[float]] = {"note": [], "assign": []}
+
+    async def agent(n: int) -> None:
+        mine = ids[n * tickets_per_agent : (n + 1) * tickets_per_agent]
+        actor = f"agent-{n:03d}"
+        for i in range(actions_per_agent):
+            ticket_id = mine[i % len(mine)]
+            began = time.perf_counter()
+            if i % 2 == 0:
+                await tc.note(ticket_id, AddNote(actor=actor, text=f"checked logs ({i})"))
+                kind = "note"
+            else:
+                assignee = ASSIGNEES[(i // 2) % len(ASSIGNEES)]
+                await tc.assign(ticket_id, Assign(actor=actor, assignee=assignee))
+                kind = "assign"
+            by_action[kind].append(time.perf_counter() - began)
+            if progress is not None:
+                progress()
+
+    start = time.monotonic()
+    await asyncio.gather(*(agent(n) for n in range(agents)))
+    elapsed = time.monotonic() - start
+    all_trips = [t for trips in by_action.values() for t in trips]
+    return LatencyResult(agents, len(ids), len(all_trips), elapsed, all_trips, by_action)

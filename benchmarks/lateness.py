@@ -1,0 +1,143 @@
+"""Escalation lateness with many open tickets, and the worker's memory meanwhile.
+
+All tickets are opened first (concurrently, bounded), each with a tier-1 resolution target
+chosen so that its deadline falls in a window that starts after the opening: deadlines are
+spread evenly over ``spread`` seconds. Each breach fires level 1 of the escalation ladder,
+which reassigns the ticket to tier 2. Lateness is then read from every ticket's history: the
+moment the workflow escalated minus the deadline the workflow itself computed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from temporalio.client import Client
+
+from tierflow.client import TicketClient, workflow_id_for
+
+from . import history, tickets
+from .server import WorkerProcess
+
+
+@dataclass
+class LatenessResult:
+    tickets: int
+    cache: int
+    spread: float
+    lead: float
+    open_seconds: float
+    # Deadline of the first ticket minus the moment every ticket sat in tier 1 (>0: all
+    # tickets were open and idle before the first deadline).
+    slack: float
+    clamped: int
+    acted: list[float] = field(default_factory=list)
+    committed: list[float] = field(default_factory=list)
+    fired: list[float] = field(default_factory=list)
+    missing: int = 0
+    peak_rss_mib: float = 0.0
+    rss_checkpoints: dict[str, float] = field(default_factory=dict)
+
+
+def auto_lead(count: int) -> float:
+    """Seconds from the start of opening to the first deadline, from a conservative open rate."""
+    return max(10.0, 20.0 + count / 40)
+
+
+async def count_in(client: Client, task_queue: str, tier: str) -> int:
+    query = f"TaskQueue = '{task_queue}' AND TicketTier = '{tier}'"
+    return (await client.count_workflows(query)).count
+
+
+async def run(
+    client: Client,
+    worker: WorkerProcess,
+    *,
+    count: int,
+    spread: float,
+    lead: float | None = None,
+    on_opened: Callable[[int], None] | None = None,
+    on_escalated: Callable[[int], None] | None = None,
+    on_read: Callable[[], None] | None = None,
+    concurrency: int = 64,
+) -> LatenessResult:
+    lead = auto_lead(count) if lead is None else lead
+    tc = TicketClient(client, worker.task_queue)
+    t0 = time.time()
+    first_deadline = t0 + lead
+    gate = asyncio.Semaphore(concurrency)
+    clamped = 0
+    opened = 0
+    ids: list[str] = []
+    checkpoints = {max(1, count // 10): "10% open", max(1, count // 2): "50% open"}
+    rss: dict[str, float] = {}
+
+    async def one(i: int) -> None:
+        nonlocal clamped, opened
+        deadline = first_deadline + spread * i / max(1, count - 1)
+        async with gate:
+            budget = deadline - time.time()
+            if budget < 2.0:
+                clamped += 1
+                budget = 2.0
+            policy = tickets.policy(timedelta(seconds=budget), warning_fraction=0.75)
+            t = tickets.ticket("S")
+            await tc.open(t, policy)
+        ids.append(t.id)
+        opened += 1
+        if opened in checkpoints:
+            rss[checkpoints[opened]] = worker.rss_mib_now()
+        if on_opened is not None:
+            on_opened(opened)
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    open_seconds = time.time() - t0
+    rss["100% open"] = worker.rss_mib_now()
+    while await count_in(client, worker.task_queue, "tier1") + await count_in(
+        client, worker.task_queue, "tier2"
+    ) < count and time.time() < first_deadline + spread:
+        await asyncio.sleep(1.0)
+    slack = first_deadline - time.time()
+
+    # Wait for the escalations: every ticket in tier 2, or well past the last deadline.
+    give_up = first_deadline + spread + max(60.0, spread)
+    escalated = 0
+    while escalated < count and time.time() < give_up:
+        await asyncio.sleep(2.0)
+        escalated = await count_in(client, worker.task_queue, "tier2")
+        if on_escalated is not None:
+            on_escalated(escalated)
+    await asyncio.sleep(1.0)
+    rss["end"] = worker.rss_mib_now()
+
+    result = LatenessResult(
+        tickets=count,
+        cache=worker.cache,
+        spread=spread,
+        lead=lead,
+        open_seconds=open_seconds,
+        slack=slack,
+        clamped=clamped,
+        rss_checkpoints=rss,
+    )
+    read_gate = asyncio.Semaphore(32)
+
+    async def read(ticket_id: str) -> None:
+        async with read_gate:
+            events = await history.fetch(client, workflow_id_for(ticket_id))
+        try:
+            e = history.breach_escalation(events)
+        except ValueError:
+            result.missing += 1
+        else:
+            result.acted.append(e.late(e.acted))
+            result.committed.append(e.late(e.committed))
+            result.fired.append(e.late(e.fired))
+        if on_read is not None:
+            on_read()
+
+    await asyncio.gather(*(read(i) for i in ids))
+    return result

@@ -1,0 +1,178 @@
+"""The figures as one JSON document, the tables printed from it, and the targets' verdicts."""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .cost import CostResult
+from .latency import LatencyResult
+from .lateness import LatenessResult
+from .lifecycle import BatchResult
+from .stats import summarize
+
+TARGET_LATENESS_P99 = 1.0
+TARGET_RATIO = 0.9
+TARGET_ACTIONS = 12
+# Memory counts as bounded when it grows by at most this much once the cache is full.
+TARGET_MEMORY_GROWTH = 1.25
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
+    except OSError:
+        pass
+    mem_kib = 0
+    try:
+        with open("/proc/meminfo") as f:
+            mem_kib = int(next(ln for ln in f if ln.startswith("MemTotal")).split()[1])
+    except (OSError, StopIteration):
+        pass
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": round(mem_kib / 1024**2, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def throughput(tierflow: BatchResult, bare: BatchResult) -> dict[str, Any]:
+    ratio = tierflow.per_second / bare.per_second
+    return {
+        "tickets": tierflow.tickets,
+        "tierflow_per_s": round(tierflow.per_second, 2),
+        "baseline_per_s": round(bare.per_second, 2),
+        "ratio": round(ratio, 3),
+        "tierflow_elapsed_s": round(tierflow.elapsed, 2),
+        "baseline_elapsed_s": round(bare.elapsed, 2),
+        "tierflow_lifecycle_s": tierflow.duration_summary().model_dump(),
+        "baseline_lifecycle_s": bare.duration_summary().model_dump(),
+        "target": {"ratio_at_least": TARGET_RATIO, "met": ratio >= TARGET_RATIO},
+    }
+
+
+def latency(r: LatencyResult) -> dict[str, Any]:
+    ms = summarize([t * 1000 for t in r.round_trips])
+    return {
+        "agents": r.agents,
+        "tickets": r.tickets,
+        "actions": r.actions,
+        "elapsed_s": round(r.elapsed, 2),
+        "actions_per_s": round(r.actions / r.elapsed, 1),
+        "round_trip_ms": ms.model_dump(),
+        "by_action_ms": {
+            k: summarize([t * 1000 for t in v]).model_dump() for k, v in r.by_action.items() if v
+        },
+    }
+
+
+def lateness(r: LatenessResult) -> dict[str, Any]:
+    acted = summarize(r.acted) if r.acted else None
+    growth = None
+    full = r.rss_checkpoints.get("10% open") if r.tickets >= 10 * r.cache else None
+    if full:
+        growth = r.rss_checkpoints.get("end", r.peak_rss_mib) / full
+    return {
+        "tickets": r.tickets,
+        "escalated": len(r.acted),
+        "missing": r.missing,
+        "spread_s": r.spread,
+        "lead_s": round(r.lead, 1),
+        "open_s": round(r.open_seconds, 1),
+        "opened_per_s": round(r.tickets / r.open_seconds, 1),
+        "slack_before_first_deadline_s": round(r.slack, 1),
+        "clamped_deadlines": r.clamped,
+        "late_s": acted.model_dump() if acted else None,
+        "late_committed_s": summarize(r.committed).model_dump() if r.committed else None,
+        "timer_fired_late_s": summarize(r.fired).model_dump() if r.fired else None,
+        "max_cached_workflows": r.cache,
+        "worker_peak_rss_mib": round(r.peak_rss_mib, 1),
+        "worker_rss_mib": {k: round(v, 1) for k, v in r.rss_checkpoints.items()},
+        "target": {
+            "p99_at_most_s": TARGET_LATENESS_P99,
+            "met": acted is not None and acted.p99 <= TARGET_LATENESS_P99 and r.missing == 0,
+            "memory_growth_after_cache_full": round(growth, 3) if growth else None,
+            "memory_bounded": growth <= TARGET_MEMORY_GROWTH if growth else None,
+        },
+    }
+
+
+def cost(r: CostResult) -> dict[str, Any]:
+    return {
+        "lifecycles": r.lifecycles,
+        "per_lifecycle": {k: round(v, 2) for k, v in r.per_lifecycle.items()},
+        "total_per_lifecycle": round(r.total, 2),
+        "history_events_per_ticket": round(r.events_per_ticket, 1),
+        "server_action_metric_per_lifecycle": {
+            k: round(v, 2) for k, v in r.server_actions_per_lifecycle.items()
+        },
+        "server_action_metric_total": round(r.server_total, 2),
+        "target": {"at_most": TARGET_ACTIONS, "met": r.total <= TARGET_ACTIONS},
+    }
+
+
+def _verdict(met: bool | None) -> str:
+    return "[green]met[/]" if met else ("[dim]n/a[/]" if met is None else "[red]missed[/]")
+
+
+def render(doc: dict[str, Any], console: Console) -> None:
+    """Print the figures of ``doc`` (the JSON document) as tables."""
+    m = doc["machine"]
+    console.print(f"\n[bold]Tierflow benchmarks[/] — {m['cores']} cores, {m['cpu']}, "
+                  f"{m['memory_gib']} GiB, Python {m['python']}")
+    table = Table(title="Figures", show_lines=False)
+    table.add_column("benchmark")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    if t := doc.get("throughput"):
+        table.add_row("throughput", f"Tierflow ({t['tickets']} lifecycles)", f"{t['tierflow_per_s']} tickets/s")
+        table.add_row("", "bare Temporal baseline", f"{t['baseline_per_s']} tickets/s")
+        table.add_row("", "ratio", f"{t['ratio']:.2f}")
+    if a := doc.get("latency"):
+        rt = a["round_trip_ms"]
+        table.add_row("agent actions", f"{a['agents']} agents, {a['actions']} updates",
+                      f"{a['actions_per_s']} updates/s")
+        table.add_row("", "round trip p50 / p95 / p99",
+                      f"{rt['p50']:.0f} / {rt['p95']:.0f} / {rt['p99']:.0f} ms")
+    if lt := doc.get("lateness"):
+        late = lt["late_s"] or {}
+        table.add_row("escalation lateness", f"{lt['tickets']} open tickets, {lt['spread_s']:.0f} s spread",
+                      f"{lt['escalated']} escalated")
+        if late:
+            table.add_row("", "late p50 / p99 / max",
+                          f"{late['p50']:.3f} / {late['p99']:.3f} / {late['max']:.3f} s")
+        table.add_row("", f"worker peak RSS (cache {lt['max_cached_workflows']})",
+                      f"{lt['worker_peak_rss_mib']} MiB")
+    for key, label in (("cost", "cost (Tierflow)"), ("cost_baseline", "cost (baseline)")):
+        if c := doc.get(key):
+            table.add_row(label, f"billable actions per lifecycle ({c['lifecycles']} runs)",
+                          f"{c['total_per_lifecycle']:.1f}")
+            parts = ", ".join(f"{k} {v:g}" for k, v in c["per_lifecycle"].items() if v)
+            table.add_row("", parts, f"{c['history_events_per_ticket']:.0f} events")
+    console.print(table)
+
+    targets = Table(title="Targets")
+    targets.add_column("target")
+    targets.add_column("measured", justify="right")
+    targets.add_column("verdict")
+    if lt := doc.get("lateness"):
+        p99 = lt["late_s"]["p99"] if lt["late_s"] else float("nan")
+        targets.add_row("lateness p99 <= 1 s", f"{p99:.3f} s", _verdict(lt["target"]["met"]))
+        g = lt["target"]["memory_growth_after_cache_full"]
+        targets.add_row("memory bounded by cache size",
+                        f"x{g} after cache full" if g else "too few tickets",
+                        _verdict(lt["target"]["memory_bounded"]))
+    if t := doc.get("throughput"):
+        targets.add_row("throughput >= 0.9 x baseline", f"{t['ratio']:.2f}", _verdict(t["target"]["met"]))
+    if c := doc.get("cost"):
+        targets.add_row("<= 12 billable actions per lifecycle", f"{c['total_per_lifecycle']:.1f}",
+                        _verdict(c["target"]["met"]))
+    console.print(targets)
