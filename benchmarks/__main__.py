@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -78,11 +79,11 @@ async def _throughput(server: BenchServer, cfg: Config, console: Console) -> dic
             task = bar.add_task(f"throughput: {kind} lifecycles", total=cfg.tickets)
             async with WorkerProcess(server, kind, cfg.cache) as worker:
                 batches[kind] = await lifecycle.run_batch(
-                    kind,  # type: ignore[arg-type]
+                    kind,
                     client,
                     worker.task_queue,
                     cfg.tickets,
-                    progress=lambda: bar.advance(task),
+                    progress=functools.partial(bar.advance, task),
                 )
     return report.throughput(batches["tierflow"], batches["baseline"])
 
@@ -131,7 +132,10 @@ async def run(cfg: Config, console: Console) -> dict[str, Any]:
     }
     began = time.monotonic()
     async with bench_server() as server:
-        doc["temporal"] = {"server": "Temporal CLI dev server (SQLite file)", "address": server.address}
+        doc["temporal"] = {
+            "server": "Temporal CLI dev server (SQLite file)",
+            "address": server.address,
+        }
         if "throughput" in cfg.suites:
             doc["throughput"] = await _throughput(server, cfg, console)
         if "latency" in cfg.suites:

@@ -100,7 +100,8 @@ def breach_escalation(events: Sequence[HistoryEvent], marker: str = "breach (tie
             if fired is not None and acted is None:
                 acted = task_started
         elif t == E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and acted is not None:
-            assert deadline is not None and fired is not None
+            assert deadline is not None
+            assert fired is not None
             return Escalation(deadline, fired, acted, _time(e))
         elif t == E.EVENT_TYPE_WORKFLOW_TASK_FAILED or t == E.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
             if acted is not None:
@@ -111,7 +112,11 @@ def breach_escalation(events: Sequence[HistoryEvent], marker: str = "breach (tie
             timer_id = a.timer_id
             delay: timedelta = a.start_to_fire_timeout.ToTimedelta()
             deadline = task_started + delay
-        elif t == E.EVENT_TYPE_TIMER_FIRED and timer_id is not None and fired is None:
-            if e.timer_fired_event_attributes.timer_id == timer_id:
-                fired = _time(e)
+        elif (
+            t == E.EVENT_TYPE_TIMER_FIRED
+            and fired is None
+            and timer_id is not None
+            and e.timer_fired_event_attributes.timer_id == timer_id
+        ):
+            fired = _time(e)
     raise ValueError(f"no completed escalation for a timer {marker!r} in this history")

@@ -126,35 +126,59 @@ def _verdict(met: bool | None) -> str:
 def render(doc: dict[str, Any], console: Console) -> None:
     """Print the figures of ``doc`` (the JSON document) as tables."""
     m = doc["machine"]
-    console.print(f"\n[bold]Tierflow benchmarks[/] — {m['cores']} cores, {m['cpu']}, "
-                  f"{m['memory_gib']} GiB, Python {m['python']}")
+    console.print(
+        f"\n[bold]Tierflow benchmarks[/] — {m['cores']} cores, {m['cpu']}, "
+        f"{m['memory_gib']} GiB, Python {m['python']}"
+    )
     table = Table(title="Figures", show_lines=False)
     table.add_column("benchmark")
     table.add_column("figure")
     table.add_column("value", justify="right")
     if t := doc.get("throughput"):
-        table.add_row("throughput", f"Tierflow ({t['tickets']} lifecycles)", f"{t['tierflow_per_s']} tickets/s")
+        table.add_row(
+            "throughput",
+            f"Tierflow ({t['tickets']} lifecycles)",
+            f"{t['tierflow_per_s']} tickets/s",
+        )
         table.add_row("", "bare Temporal baseline", f"{t['baseline_per_s']} tickets/s")
         table.add_row("", "ratio", f"{t['ratio']:.2f}")
     if a := doc.get("latency"):
         rt = a["round_trip_ms"]
-        table.add_row("agent actions", f"{a['agents']} agents, {a['actions']} updates",
-                      f"{a['actions_per_s']} updates/s")
-        table.add_row("", "round trip p50 / p95 / p99",
-                      f"{rt['p50']:.0f} / {rt['p95']:.0f} / {rt['p99']:.0f} ms")
+        table.add_row(
+            "agent actions",
+            f"{a['agents']} agents, {a['actions']} updates",
+            f"{a['actions_per_s']} updates/s",
+        )
+        table.add_row(
+            "",
+            "round trip p50 / p95 / p99",
+            f"{rt['p50']:.0f} / {rt['p95']:.0f} / {rt['p99']:.0f} ms",
+        )
     if lt := doc.get("lateness"):
         late = lt["late_s"] or {}
-        table.add_row("escalation lateness", f"{lt['tickets']} open tickets, {lt['spread_s']:.0f} s spread",
-                      f"{lt['escalated']} escalated")
+        table.add_row(
+            "escalation lateness",
+            f"{lt['tickets']} open tickets, {lt['spread_s']:.0f} s spread",
+            f"{lt['escalated']} escalated",
+        )
         if late:
-            table.add_row("", "late p50 / p99 / max",
-                          f"{late['p50']:.3f} / {late['p99']:.3f} / {late['max']:.3f} s")
-        table.add_row("", f"worker peak RSS (cache {lt['max_cached_workflows']})",
-                      f"{lt['worker_peak_rss_mib']} MiB")
+            table.add_row(
+                "",
+                "late p50 / p99 / max",
+                f"{late['p50']:.3f} / {late['p99']:.3f} / {late['max']:.3f} s",
+            )
+        table.add_row(
+            "",
+            f"worker peak RSS (cache {lt['max_cached_workflows']})",
+            f"{lt['worker_peak_rss_mib']} MiB",
+        )
     for key, label in (("cost", "cost (Tierflow)"), ("cost_baseline", "cost (baseline)")):
         if c := doc.get(key):
-            table.add_row(label, f"billable actions per lifecycle ({c['lifecycles']} runs)",
-                          f"{c['total_per_lifecycle']:.1f}")
+            table.add_row(
+                label,
+                f"billable actions per lifecycle ({c['lifecycles']} runs)",
+                f"{c['total_per_lifecycle']:.1f}",
+            )
             parts = ", ".join(f"{k} {v:g}" for k, v in c["per_lifecycle"].items() if v)
             table.add_row("", parts, f"{c['history_events_per_ticket']:.0f} events")
     console.print(table)
@@ -167,12 +191,19 @@ def render(doc: dict[str, Any], console: Console) -> None:
         p99 = lt["late_s"]["p99"] if lt["late_s"] else float("nan")
         targets.add_row("lateness p99 <= 1 s", f"{p99:.3f} s", _verdict(lt["target"]["met"]))
         g = lt["target"]["memory_growth_after_cache_full"]
-        targets.add_row("memory bounded by cache size",
-                        f"x{g} after cache full" if g else "too few tickets",
-                        _verdict(lt["target"]["memory_bounded"]))
+        targets.add_row(
+            "memory bounded by cache size",
+            f"x{g} after cache full" if g else "too few tickets",
+            _verdict(lt["target"]["memory_bounded"]),
+        )
     if t := doc.get("throughput"):
-        targets.add_row("throughput >= 0.9 x baseline", f"{t['ratio']:.2f}", _verdict(t["target"]["met"]))
+        targets.add_row(
+            "throughput >= 0.9 x baseline", f"{t['ratio']:.2f}", _verdict(t["target"]["met"])
+        )
     if c := doc.get("cost"):
-        targets.add_row("<= 12 billable actions per lifecycle", f"{c['total_per_lifecycle']:.1f}",
-                        _verdict(c["target"]["met"]))
+        targets.add_row(
+            "<= 12 billable actions per lifecycle",
+            f"{c['total_per_lifecycle']:.1f}",
+            _verdict(c["target"]["met"]),
+        )
     console.print(targets)

@@ -120,33 +120,36 @@ class WorkerProcess:
     def rss_mib_now(self) -> float:
         return self.samples[-1][1] / 1024 if self.samples else 0.0
 
+    def _spawn(self, ready: Path) -> subprocess.Popen[bytes]:
+        log_path = self.server.workdir / f"{self.task_queue}.log"
+        with open(log_path, "wb") as log:
+            return subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.worker_process",
+                    "--address",
+                    self.server.address,
+                    "--task-queue",
+                    self.task_queue,
+                    "--kind",
+                    self.kind,
+                    "--cache",
+                    str(self.cache),
+                    "--ready",
+                    str(ready),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
     async def __aenter__(self) -> WorkerProcess:
         ready = self.server.workdir / f"{self.task_queue}.ready"
-        log = open(self.server.workdir / f"{self.task_queue}.log", "wb")  # noqa: SIM115
-        self._proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "benchmarks.worker_process",
-                "--address",
-                self.server.address,
-                "--task-queue",
-                self.task_queue,
-                "--kind",
-                self.kind,
-                "--cache",
-                str(self.cache),
-                "--ready",
-                str(ready),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
+        self._proc = await asyncio.to_thread(self._spawn, ready)
         deadline = time.monotonic() + 60
         while not ready.exists():
             if self._proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"benchmark worker did not start; see {log.name}")
+                raise RuntimeError(f"benchmark worker did not start; see {self.server.workdir}")
             await asyncio.sleep(0.05)
         self._sampler = asyncio.create_task(self._sample())
         return self

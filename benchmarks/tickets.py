@@ -63,7 +63,11 @@ def policy(
     }
     data["escalation"] = {
         "levels": [
-            {"name": "senior-takes-over", "after": "0s", "actions": ["notify_owner", "reassign_next_tier"]},
+            {
+                "name": "senior-takes-over",
+                "after": "0s",
+                "actions": ["notify_owner", "reassign_next_tier"],
+            },
             {"name": "supervisor", "after": NEVER, "actions": ["notify_supervisor"]},
             {"name": "manager", "after": "31d", "actions": ["notify_manager"]},
             {"name": "director", "after": "32d", "actions": ["notify_director"]},

@@ -35,7 +35,7 @@ def _worker(kind: str, client: Client, task_queue: str, cache: int) -> Worker:
             activities=[baseline_effects],
             max_cached_workflows=cache,
         )
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     return build_worker(
         client, task_queue, activities=TierflowActivities(settings), max_cached_workflows=cache
     )
@@ -51,7 +51,7 @@ async def serve(address: str, task_queue: str, kind: str, cache: int, ready: Pat
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with _worker(kind, client, task_queue, cache):
-        ready.write_text(str(os.getpid()))
+        await asyncio.to_thread(ready.write_text, str(os.getpid()))
         await stop.wait()
 
 
