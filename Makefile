@@ -22,7 +22,7 @@ temporal: install
 	$(PY) -m tierflow.devserver
 
 demo: temporal
-	$(VENV)/bin/tierflow demo $(DEMO_ARGS)
+	$(PY) -m tierflow.demo $(DEMO_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -57,8 +57,10 @@ async def run_worker(settings: TemporalSettings, *, stop: asyncio.Event | None =
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    worker = build_worker(client, settings.task_queue)
-    async with worker:
+    async with (
+        TierflowActivities() as activities,
+        build_worker(client, settings.task_queue, activities=activities),
+    ):
         log.info(
             "worker started",
             address=settings.temporal_address,

@@ -259,6 +259,10 @@ class TicketClient:
                 raise ActionRejected(cause.message) from None
             raise TicketError(f"{action} failed: {cause}") from err
         except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND and await self._exists(ticket_id):
+                raise ActionRejected(
+                    f"cannot {action!r} ticket {ticket_id!r}: it is closed"
+                ) from None
             raise self._rpc_error(ticket_id, err) from None
 
     async def assign(self, ticket_id: str, a: Assign) -> TicketStatus:
@@ -326,6 +330,13 @@ class TicketClient:
             return await self._handle(ticket_id).query(name, result_type=result_type)
         except RPCError as err:
             raise self._rpc_error(ticket_id, err) from None
+
+    async def _exists(self, ticket_id: str) -> bool:
+        try:
+            await self._handle(ticket_id).describe()
+        except RPCError:
+            return False
+        return True
 
     async def is_running(self, ticket_id: str) -> bool:
         return await self._running_run(workflow_id_for(ticket_id)) is not None

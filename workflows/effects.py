@@ -187,7 +187,9 @@ class EffectPlanner:
     def request_decided(self, now: datetime, *, approved: bool, requester: str | None) -> None:
         verdict = "approved" if approved else "rejected"
         people = audience.named(self.state.policy, [requester] if requester else [])
-        self._tell(people, f"escalation_{verdict}", f"escalation {verdict}", f"Escalation {verdict}.")
+        self._tell(
+            people, f"escalation_{verdict}", f"escalation {verdict}", f"Escalation {verdict}."
+        )
         self.sync(now, f"escalation_{verdict}")
 
     def followers(self, now: datetime, event: str, text: str) -> None:
@@ -210,9 +212,7 @@ class EffectPlanner:
     def level_reached(self, now: datetime, level: EscalationLevel) -> None:
         s = self.state
         assert s.tier is not None
-        people = audience.escalation_level(
-            s.policy, level, s.tier, s.team, s.assignee, s.followers
-        )
+        people = audience.escalation_level(s.policy, level, s.tier, s.team, s.assignee, s.followers)
         self._tell(
             people,
             "breach",

@@ -71,7 +71,7 @@ class TicketOperations:
         self.workflow_id = workflow_id
         self.effects = EffectPlanner(state, workflow_id)
 
-    # --- helpers ----------------------------------------------------------------------------
+    # --- helpers ------------------------------------------------------------------------------
 
     def machine(self) -> TicketMachine:
         """The state machine at the ticket's saved state (rebuilt per use: ~0.2 ms)."""
@@ -86,6 +86,12 @@ class TicketOperations:
     def check(self, action: str, **kwargs: object) -> None:
         """Raise the domain error if ``action`` is not allowed in the ticket's state."""
         self.machine().check(action, **kwargs)
+
+    def _require(self, action: str) -> None:
+        """Raise if ``action`` is not offered in the ticket's state (targets checked later)."""
+        allowed = self._allowed()
+        if action not in allowed:
+            raise InvalidAction(action, self.state.machine.state, allowed)
 
     def take_effects(self) -> list[EffectBatch]:
         return self.effects.take()
@@ -145,7 +151,7 @@ class TicketOperations:
             s.clock.stop(SlaTarget.FIRST_RESPONSE, now)
         s.record(now, "transition", SYSTEM, f"now in {tier}/{team or '—'}", tier=tier, team=team)
 
-    # --- agent actions --------------------------------------------------------------------------
+    # --- agent actions ------------------------------------------------------------------------
 
     def check_assign(self, a: Assign) -> None:
         self.check("assign")
@@ -171,8 +177,7 @@ class TicketOperations:
             self.effects.assigned(now)
 
     def check_respond(self, a: Respond) -> None:
-        self.check("note")
-        if self.state.tier is None or self.state.machine.state in ("resolved", "closed"):
+        if self.state.machine.state not in (*self.state.policy.tier_names(), "waiting"):
             raise InvalidAction("respond", self.state.machine.state, self._allowed())
 
     def respond(self, a: Respond, now: datetime) -> None:
@@ -201,7 +206,7 @@ class TicketOperations:
 
     def check_escalate(self, a: Escalate) -> None:
         s = self.state
-        self.check("escalate" if s.tier is not None else "transfer")
+        self._require("escalate")
         if a.type == EscalationType.FUNCTIONAL and a.team is None:
             raise InvalidAction(
                 "escalate", s.machine.state, [], reason="a functional escalation names a team"
@@ -291,6 +296,7 @@ class TicketOperations:
 
     def check_request_escalation(self, a: RequestEscalation) -> None:
         s = self.state
+        self._require("request_escalation")
         target = self._target_tier(a.tier, a.team)
         self.check("request_escalation", tier=target)
         if target == s.tier:
@@ -347,7 +353,9 @@ class TicketOperations:
         s.pending = None
         tier = request.tier if request else "?"
         s.record(now, "approval", a.actor, f"rejected escalation to {tier}", note=a.note)
-        self.effects.request_decided(now, approved=False, requester=request.actor if request else None)
+        self.effects.request_decided(
+            now, approved=False, requester=request.actor if request else None
+        )
 
     def check_set_priority(self, a: SetPriority) -> None:
         self.check("note")
@@ -419,7 +427,7 @@ class TicketOperations:
         s.record(now, "transition", actor, "closed" + (f": {note}" if note else ""))
         self.effects.sync(now, "closed")
 
-    # --- customer events --------------------------------------------------------------------------
+    # --- customer events ----------------------------------------------------------------------
 
     def customer_reply(self, e: CustomerReply, now: datetime) -> None:
         s = self.state
@@ -451,7 +459,7 @@ class TicketOperations:
         else:
             self.close("customer", f"feedback {e.score}/5", now)
 
-    # --- time -------------------------------------------------------------------------------------
+    # --- time ---------------------------------------------------------------------------------
 
     def next_deadline(self, now: datetime) -> Deadline | None:
         """The earliest thing the ticket waits for: an SLA warning or breach, the next
@@ -514,7 +522,8 @@ class TicketOperations:
     def _escalation_level(self, now: datetime, due: datetime) -> None:
         s = self.state
         level = s.policy.escalation.level(s.level_index)
-        assert level is not None and s.tier is not None
+        assert level is not None
+        assert s.tier is not None
         s.level_index += 1
         s.record(
             now,
@@ -550,7 +559,7 @@ class TicketOperations:
         if not any(c.breached and not c.met for c in self.state.clock.clocks.values()):
             self.state.breach_at = None
 
-    # --- activity results ---------------------------------------------------------------------------
+    # --- activity results ---------------------------------------------------------------------
 
     def delivered(self, batch: EffectBatch, notes: list[TimelineNote]) -> None:
         for n in notes:
@@ -561,7 +570,7 @@ class TicketOperations:
             now, "delivery_failure", SYSTEM, f"{batch.summary}: {cause}", batch=batch.batch_id
         )
 
-    # --- views --------------------------------------------------------------------------------------
+    # --- views --------------------------------------------------------------------------------
 
     def _allowed(self) -> list[str]:
         return self.machine().allowed_actions()

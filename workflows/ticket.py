@@ -73,7 +73,10 @@ class TicketWorkflow:
         else:
             state = TicketState.opening(run.open, workflow.now())
         self.ops = TicketOperations(state, workflow.info().workflow_id)
-        self.fresh = run.carried is None
+        if run.carried is None:
+            # Triage here, not in run(): an update that arrives with the start is handled
+            # before run() begins, and it must find the ticket already in its tier.
+            self.ops.open(workflow.now())
         self.history_limit = run.open.history_limit
         self._dirty = False
         self._effects: set[asyncio.Task[None]] = set()
@@ -91,8 +94,6 @@ class TicketWorkflow:
 
     @workflow.run
     async def run(self, run: TicketRun) -> TicketStatus:
-        if self.fresh:
-            self.ops.open(workflow.now())
         while True:
             self._publish()
             if self.state.machine.state == "closed":
@@ -315,4 +316,3 @@ class TicketWorkflow:
     @workflow.query
     def timeline(self) -> list[TimelineEntry]:
         return list(self.state.timeline)
-

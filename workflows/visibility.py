@@ -88,8 +88,7 @@ def details_markdown(state: TicketState, sla_lines: list[str]) -> str:
         f"- **State:** {state.machine.state}",
         f"- **Tier / team:** {state.tier or '—'} / {state.team or '—'}",
         f"- **Owner:** {state.assignee or 'unassigned'}",
-        f"- **Priority:** {state.priority}  **Customer:** {t.customer.name} "
-        f"({t.customer.status})",
+        f"- **Priority:** {state.priority}  **Customer:** {t.customer.name} ({t.customer.status})",
         f"- **Escalations:** {len(state.escalations)} (level {state.level_index})",
     ]
     if state.followers:

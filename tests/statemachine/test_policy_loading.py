@@ -49,7 +49,7 @@ class TestPackagedPolicies:
         assert [policy.teams_in(t) for t in policy.tier_names()] == [
             [],
             ["frontline"],
-            ["billing", "technical", "customisation"],
+            ["technical", "billing", "customisation"],
             ["engineering"],
         ]
 
