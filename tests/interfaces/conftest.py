@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from click.testing import Result
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from tests.workflows.support import running_worker
 from tierflow.cli import app
@@ -41,6 +40,6 @@ def cli(address: str, task_queue: str) -> Cli:
 
     async def invoke(*args: str, **kwargs: Any) -> Result:
         argv = ["--address", address, "--task-queue", task_queue, *args]
-        return await asyncio.to_thread(runner.invoke, app, argv, **kwargs)
+        return await asyncio.to_thread(lambda: runner.invoke(app, argv, **kwargs))
 
     return invoke

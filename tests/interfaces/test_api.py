@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest_asyncio
@@ -36,7 +37,7 @@ async def http(tickets: TicketClient) -> AsyncIterator[httpx.AsyncClient]:
     await task
 
 
-def ticket_json(**overrides: object) -> dict[str, object]:
+def ticket_json(**overrides: Any) -> dict[str, object]:
     return ticket(**overrides).model_dump(mode="json")
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from statemachine import EscalationReason, EscalationType
+from statemachine import EscalationReason, EscalationType, Priority
 from tests.interfaces.conftest import Cli
 from tests.interfaces.support import settle
 from tests.workflows.support import fast_policy, ticket, wait_for
@@ -80,7 +80,7 @@ def history(
         team=None,
         assignee=None,
         followers=[],
-        priority=priority,  # type: ignore[arg-type]
+        priority=Priority(priority),
         category=None,
         customer_status="standard",
         escalation_level=0,
@@ -247,7 +247,7 @@ class TestReportAgainstServer:
             await tickets.open(t, policy)
             await wait_for(tickets, t.id, lambda s: s.state == "tier1")
         reason = [EscalationReason.LIMITED_KNOWLEDGE]
-        await tickets.escalate(kept.id, Escalate(actor="alex", reasons=reason))
+        await tickets.escalate(kept.id, Escalate(actor="alex", reasons=reason, team="billing"))
         await tickets.resolve(kept.id, Resolve(actor="morgan", resolution="fixed"))
         await tickets.escalate(
             late.id,
