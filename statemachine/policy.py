@@ -215,6 +215,14 @@ class FollowUp(_Strict):
     delay: Duration
     survey: bool = True
     reopen_below: int = Field(default=3, ge=1, le=5)
+    # Where the customer answers the survey; ``{ticket_id}`` is filled in.
+    survey_url: str = "https://support.example.com/survey/{ticket_id}"
+    # How long to wait for an answer to the survey before closing; defaults to ``delay``.
+    close_after: Duration | None = None
+
+    def survey_link(self, ticket_id: str) -> str:
+        """The survey address for one ticket."""
+        return self.survey_url.replace("{ticket_id}", ticket_id)
 
 
 class NotifySettings(_Strict):

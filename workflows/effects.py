@@ -147,6 +147,9 @@ class EffectPlanner:
                         subject=s.ticket.subject,
                         team_label=team,
                         estimate=s.clock.due(SlaTarget.RESOLUTION, s.policy.calendar),
+                        survey_url=s.policy.follow_up.survey_link(s.ticket.id)
+                        if kind == "survey"
+                        else None,
                     )
                 )
                 self._note(f"customer:{kind}")

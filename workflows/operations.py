@@ -512,7 +512,8 @@ class TicketOperations:
             self._escalation_level(now, d.at)
         elif d.kind == "survey":
             s.survey_sent_at = now
-            s.close_due = now + s.policy.follow_up.delay
+            follow_up = s.policy.follow_up
+            s.close_due = now + (follow_up.close_after or follow_up.delay)
             s.record(now, "follow_up", SYSTEM, "satisfaction survey sent")
             if s.policy.follow_up.survey:
                 self.effects.customer(now, "survey")

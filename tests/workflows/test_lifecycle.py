@@ -2,32 +2,106 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from temporalio.client import Client
 
-from workflows.messages import CustomerFeedback, Resolve
+from workflows.messages import (
+    AddNote,
+    Assign,
+    CustomerFeedback,
+    CustomerReply,
+    Resolve,
+    Respond,
+)
+
+from workflows import TicketWorkflow
 
 from .support import fast_policy, running_worker, ticket, wait_for
 
+pytestmark = pytest.mark.integration
+
 
 class TestLifecycle:
-    async def test_open_triage_tier1_resolve_closed(self, client: Client, task_queue: str) -> None:
-        """A plain ticket is triaged to tier 1, resolved, surveyed and closed on good feedback."""
+    async def test_open_triage_tier1_resolve_survey_close(
+        self, client: Client, task_queue: str
+    ) -> None:
+        """A plain ticket is triaged to tier 1, resolved, surveyed, and closed on good feedback."""
         async with running_worker(client, task_queue) as tickets:
             t = ticket("Cannot log in")
-            opened = await tickets.open(t, fast_policy(resolution="60s"))
+            opened = await tickets.open(t, fast_policy(resolution="60s", follow_up="1s"))
             assert opened.created
             status = await wait_for(tickets, t.id, lambda s: s.state == "tier1")
             assert status.team == "frontline"
+            await tickets.assign(t.id, Assign(actor="alex", assignee="Alex Kim"))
+            await tickets.respond(t.id, Respond(actor="alex", message="looking"))
             status = await tickets.resolve(t.id, Resolve(actor="alex", resolution="reset"))
             assert status.state == "resolved"
-            await wait_for(
-                tickets, t.id, lambda s: any("survey" in e.summary for e in [])
-                or s.state == "resolved",
-            )
+            assert all(v.met for v in status.sla)
+            await wait_for_timeline(tickets, t.id, "satisfaction survey sent")
             await tickets.customer_feedback(t.id, CustomerFeedback(score=5))
-            await wait_for(tickets, t.id, lambda s: s.state == "closed")
-            handle = client.get_workflow_handle(opened.workflow_id)
-            result = await handle.result()
-            assert result["state"] == "closed" if isinstance(result, dict) else result.state == "closed"
+            result = await client.get_workflow_handle_for(
+                TicketWorkflow.run, opened.workflow_id
+            ).result()
+            assert result.state == "closed"
+            assert result.feedback_score == 5
             kinds = [e.kind for e in await tickets.timeline(t.id)]
             assert kinds[:3] == ["opened", "triage", "transition"]
+
+    async def test_bad_feedback_reopens_to_the_tier_it_left(
+        self, client: Client, task_queue: str
+    ) -> None:
+        """Feedback below the policy's threshold during the follow-up reopens the ticket."""
+        async with running_worker(client, task_queue) as tickets:
+            t = ticket("Printer on fire", customer={"status": "vip"})
+            await tickets.open(t, fast_policy(resolution="60s", follow_up="30s"))
+            await wait_for(tickets, t.id, lambda s: s.state == "tier2")
+            await tickets.resolve(t.id, Resolve(actor="riley", resolution="replaced"))
+            await tickets.customer_feedback(t.id, CustomerFeedback(score=1, comment="still on fire"))
+            status = await wait_for(tickets, t.id, lambda s: s.state == "tier2")
+            assert status.resolved_at is None
+            assert any(v.target == "resolution" and not v.met for v in status.sla)
+
+    async def test_customer_reply_after_resolution_reopens(
+        self, client: Client, task_queue: str
+    ) -> None:
+        """A customer reply while the ticket is resolved reopens it."""
+        async with running_worker(client, task_queue) as tickets:
+            t = ticket("Wrong address on order")
+            await tickets.open(t, fast_policy(resolution="60s", follow_up="30s"))
+            await wait_for(tickets, t.id, lambda s: s.state == "tier1")
+            await tickets.resolve(t.id, Resolve(actor="alex", resolution="fixed"))
+            await tickets.customer_reply(t.id, CustomerReply(message="it is not fixed"))
+            status = await wait_for(tickets, t.id, lambda s: s.state == "tier1")
+            assert status.resolved_at is None
+            summaries = [e.summary for e in await tickets.timeline(t.id)]
+            assert "reopened: the customer replied after resolution" in summaries
+
+    async def test_opening_twice_returns_the_running_ticket(
+        self, client: Client, task_queue: str
+    ) -> None:
+        """Opening the same host ticket twice is harmless: one workflow, one history."""
+        async with running_worker(client, task_queue) as tickets:
+            t = ticket("Duplicate webhook from the host")
+            first = await tickets.open(t, fast_policy(resolution="60s"))
+            await tickets.note(t.id, AddNote(actor="alex", text="first note"))
+            second = await tickets.open(t, fast_policy(resolution="60s"))
+            assert first.created and not second.created
+            assert second.run_id == first.run_id
+            timeline = await tickets.timeline(t.id)
+            assert [e.kind for e in timeline].count("opened") == 1
+            assert any(e.summary == "first note" for e in timeline)
+
+
+async def wait_for_timeline(tickets: object, ticket_id: str, text: str, within: float = 20) -> None:
+    """Wait until a timeline entry's summary contains ``text``."""
+    from tierflow.client import TicketClient
+
+    assert isinstance(tickets, TicketClient)
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
+        if any(text in e.summary for e in await tickets.timeline(ticket_id)):
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no timeline entry with {text!r} within {within}s")
