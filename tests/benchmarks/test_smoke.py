@@ -1,0 +1,135 @@
+"""The benchmarks at a tiny size: every figure is produced and makes sense (no timing asserts)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+
+from activities import Settings, TierflowActivities
+from benchmarks import history, tickets
+from benchmarks.__main__ import main
+from benchmarks.lifecycle import wait_for_tier
+from benchmarks.stats import percentile, summarize
+from tierflow.client import TicketClient
+from worker import build_worker
+
+
+def _ordered(s: dict[str, Any]) -> bool:
+    return bool(s["min"] <= s["p50"] <= s["p95"] <= s["p99"] <= s["max"])
+
+
+@pytest.fixture(scope="module")
+def doc(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One tiny run of every suite through the command line, on the benchmark's own server;
+    the figures as written to its JSON file."""
+    out = tmp_path_factory.mktemp("bench") / "figures.json"
+    main(["--tiny", "--json", str(out)])
+    written: dict[str, Any] = json.loads(out.read_text())
+    return written
+
+
+class TestStats:
+    def test_nearest_rank(self) -> None:
+        """Percentiles are nearest-rank values of the sample."""
+        values = [float(v) for v in range(1, 101)]
+        assert percentile(values, 50) == 50.0
+        assert percentile(values, 99) == 99.0
+        assert percentile(values, 100) == 100.0
+        s = summarize([3.0, 1.0, 2.0])
+        assert (s.min, s.p50, s.max, s.count) == (1.0, 2.0, 3.0, 3)
+
+    def test_empty_sample_is_an_error(self) -> None:
+        """A benchmark that measured nothing fails loudly instead of reporting zeros."""
+        with pytest.raises(ValueError, match="empty"):
+            summarize([])
+
+
+class TestTinyRun:
+    def test_throughput(self, doc: dict[str, Any]) -> None:
+        """Both kinds completed every lifecycle; the ratio is theirs."""
+        t = doc["throughput"]
+        cfg = doc["config"]
+        assert t["tickets"] == cfg["tickets"]
+        assert (
+            t["tierflow_lifecycle_s"]["count"]
+            == t["baseline_lifecycle_s"]["count"]
+            == cfg["tickets"]
+        )
+        assert t["tierflow_per_s"] > 0
+        assert t["baseline_per_s"] > 0
+        assert t["ratio"] == pytest.approx(t["tierflow_per_s"] / t["baseline_per_s"], rel=0.01)
+        assert _ordered(t["tierflow_lifecycle_s"])
+
+    def test_latency(self, doc: dict[str, Any]) -> None:
+        """Every agent action was answered; percentiles are ordered."""
+        a = doc["latency"]
+        cfg = doc["config"]
+        assert a["actions"] == cfg["agents"] * cfg["actions_per_agent"]
+        assert a["round_trip_ms"]["count"] == a["actions"]
+        assert _ordered(a["round_trip_ms"])
+        assert set(a["by_action_ms"]) == {"note", "assign"}
+
+    def test_lateness(self, doc: dict[str, Any]) -> None:
+        """Every ticket escalated once, after its deadline, and the worker's memory was read."""
+        lt = doc["lateness"]
+        assert lt["escalated"] == lt["tickets"] == doc["config"]["lateness_tickets"]
+        assert lt["missing"] == 0
+        assert _ordered(lt["late_s"])
+        assert lt["late_s"]["min"] >= 0  # never before the deadline
+        assert (
+            lt["timer_fired_late_s"]["p50"] <= lt["late_s"]["p50"] <= lt["late_committed_s"]["p50"]
+        )
+        assert lt["worker_peak_rss_mib"] > 10
+        assert lt["max_cached_workflows"] == doc["config"]["cache"]
+
+    def test_cost(self, doc: dict[str, Any]) -> None:
+        """One start and one accepted update per lifecycle; the history count agrees with the
+        server's own action metric."""
+        for key in ("cost", "cost_baseline"):
+            c = doc[key]
+            per = c["per_lifecycle"]
+            assert per["workflow_started"] == 1
+            assert per["updates_accepted"] == 1
+            assert per["timers"] >= 3
+            assert per["activity_attempts"] >= 1
+            assert c["history_events_per_ticket"] > c["total_per_lifecycle"]
+            assert c["server_action_metric_total"] == pytest.approx(
+                c["total_per_lifecycle"], abs=0.5
+            )
+        assert doc["cost_baseline"]["per_lifecycle"]["heartbeats"] == 0
+
+    def test_every_suite_ran(self, doc: dict[str, Any]) -> None:
+        """``--tiny`` with no ``--suite`` runs every benchmark and records the machine."""
+        assert {"throughput", "latency", "lateness", "cost"} <= set(doc)
+        assert doc["machine"]["cores"] >= 1
+
+    def test_targets_are_reported(self, doc: dict[str, Any]) -> None:
+        """Each target carries a verdict."""
+        assert isinstance(doc["throughput"]["target"]["met"], bool)
+        assert isinstance(doc["lateness"]["target"]["met"], bool)
+        assert isinstance(doc["cost"]["target"]["met"], bool)
+
+
+class TestLatenessMeasure:
+    async def test_history_matches_the_timeline(self, client: Client, task_queue: str) -> None:
+        """The deadline and escalation moment read from history are the ones the workflow
+        recorded in its timeline (``due`` and the entry's ``at``)."""
+        worker = build_worker(
+            client, task_queue, activities=TierflowActivities(Settings(_env_file=None))
+        )
+        async with worker:
+            tc = TicketClient(client, task_queue)
+            t = tickets.ticket("M")
+            opened = await tc.open(t, tickets.policy(timedelta(seconds=1)))
+            await wait_for_tier(client, opened.workflow_id, "tier2")
+            timeline = await tc.timeline(t.id)
+        level = next(e for e in timeline if e.kind == "sla" and "escalation level 1" in e.summary)
+        e = history.breach_escalation(await history.fetch(client, opened.workflow_id))
+        due = level.data["due"]
+        assert abs((e.deadline - due.replace(tzinfo=None)).total_seconds()) < 0.001
+        assert abs((e.acted - level.at.replace(tzinfo=None)).total_seconds()) < 0.001
+        assert e.fired >= e.deadline
