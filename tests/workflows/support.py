@@ -55,7 +55,11 @@ def fast_policy(
     data["escalation"] = {
         "levels": levels
         or [
-            {"name": "senior-takes-over", "after": "0s", "actions": ["notify_owner", "reassign_next_tier"]},
+            {
+                "name": "senior-takes-over",
+                "after": "0s",
+                "actions": ["notify_owner", "reassign_next_tier"],
+            },
             {"name": "supervisor", "after": "60s", "actions": ["notify_supervisor"]},
             {"name": "manager", "after": "120s", "actions": ["notify_manager"]},
             {"name": "director", "after": "180s", "actions": ["notify_director"]},

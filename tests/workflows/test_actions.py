@@ -81,9 +81,15 @@ class TestApprovalFlow:
         """A rejected request sends the ticket back to the tier it asked to leave."""
         async with running_worker(client, task_queue) as tickets:
             tid = await opened_in_tier2(tickets)
-            await tickets.request_escalation(tid, RequestEscalation(actor="riley", reasons=KNOWLEDGE))
+            await tickets.request_escalation(
+                tid, RequestEscalation(actor="riley", reasons=KNOWLEDGE)
+            )
             status = await tickets.reject(tid, Decide(actor="Morgan Lee", note="try again"))
-            assert (status.state, status.tier, status.pending_escalation) == ("tier2", "tier2", None)
+            assert (status.state, status.tier, status.pending_escalation) == (
+                "tier2",
+                "tier2",
+                None,
+            )
 
 
 class TestEscalation:
@@ -139,7 +145,11 @@ class TestRejections:
             ("close", {"actor": "x"}, "cannot 'close'"),
             ("assign", {"actor": "x", "assignee": "Nobody Known"}, "unknown recipient"),
             ("escalate", {"actor": "x", "tier": "tier9", "reasons": ["rule"]}, "unknown tier"),
-            ("escalate", {"actor": "x", "team": "hr", "type": "functional", "reasons": ["rule"]}, "unknown team"),
+            (
+                "escalate",
+                {"actor": "x", "team": "hr", "type": "functional", "reasons": ["rule"]},
+                "unknown team",
+            ),
             ("set_priority", {"actor": "x", "priority": "normal"}, "already normal"),
         ],
     )

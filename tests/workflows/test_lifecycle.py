@@ -58,7 +58,9 @@ class TestLifecycle:
             await tickets.open(t, fast_policy(resolution="60s", follow_up="30s"))
             await wait_for(tickets, t.id, lambda s: s.state == "tier2")
             await tickets.resolve(t.id, Resolve(actor="riley", resolution="replaced"))
-            await tickets.customer_feedback(t.id, CustomerFeedback(score=1, comment="still on fire"))
+            await tickets.customer_feedback(
+                t.id, CustomerFeedback(score=1, comment="still on fire")
+            )
             status = await wait_for(tickets, t.id, lambda s: s.state == "tier2")
             assert status.resolved_at is None
             assert any(v.target == "resolution" and not v.met for v in status.sla)

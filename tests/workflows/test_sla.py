@@ -161,4 +161,3 @@ class TestDurability:
                 f"note {n}" for n in range(12)
             ]
             assert status.escalations == 1
-

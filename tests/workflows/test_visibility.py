@@ -25,9 +25,20 @@ async def cli_list(env: WorkflowEnvironment, query: str) -> list[str]:
     address = env.client.service_client.config.target_host
     out = await asyncio.to_thread(
         subprocess.run,
-        [str(ensure_temporal_binary()), "workflow", "list", "--address", address,
-         "--query", query, "--output", "json"],
-        capture_output=True, text=True, check=True,
+        [
+            str(ensure_temporal_binary()),
+            "workflow",
+            "list",
+            "--address",
+            address,
+            "--query",
+            query,
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     rows = json.loads(out.stdout or "[]")
     return [row["execution"]["workflowId"] for row in rows]
@@ -67,9 +78,7 @@ class TestSearchAttributes:
             await tickets.open(breached, fast_policy(resolution="2s", levels=levels))
             await tickets.open(calm, fast_policy(resolution="300s", levels=levels))
             await wait_for(tickets, breached.id, lambda s: s.breached, timeout=20)
-            query = (
-                f"TicketTier='tier2' AND TicketSlaBreached=true AND TaskQueue='{task_queue}'"
-            )
+            query = f"TicketTier='tier2' AND TicketSlaBreached=true AND TaskQueue='{task_queue}'"
             for _ in range(50):  # visibility is eventually consistent
                 found = await cli_list(temporal_env, query)
                 if found:
