@@ -1,0 +1,60 @@
+"""docker-compose.yml, checked by parsing (no Docker engine runs here): it is valid against the
+Compose Specification's JSON schema and creates exactly the search attributes the code defines."""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from workflows import search_attributes
+
+ROOT = Path(__file__).parent.parent.parent
+
+
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return data
+
+
+def compose_schema() -> dict[str, Any]:
+    vendor = resources.files("check_jsonschema.builtin_schemas.vendor")
+    schema: dict[str, Any] = json.loads((vendor / "compose-spec.json").read_text())
+    return schema
+
+
+class TestComposeFile:
+    def test_valid_against_the_compose_specification(self) -> None:
+        """The file validates against the Compose Specification's JSON schema."""
+        jsonschema.validate(compose(), compose_schema())
+
+    def test_the_schema_catches_mistakes(self) -> None:
+        """The check is real: a misspelt service key fails validation."""
+        broken = compose()
+        broken["services"]["worker"]["enviroment"] = {}
+        try:
+            jsonschema.validate(broken, compose_schema())
+        except jsonschema.ValidationError as err:
+            assert "enviroment" in err.message
+        else:
+            raise AssertionError("a misspelt key passed validation")
+
+    def test_pinned_temporal_versions(self) -> None:
+        """The stack runs Temporal server 1.29.1 and UI 2.42.1, as the dev server does."""
+        services = compose()["services"]
+        assert services["temporal"]["image"].endswith(":1.29.1")
+        assert services["temporal-ui"]["image"].endswith(":2.42.1")
+        assert services["postgresql"]["image"].startswith("postgres:")
+        assert services["worker"]["build"] == "."
+        assert (ROOT / "Dockerfile").exists()
+
+    def test_setup_creates_the_search_attributes_the_code_defines(self) -> None:
+        """The one-shot setup step registers exactly Tierflow's attributes, with their types."""
+        command = " ".join(compose()["services"]["temporal-setup"]["command"])
+        created = dict(re.findall(r"--name (\w+) --type (\w+)", command))
+        assert created == search_attributes.cli_definitions()
