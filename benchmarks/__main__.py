@@ -14,7 +14,7 @@ import asyncio
 import functools
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ class Config:
     lead: float | None = None
     cost_tickets: int = 50
     cache: int = DEFAULT_CACHE_SIZE
+    shape: lifecycle.LifecycleShape = field(default_factory=lifecycle.LifecycleShape)
 
     @classmethod
     def tiny(cls, suites: tuple[str, ...]) -> Config:
@@ -54,9 +55,10 @@ class Config:
             tickets_per_agent=1,
             actions_per_agent=4,
             lateness_tickets=12,
-            spread=3.0,
-            lead=6.0,
+            spread=2.0,
+            lead=4.0,
             cost_tickets=3,
+            shape=lifecycle.LifecycleShape(resolution=1.0, follow_up=0.5),
         )
 
 
@@ -83,6 +85,7 @@ async def _throughput(server: BenchServer, cfg: Config, console: Console) -> dic
                     client,
                     worker.task_queue,
                     cfg.tickets,
+                    shape=cfg.shape,
                     progress=functools.partial(bar.advance, task),
                 )
     return report.throughput(batches["tierflow"], batches["baseline"])
@@ -128,7 +131,8 @@ async def run(cfg: Config, console: Console) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": report.machine(),
-        "config": {k: v for k, v in vars(cfg).items() if k != "suites"},
+        "config": {k: v for k, v in vars(cfg).items() if k not in ("suites", "shape")}
+        | {"lifecycle_shape_s": vars(cfg.shape)},
     }
     began = time.monotonic()
     async with bench_server() as server:
@@ -143,10 +147,10 @@ async def run(cfg: Config, console: Console) -> dict[str, Any]:
         if "cost" in cfg.suites:
             with console.status("cost: standard lifecycles, counting actions"):
                 doc["cost"] = report.cost(
-                    await cost.run(server, "tierflow", cfg.cost_tickets, cfg.cache)
+                    await cost.run(server, "tierflow", cfg.cost_tickets, cfg.cache, cfg.shape)
                 )
                 doc["cost_baseline"] = report.cost(
-                    await cost.run(server, "baseline", cfg.cost_tickets, cfg.cache)
+                    await cost.run(server, "baseline", cfg.cost_tickets, cfg.cache, cfg.shape)
                 )
         if "lateness" in cfg.suites:
             doc["lateness"] = await _lateness(server, cfg, console)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from temporalio.client import Client
 
 from . import history
-from .lifecycle import BatchResult, Kind, run_batch
+from .lifecycle import BatchResult, Kind, LifecycleShape, run_batch
 from .server import BenchServer, WorkerProcess
 
 HEARTBEAT = "grpc_RecordActivityTaskHeartbeat"
@@ -86,11 +86,17 @@ async def measure(
     )
 
 
-async def run(server: BenchServer, kind: Kind, lifecycles: int, cache: int) -> CostResult:
+async def run(
+    server: BenchServer,
+    kind: Kind,
+    lifecycles: int,
+    cache: int,
+    shape: LifecycleShape | None = None,
+) -> CostResult:
     """Drive ``lifecycles`` standard lifecycles alone on the server and count their cost."""
     client = server.client if kind == "tierflow" else server.plain
     await asyncio.sleep(_METRIC_DELAY)  # let earlier phases' actions reach the metric
     before = server.actions()
     async with WorkerProcess(server, kind, cache) as worker:
-        batch = await run_batch(kind, client, worker.task_queue, lifecycles)
+        batch = await run_batch(kind, client, worker.task_queue, lifecycles, shape=shape)
     return await measure(kind, server, client, batch, before)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 import yaml
 
 from workflows import search_attributes
@@ -37,12 +38,8 @@ class TestComposeFile:
         """The check is real: a misspelt service key fails validation."""
         broken = compose()
         broken["services"]["worker"]["enviroment"] = {}
-        try:
+        with pytest.raises(jsonschema.ValidationError, match="enviroment"):
             jsonschema.validate(broken, compose_schema())
-        except jsonschema.ValidationError as err:
-            assert "enviroment" in err.message
-        else:
-            raise AssertionError("a misspelt key passed validation")
 
     def test_pinned_temporal_versions(self) -> None:
         """The stack runs Temporal server 1.29.1 and UI 2.42.1, as the dev server does."""

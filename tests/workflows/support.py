@@ -94,7 +94,7 @@ async def wait_for(
     predicate: Callable[[TicketStatus], bool],
     timeout: float = 30.0,
 ) -> TicketStatus:
-    """Poll the status query until ``predicate`` holds; fail with the last status if it never does."""
+    """Poll the status query until ``predicate`` holds; fail with the last status if not."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         status = await tickets.status(ticket_id)

@@ -105,7 +105,8 @@ class TestEscalation:
                 t.id,
                 Escalate(actor="jo", reasons=[EscalationReason.FEATURE_REQUEST], note="dev work"),
             )
-            assert status.tier == "tier2" and status.assignee is None
+            assert status.tier == "tier2"
+            assert status.assignee is None
             record = status.last_escalation
             assert record is not None
             assert (record.from_tier, record.to_tier, record.from_assignee) == (
@@ -113,7 +114,8 @@ class TestEscalation:
                 "tier2",
                 "Alex Kim",
             )
-            assert record.reasons == ["feature_request"] and record.actor == "jo"
+            assert record.reasons == ["feature_request"]
+            assert record.actor == "jo"
             assert status.followers == ["jo"]
 
     async def test_functional_escalation_moves_sideways_to_a_team(

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from temporalio.client import Client
 
+from workflows import TicketWorkflow
 from workflows.messages import (
     AddNote,
     Assign,
@@ -15,8 +16,6 @@ from workflows.messages import (
     Resolve,
     Respond,
 )
-
-from workflows import TicketWorkflow
 
 from .support import fast_policy, running_worker, ticket, wait_for
 
@@ -89,7 +88,8 @@ class TestLifecycle:
             first = await tickets.open(t, fast_policy(resolution="60s"))
             await tickets.note(t.id, AddNote(actor="alex", text="first note"))
             second = await tickets.open(t, fast_policy(resolution="60s"))
-            assert first.created and not second.created
+            assert first.created
+            assert not second.created
             assert second.run_id == first.run_id
             timeline = await tickets.timeline(t.id)
             assert [e.kind for e in timeline].count("opened") == 1

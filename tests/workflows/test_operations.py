@@ -45,7 +45,8 @@ class TestDefaultPolicyOverHours:
         assert ops.state.tier == "tier2"
         record = ops.state.escalations[-1]
         assert record.at == T0 + timedelta(hours=4)
-        assert record.reasons == ["sla_breach"] and record.from_tier == "tier1"
+        assert record.reasons == ["sla_breach"]
+        assert record.from_tier == "tier1"
 
     def test_warning_at_three_quarters_of_the_target(self) -> None:
         """At 75 % of the 4 h target (3 h) the owner is warned, once."""

@@ -36,7 +36,8 @@ class TestBreach:
             assert status.escalation_level == 1
             # The new tier's targets start afresh.
             resolution = next(v for v in status.sla if v.target == "resolution")
-            assert not resolution.breached and resolution.due is not None
+            assert not resolution.breached
+            assert resolution.due is not None
 
     async def test_warning_comes_before_the_breach(self, client: Client, task_queue: str) -> None:
         """At the warning fraction the owner is warned; the breach comes after."""
@@ -71,10 +72,12 @@ class TestBreach:
             await tickets.open(t, fast_policy(resolution="60s", first_response="3s"))
             status = await tickets.respond(t.id, Respond(actor="alex"))
             first = next(v for v in status.sla if v.target == "first_response")
-            assert first.met and not first.breached
+            assert first.met
+            assert not first.breached
             await asyncio.sleep(3.5)
             status = await tickets.status(t.id)
-            assert status.tier == "tier1" and not status.breached
+            assert status.tier == "tier1"
+            assert not status.breached
 
 
 class TestPause:
@@ -88,12 +91,14 @@ class TestPause:
             await asyncio.sleep(1)
             status = await tickets.wait_customer(t.id, WaitCustomer(actor="alex"))
             paused = next(v for v in status.sla if v.target == "resolution")
-            assert paused.paused and paused.due is None
+            assert paused.paused
+            assert paused.due is None
             assert paused.remaining is not None
             left = paused.remaining
             await asyncio.sleep(5)  # longer than the whole budget
             status = await tickets.status(t.id)
-            assert status.state == "waiting" and not status.breached
+            assert status.state == "waiting"
+            assert not status.breached
             await tickets.customer_reply(t.id, CustomerReply(message="here you go"))
             status = await wait_for(tickets, t.id, lambda s: s.state == "tier1")
             resumed = next(v for v in status.sla if v.target == "resolution")
