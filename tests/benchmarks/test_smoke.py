@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -129,7 +129,7 @@ class TestLatenessMeasure:
             timeline = await tc.timeline(t.id)
         level = next(e for e in timeline if e.kind == "sla" and "escalation level 1" in e.summary)
         e = history.breach_escalation(await history.fetch(client, opened.workflow_id))
-        due = level.data["due"]
-        assert abs((e.deadline - due.replace(tzinfo=None)).total_seconds()) < 0.001
+        due = datetime.fromisoformat(str(level.data["due"])).replace(tzinfo=None)
+        assert abs((e.deadline - due).total_seconds()) < 0.001
         assert abs((e.acted - level.at.replace(tzinfo=None)).total_seconds()) < 0.001
         assert e.fired >= e.deadline
