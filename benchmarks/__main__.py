@@ -43,6 +43,7 @@ class Config:
     lead: float | None = None
     cost_tickets: int = 50
     cache: int = DEFAULT_CACHE_SIZE
+    db_file: bool = False
     shape: lifecycle.LifecycleShape = field(default_factory=lifecycle.LifecycleShape)
 
     @classmethod
@@ -135,11 +136,9 @@ async def run(cfg: Config, console: Console) -> dict[str, Any]:
         | {"lifecycle_shape_s": vars(cfg.shape)},
     }
     began = time.monotonic()
-    async with bench_server() as server:
-        doc["temporal"] = {
-            "server": "Temporal CLI dev server (SQLite file)",
-            "address": server.address,
-        }
+    async with bench_server(cfg.db_file) as server:
+        storage = "SQLite file" if cfg.db_file else "SQLite in memory"
+        doc["temporal"] = {"server": f"Temporal CLI dev server ({storage})"}
         if "throughput" in cfg.suites:
             doc["throughput"] = await _throughput(server, cfg, console)
         if "latency" in cfg.suites:
@@ -169,11 +168,15 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, Path]:
     p.add_argument("--lead-seconds", type=float, help="open phase before the first deadline")
     p.add_argument("--cost-tickets", type=int, help="lifecycles whose cost is counted (default 50)")
     p.add_argument("--cache", type=int, help=f"max_cached_workflows (default {DEFAULT_CACHE_SIZE})")
+    p.add_argument(
+        "--db-file", action="store_true", help="server database on disk (default: in memory)"
+    )
     p.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the figures")
     p.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds, not minutes)")
     args = p.parse_args(argv)
     suites = SUITES if args.suite == "all" else (args.suite,)
     cfg = Config.tiny(suites) if args.tiny else Config(suites=suites)
+    cfg.db_file = args.db_file
     for flag, attr in (
         ("tickets", "tickets"),
         ("agents", "agents"),

@@ -54,10 +54,16 @@ class BenchServer:
 
 
 @contextlib.asynccontextmanager
-async def bench_server() -> AsyncIterator[BenchServer]:
-    """Start a dev server on free ports; stop it and delete its data on exit."""
+async def bench_server(db_file: bool = False) -> AsyncIterator[BenchServer]:
+    """Start a dev server on free ports; stop it and delete its data on exit.
+
+    By default its SQLite database is in memory (as ``WorkflowEnvironment.start_local`` and the
+    test suite run it). With ``db_file`` it is a file in the temporary folder: on a small
+    machine the server's synchronous disk writes then bound every figure, not Tierflow.
+    """
     with tempfile.TemporaryDirectory(prefix="tierflow-bench-") as tmp:
         metrics_port = free_port()
+        db = ["--db-filename", str(Path(tmp) / "temporal.db")] if db_file else []
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=str(ensure_temporal_binary()),
             search_attributes=search_attributes.ALL,
@@ -66,8 +72,7 @@ async def bench_server() -> AsyncIterator[BenchServer]:
             dev_server_extra_args=[
                 "--metrics-port",
                 str(metrics_port),
-                "--db-filename",
-                str(Path(tmp) / "temporal.db"),
+                *db,
             ],
         )
         try:
