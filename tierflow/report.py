@@ -66,55 +66,19 @@ class EscalationReport(BaseModel):
 
 
 def escalations_of(history: TicketHistory) -> list[Escalation]:
-    """Every escalation of a ticket, rebuilt from its timeline.
-
-    Direct escalations (by an agent or the SLA ladder) leave an ``escalation`` entry carrying
-    the whole record. An approved request leaves ``approval`` entries instead: the reasons are
-    on the request, the destination on the ``now in`` entry that follows the approval. Routing
-    rules that send a new ticket past the default tier leave no entry of their own; the status's
-    escalation count tells how many are unaccounted for, and those are the opening ones.
-    """
-    found: list[Escalation] = []
-    asked_reasons: list[str] = []
-    approved = False
-    first_landing: TimelineEntry | None = None
-    for entry in history.timeline:
-        if entry.kind == "escalation":
-            found.append(
-                Escalation(
-                    type=str(entry.data.get("type", "unknown")),
-                    reasons=[str(r) for r in entry.data.get("reasons", [])],
-                    to_tier=entry.data.get("to_tier"),
-                    to_team=entry.data.get("to_team"),
-                )
-            )
-        elif entry.kind == "approval" and _ASKED.match(entry.summary):
-            asked_reasons = [str(r) for r in entry.data.get("reasons", [])]
-        elif entry.kind == "approval" and _APPROVED.match(entry.summary):
-            approved = True
-        elif _is_landing(entry):
-            if first_landing is None:
-                first_landing = entry
-            if approved:
-                found.append(
-                    Escalation(
-                        type="hierarchical",
-                        reasons=asked_reasons or ["unknown"],
-                        to_tier=entry.data.get("tier"),
-                        to_team=entry.data.get("team"),
-                    )
-                )
-                approved = False
-    missing = history.status.escalations - len(found)
-    if missing > 0 and first_landing is not None:
-        opening = Escalation(
-            type="automatic",
-            reasons=["rule"],
-            to_tier=first_landing.data.get("tier"),
-            to_team=first_landing.data.get("team"),
+    """Every escalation of a ticket: the workflow puts each one on the timeline as an
+    ``escalation`` entry carrying the whole record (agents', approved requests', the SLA
+    ladder's and the routing rules' at opening)."""
+    return [
+        Escalation(
+            type=str(entry.data.get("type", "unknown")),
+            reasons=[str(r) for r in entry.data.get("reasons", [])],
+            to_tier=entry.data.get("to_tier"),
+            to_team=entry.data.get("to_team"),
         )
-        found[:0] = [opening] * missing
-    return found
+        for entry in history.timeline
+        if entry.kind == "escalation"
+    ]
 
 
 def _is_landing(entry: TimelineEntry) -> bool:

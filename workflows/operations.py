@@ -126,7 +126,7 @@ class TicketOperations:
         default_tier = s.policy.default_tier
         if result.tier != default_tier and result.fired:
             # Rules that send a ticket past the default tier are automatic escalations.
-            s.escalations.append(
+            self._add_escalation(
                 EscalationRecord(
                     type=EscalationType.AUTOMATIC,
                     from_tier=None,
@@ -276,23 +276,31 @@ class TicketOperations:
             at=now,
             note=note,
         )
-        s.escalations.append(record)
+        self._add_escalation(record)
         if actor != SYSTEM and actor not in s.followers:
             s.followers.append(actor)  # the escalating agent follows the ticket to its end
         if tier == s.tier:
             self._move("transfer")
             s.team = team
             s.assignee = assignee
-            s.record(now, "escalation", actor, f"{kind} escalation to {team}", **_dump(record))
         else:
             self._move("escalate", tier=tier)
             s.assignee = assignee
-            s.record(
-                now, "escalation", actor, f"{kind} escalation to {tier}/{team}", **_dump(record)
-            )
             self._land(tier, team, now)
         self.effects.landed(now, first=False)
         return record
+
+    def _add_escalation(self, record: EscalationRecord) -> None:
+        """Keep the record, and put it on the timeline: every escalation is audited there."""
+        self.state.escalations.append(record)
+        where = f"{record.to_tier}/{record.to_team}" if record.to_team else record.to_tier
+        self.state.record(
+            record.at,
+            "escalation",
+            record.actor,
+            f"{record.type} escalation to {where}",
+            **_dump(record),
+        )
 
     def check_request_escalation(self, a: RequestEscalation) -> None:
         s = self.state
@@ -341,7 +349,7 @@ class TicketOperations:
             at=now,
             note=f"approved by {a.actor}" + (f": {a.note}" if a.note else ""),
         )
-        s.escalations.append(record)
+        self._add_escalation(record)
         s.assignee = None
         self._land(request.tier, request.team, now)
         self.effects.landed(now, first=False)

@@ -19,7 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.dispatch import EffectBatch, TimelineNote
-    from statemachine import DomainError
+    from statemachine import DomainError, EscalationRecord
 
     from . import visibility
     from .messages import (
@@ -316,3 +316,7 @@ class TicketWorkflow:
     @workflow.query
     def timeline(self) -> list[TimelineEntry]:
         return list(self.state.timeline)
+
+    @workflow.query
+    def escalations(self) -> list[EscalationRecord]:
+        return list(self.state.escalations)

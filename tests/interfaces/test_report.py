@@ -118,16 +118,16 @@ class TestEscalationsOf:
             "billing",
         )
 
-    def test_approved_request_counts_with_the_requests_reasons(self) -> None:
-        """An approved request is a hierarchical escalation to where the ticket then lands."""
+    def test_approved_request_counts_once_through_its_escalation_entry(self) -> None:
+        """Approval entries are not escalations; the record written on approval is, once."""
         h = history(
             [
                 landing(0, "tier2", "technical"),
                 entry(1, "approval", "asked to escalate to tier3", reasons=["feature_request"]),
                 entry(2, "approval", "approved escalation to tier3"),
+                escalation(2, "hierarchical", ["feature_request"], "tier3", "engineering"),
                 landing(2, "tier3", "engineering"),
-            ],
-            escalations=1,
+            ]
         )
         (esc,) = escalations_of(h)
         assert (esc.type, esc.reasons, esc.to_tier) == (
@@ -149,8 +149,13 @@ class TestEscalationsOf:
         assert escalations_of(h) == []
 
     def test_routing_rule_at_opening_is_automatic(self) -> None:
-        """An escalation the status counts but the timeline does not show is the opening rule's."""
-        h = history([landing(0, "tier3", "engineering")], escalations=1)
+        """A routing rule that sends a new ticket past tier 1 is an automatic escalation."""
+        h = history(
+            [
+                escalation(0, "automatic", ["rule"], "tier3", "engineering"),
+                landing(0, "tier3", "engineering"),
+            ]
+        )
         (esc,) = escalations_of(h)
         assert (esc.type, esc.reasons, esc.to_tier) == ("automatic", ["rule"], "tier3")
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from temporalio.client import Client
 
-from statemachine import EscalationReason, EscalationType
+from statemachine import EscalationReason, EscalationRecord, EscalationType
 from tierflow.client import ActionRejected, TicketClient, workflow_id_for
 from workflows.messages import (
     Assign,
@@ -76,6 +76,15 @@ class TestApprovalFlow:
             assert status.last_escalation.type == EscalationType.HIERARCHICAL
             assert status.last_escalation.reasons == ["limited_access"]
             assert "riley" in status.followers
+            records = await client.get_workflow_handle(workflow_id_for(tid)).query(
+                "escalations", result_type=list[EscalationRecord]
+            )
+            assert [r.type for r in records] == ["automatic", "hierarchical"]
+            timeline = await tickets.timeline(tid)
+            assert [e.data["type"] for e in timeline if e.kind == "escalation"] == [
+                "automatic",
+                "hierarchical",
+            ]
 
     async def test_rejection_returns_to_the_tier(self, client: Client, task_queue: str) -> None:
         """A rejected request sends the ticket back to the tier it asked to leave."""
