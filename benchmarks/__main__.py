@@ -128,7 +128,7 @@ async def _lateness(server: BenchServer, cfg: Config, console: Console) -> dict[
     return report.lateness(result)
 
 
-async def run(cfg: Config, console: Console) -> dict[str, Any]:
+async def run(cfg: Config, console: Console, out: Path | None = None) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": report.machine(),
@@ -136,13 +136,22 @@ async def run(cfg: Config, console: Console) -> dict[str, Any]:
         | {"lifecycle_shape_s": vars(cfg.shape)},
     }
     began = time.monotonic()
+
+    def save() -> None:
+        """Write the figures so far: a long run that dies keeps its finished suites."""
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(doc, indent=2) + "\n")
+
     async with bench_server(cfg.db_file) as server:
         storage = "SQLite file" if cfg.db_file else "SQLite in memory"
         doc["temporal"] = {"server": f"Temporal CLI dev server ({storage})"}
         if "throughput" in cfg.suites:
             doc["throughput"] = await _throughput(server, cfg, console)
+            save()
         if "latency" in cfg.suites:
             doc["latency"] = await _latency(server, cfg, console)
+            save()
         if "cost" in cfg.suites:
             with console.status("cost: standard lifecycles, counting actions"):
                 doc["cost"] = report.cost(
@@ -151,9 +160,11 @@ async def run(cfg: Config, console: Console) -> dict[str, Any]:
                 doc["cost_baseline"] = report.cost(
                     await cost.run(server, "baseline", cfg.cost_tickets, cfg.cache, cfg.shape)
                 )
+            save()
         if "lateness" in cfg.suites:
             doc["lateness"] = await _lateness(server, cfg, console)
     doc["elapsed_s"] = round(time.monotonic() - began, 1)
+    save()
     return doc
 
 
@@ -195,9 +206,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, Path]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     cfg, out = parse_args(argv)
     console = Console()
-    doc = asyncio.run(run(cfg, console))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=2) + "\n")
+    doc = asyncio.run(run(cfg, console, out))
     report.render(doc, console)
     console.print(f"figures written to {out}")
     return doc
