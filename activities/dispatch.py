@@ -5,8 +5,8 @@ the team's queue, the followers, the customer, the host system. Sending them fro
 keeps a ticket's history short and its billable actions few.
 
 When one item fails transiently, Temporal retries the whole batch. Items already delivered are
-not sent again: each success is recorded in the activity's heartbeat details, which Temporal
-hands to the next attempt (the final heartbeat is sent even when the attempt fails), and
+not sent again: a failing attempt records its successes in the activity's heartbeat details,
+which Temporal hands to the next attempt (the final heartbeat is sent even as it fails), and
 `DeliveredSoFar` answers those items from that record. Should the record be lost (the worker
 died between delivery and heartbeat), each item still carries its own idempotency key, so
 receivers that already got it see the same key again and can drop it.
@@ -140,8 +140,12 @@ class DeliveredSoFar:
                 return earlier
             result = await send(item)
             self._results[item.idempotency_key] = result
-            if activity.in_activity():
-                activity.heartbeat(_PROGRESS.dump_python(self._results, mode="json"))
             return result
 
         return send_once
+
+    def save(self) -> None:
+        """Leave the record for the next attempt. Called only when an attempt fails: every
+        heartbeat is a billable action, and a batch that succeeds needs no record."""
+        if activity.in_activity() and self._results:
+            activity.heartbeat(_PROGRESS.dump_python(self._results, mode="json"))

@@ -68,7 +68,12 @@ class TierflowActivities:
 
         A retried batch does not resend what an earlier attempt already delivered.
         """
-        return await dispatch(batch, DeliveredSoFar.from_activity().wrap(self._send_item))
+        progress = DeliveredSoFar.from_activity()
+        try:
+            return await dispatch(batch, progress.wrap(self._send_item))
+        except Exception:
+            progress.save()
+            raise
 
     async def _send_item(self, item: Item) -> DeliveryResult:
         if isinstance(item, Notification):

@@ -95,6 +95,24 @@ class TestDispatchRetry:
         assert [r.status for r in http.requests] == [503, 200]
         assert [note.data["key"] for note in notes] == ["k-email", "k-sms"]
 
+    async def test_a_batch_that_succeeds_sends_no_heartbeat(
+        self, activities: TierflowActivities, smtp: SmtpCapture
+    ) -> None:
+        """Heartbeats are billable: only a failing attempt leaves a record for the next."""
+        batch = EffectBatch(
+            batch_id="b0",
+            ticket_id="T-100",
+            workflow_id="ticket-T-100",
+            summary="landed",
+            notifications=[factories.notification(idempotency_key="k-only")],
+        )
+        heartbeats: list[Any] = []
+        env = ActivityEnvironment()
+        env.on_heartbeat = lambda *details: heartbeats.append(details)
+        await env.run(activities.dispatch_effects, batch)
+        assert len(smtp.received) == 1
+        assert heartbeats == []
+
     async def test_permanent_failures_become_timeline_notes(
         self, activities: TierflowActivities, smtp: SmtpCapture
     ) -> None:
