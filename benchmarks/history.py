@@ -12,6 +12,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
+from statemachine.durations import parse_duration
+
 E = EventType
 
 # History events that are Temporal Cloud actions, by the name the report uses.
@@ -68,55 +70,71 @@ def _summary(e: HistoryEvent) -> str:
 
 @dataclass(frozen=True)
 class Escalation:
-    """When a ticket's SLA breach timer was due, fired, and was acted on."""
+    """When a ticket's tier-1 resolution target was due, and when it escalated (None: not yet).
+
+    ``fired`` is when the timer that woke the escalating workflow task fired (the breach timer,
+    or the warning timer when that one was already past the deadline), ``acted`` the start of
+    that task (the escalation record's ``at``), ``committed`` when its result was written.
+    """
 
     deadline: datetime
-    fired: datetime
-    acted: datetime
-    committed: datetime
+    fired: datetime | None = None
+    acted: datetime | None = None
+    committed: datetime | None = None
 
     def late(self, moment: datetime) -> float:
         return (moment - self.deadline).total_seconds()
 
 
-def breach_escalation(events: Sequence[HistoryEvent], marker: str = "breach (tier1)") -> Escalation:
-    """The first SLA breach of the ticket, read from its history alone.
+def _resolution_budget(started: HistoryEvent) -> timedelta:
+    """The tier-1 resolution target in the ticket's input (the benchmark's policies give every
+    priority the same one, so triage cannot change it)."""
+    payload = started.workflow_execution_started_event_attributes.input.payloads[0]
+    run = json.loads(payload.data)
+    targets = run["open"]["policy"]["sla"]["targets"]
+    budgets = {parse_duration(t["resolution"]) for t in targets.values()}
+    if len(budgets) != 1:
+        raise ValueError("the ticket's policy has different resolution targets per priority")
+    return budgets.pop()
 
-    The deadline is the one the workflow computed: its timer's delay is ``deadline - now``,
-    where ``now`` is the start time of the workflow task that armed it, so the deadline is
-    that start time plus the delay. ``acted`` is the start of the workflow task that handled the
-    fired timer (the escalation record's ``at``); ``committed`` is when that task's result,
-    the escalation, was written to the history.
+
+def _tier_of(e: HistoryEvent) -> str | None:
+    fields = e.upsert_workflow_search_attributes_event_attributes.search_attributes
+    value = fields.indexed_fields.get("TicketTier")
+    if value is None:
+        return None
+    tier = json.loads(value.data)
+    return tier if isinstance(tier, str) else None
+
+
+def breach_escalation(events: Sequence[HistoryEvent]) -> Escalation:
+    """The ticket's first automatic escalation to tier 2, read from its history alone.
+
+    The deadline is the one the workflow computes: the SLA clock starts at the ticket's first
+    completed workflow task (``workflow.now()`` is that task's start time) and runs for the tier-1
+    resolution target of the ticket's policy (the benchmark's calendar is always open). The
+    escalation is the workflow task whose commands upsert ``TicketTier = tier2``.
     """
-    task_started: datetime | None = None
-    timer_id: str | None = None
+    if not events or events[0].event_type != E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+        raise ValueError("not a complete history")
+    budget = _resolution_budget(events[0])
     deadline: datetime | None = None
     fired: datetime | None = None
     acted: datetime | None = None
+    committed: datetime | None = None
     for e in events:
         t = e.event_type
         if t == E.EVENT_TYPE_WORKFLOW_TASK_STARTED:
-            task_started = _time(e)
-            if fired is not None and acted is None:
-                acted = task_started
-        elif t == E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and acted is not None:
-            assert deadline is not None
-            assert fired is not None
-            return Escalation(deadline, fired, acted, _time(e))
-        elif t == E.EVENT_TYPE_WORKFLOW_TASK_FAILED or t == E.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
-            if acted is not None:
-                acted = None  # that attempt did not count; the next one acts
-        elif t == E.EVENT_TYPE_TIMER_STARTED and timer_id is None and marker in _summary(e):
-            assert task_started is not None
-            a = e.timer_started_event_attributes
-            timer_id = a.timer_id
-            delay: timedelta = a.start_to_fire_timeout.ToTimedelta()
-            deadline = task_started + delay
-        elif (
-            t == E.EVENT_TYPE_TIMER_FIRED
-            and fired is None
-            and timer_id is not None
-            and e.timer_fired_event_attributes.timer_id == timer_id
-        ):
+            acted = _time(e)
+        elif t == E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            committed = _time(e)
+            if deadline is None and acted is not None:
+                deadline = acted + budget  # the first task that completed opened the ticket
+        elif t == E.EVENT_TYPE_TIMER_FIRED:
             fired = _time(e)
-    raise ValueError(f"no completed escalation for a timer {marker!r} in this history")
+        elif t == E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES and _tier_of(e) == "tier2":
+            assert deadline is not None
+            return Escalation(deadline, fired, acted, committed)
+    if deadline is None:
+        raise ValueError("the ticket never ran a workflow task")
+    return Escalation(deadline)

@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from temporalio.client import Client
 
@@ -37,7 +37,9 @@ class LatenessResult:
     acted: list[float] = field(default_factory=list)
     committed: list[float] = field(default_factory=list)
     fired: list[float] = field(default_factory=list)
+    # Tickets not escalated when the run stopped waiting, and how late each was by then.
     missing: int = 0
+    not_yet_late: list[float] = field(default_factory=list)
     peak_rss_mib: float = 0.0
     rss_checkpoints: dict[str, float] = field(default_factory=dict)
 
@@ -115,6 +117,7 @@ async def run(
             on_escalated(escalated)
     await asyncio.sleep(1.0)
     rss["end"] = worker.rss_mib_now()
+    stopped = datetime.now(UTC).replace(tzinfo=None)
 
     result = LatenessResult(
         tickets=count,
@@ -131,10 +134,10 @@ async def run(
     async def read(ticket_id: str) -> None:
         async with read_gate:
             events = await history.fetch(client, workflow_id_for(ticket_id))
-        try:
-            e = history.breach_escalation(events)
-        except ValueError:
+        e = history.breach_escalation(events)
+        if e.acted is None or e.committed is None or e.fired is None:
             result.missing += 1
+            result.not_yet_late.append(e.late(stopped))
         else:
             result.acted.append(e.late(e.acted))
             result.committed.append(e.late(e.committed))

@@ -83,7 +83,10 @@ def lateness(r: LatenessResult) -> dict[str, Any]:
     return {
         "tickets": r.tickets,
         "escalated": len(r.acted),
-        "missing": r.missing,
+        "not_escalated": r.missing,
+        "not_escalated_late_at_least_s": summarize(r.not_yet_late).model_dump()
+        if r.not_yet_late
+        else None,
         "spread_s": r.spread,
         "lead_s": round(r.lead, 1),
         "open_s": round(r.open_seconds, 1),
