@@ -12,7 +12,7 @@ import structlog
 from structlog.typing import FilteringBoundLogger
 from temporalio import activity
 
-__all__ = ["activity_logger"]
+__all__ = ["SkipNotices", "activity_logger"]
 
 
 def activity_logger(name: str, *, ticket_id: str, workflow_id: str) -> FilteringBoundLogger:
@@ -34,3 +34,22 @@ def activity_logger(name: str, *, ticket_id: str, workflow_id: str) -> Filtering
             fields["workflow_id"] = info.workflow_id
     logger = cast(FilteringBoundLogger, structlog.get_logger("tierflow.activities"))
     return logger.bind(**fields)
+
+
+class SkipNotices:
+    """Says once, as a warning, that a channel is not configured; later skips log at debug.
+
+    A worker without, say, SMS skips every SMS; one warning tells the operator, and a warning
+    per message would only bury the other logs (and cost time on a busy worker).
+    """
+
+    def __init__(self) -> None:
+        self._told: set[str] = set()
+
+    def skipped(self, log: FilteringBoundLogger, event: str, channel: str, reason: str) -> None:
+        """Log that a delivery on ``channel`` was skipped, and why."""
+        if channel in self._told:
+            log.debug(event, reason=reason)
+            return
+        self._told.add(channel)
+        log.warning(event, reason=reason, note="further skips on this channel log at debug")

@@ -9,6 +9,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.channels import ChannelAdapter
 from activities.errors import TEMPLATE_ERROR, permanent
+from activities.log import SkipNotices
 from activities.models import CustomerUpdate, DeliveryResult, Notification, NotifyChannel
 from activities.templates import RenderedMessage, TemplateError, TemplateSet
 
@@ -19,6 +20,7 @@ async def deliver(
     adapters: Mapping[NotifyChannel, ChannelAdapter],
     n: Notification,
     log: FilteringBoundLogger,
+    skips: SkipNotices,
 ) -> DeliveryResult:
     """Send `n` over its channel, or skip it if that channel is not configured.
 
@@ -33,7 +35,7 @@ async def deliver(
     )
     adapter = adapters[n.channel]
     if not adapter.configured:
-        log.warning("delivery_skipped", reason="channel not configured")
+        skips.skipped(log, "delivery_skipped", n.channel.value, "channel not configured")
         return DeliveryResult(
             idempotency_key=n.idempotency_key,
             channel=n.channel,

@@ -7,6 +7,7 @@ from structlog.typing import FilteringBoundLogger
 from temporalio.exceptions import ApplicationError
 
 from activities.channels.webhook import post_signed_json
+from activities.log import SkipNotices
 from activities.models import DeliveryResult, NotifyChannel, TicketSync
 from activities.settings import Settings
 
@@ -18,11 +19,12 @@ async def push_ticket_sync(
     client: httpx.AsyncClient,
     s: TicketSync,
     log: FilteringBoundLogger,
+    skips: SkipNotices,
 ) -> DeliveryResult:
     """POST `{"type": "ticket.sync", "sync": {...}}` to `sync_url`, or skip if unset."""
     log = log.bind(event=s.event, state=s.state, idempotency_key=s.idempotency_key)
     if settings.sync_url is None or settings.sync_secret is None:
-        log.warning("sync_skipped", reason="sync not configured")
+        skips.skipped(log, "sync_skipped", "sync", "sync not configured")
         return DeliveryResult(
             idempotency_key=s.idempotency_key,
             channel=NotifyChannel.webhook,

@@ -15,7 +15,7 @@ from temporalio import activity
 
 from activities.channels import build_adapters
 from activities.dispatch import DeliveredSoFar, EffectBatch, Item, TimelineNote, dispatch
-from activities.log import activity_logger
+from activities.log import SkipNotices, activity_logger
 from activities.models import CustomerUpdate, DeliveryResult, Notification, TicketSync
 from activities.notify import customer_notification, deliver, render_customer_update
 from activities.settings import Settings
@@ -38,12 +38,13 @@ class TierflowActivities:
         self.templates = TemplateSet(self.settings.templates_dir)
         self._client = httpx.AsyncClient(timeout=self.settings.http_timeout)
         self.adapters = build_adapters(self.settings, self._client)
+        self._skips = SkipNotices()
 
     @activity.defn(name="send_notification")
     async def send_notification(self, n: Notification) -> DeliveryResult:
         """Send a staff (or any pre-written) notification over its channel."""
         log = activity_logger("send_notification", ticket_id=n.ticket_id, workflow_id=n.workflow_id)
-        return await deliver(self.adapters, n, log)
+        return await deliver(self.adapters, n, log, self._skips)
 
     @activity.defn(name="notify_customer")
     async def notify_customer(self, u: CustomerUpdate) -> DeliveryResult:
@@ -54,13 +55,13 @@ class TierflowActivities:
         """
         log = activity_logger("notify_customer", ticket_id=u.ticket_id, workflow_id=u.workflow_id)
         rendered = render_customer_update(self.templates, u)
-        return await deliver(self.adapters, customer_notification(u, rendered), log)
+        return await deliver(self.adapters, customer_notification(u, rendered), log, self._skips)
 
     @activity.defn(name="sync_ticket")
     async def sync_ticket(self, s: TicketSync) -> DeliveryResult:
         """Push the ticket's state to the host system's sync webhook."""
         log = activity_logger("sync_ticket", ticket_id=s.ticket_id, workflow_id=s.workflow_id)
-        return await push_ticket_sync(self.settings, self._client, s, log)
+        return await push_ticket_sync(self.settings, self._client, s, log, self._skips)
 
     @activity.defn(name="dispatch_effects")
     async def dispatch_effects(self, batch: EffectBatch) -> list[TimelineNote]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -76,7 +76,7 @@ class TicketWorkflow:
         if run.carried is None:
             # Triage here, not in run(): an update that arrives with the start is handled
             # before run() begins, and it must find the ticket already in its tier.
-            self.ops.open(workflow.now())
+            self.ops.open(self._opened_at())
         self.history_limit = run.open.history_limit
         self._dirty = False
         self._effects: set[asyncio.Task[None]] = set()
@@ -85,6 +85,18 @@ class TicketWorkflow:
         self._timer_fired: Deadline | None = None
         # What the server already holds, so that only changes are upserted.
         self._indexed = dict(visibility.current_search_attributes(workflow.info()))
+
+    @staticmethod
+    def _opened_at() -> datetime:
+        """When the SLA clock starts: the moment the ticket's workflow was started, not its
+        first task, which a backlogged worker would push later (and every deadline with it).
+
+        Earlier tickets used the first task's time. No ``workflow.patched`` guard: the change
+        moves deadlines by the task's queueing delay but issues the same commands, so their
+        histories replay cleanly (tests/histories/v1-*), and a patch marker would cost every
+        ticket an extra search-attribute upsert (a billable action).
+        """
+        return workflow.info().workflow_start_time
 
     @property
     def state(self) -> TicketState:
