@@ -24,7 +24,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.models import CustomerUpdate, DeliveryResult, Notification, TicketSync
 
-__all__ = ["DeliveredSoFar", "EffectBatch", "Item", "TimelineNote", "dispatch"]
+__all__ = ["TIMELINE_NOTES", "DeliveredSoFar", "EffectBatch", "Item", "TimelineNote", "dispatch"]
 
 
 class EffectBatch(BaseModel):
@@ -51,6 +51,9 @@ class TimelineNote(BaseModel):
     summary: str
     data: dict[str, Any] = Field(default_factory=dict)
 
+
+# What ``dispatch_effects`` returns, as the workflow decodes it (built once per process).
+TIMELINE_NOTES = TypeAdapter(list[TimelineNote])
 
 Item = Notification | CustomerUpdate | TicketSync
 

@@ -40,3 +40,6 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # `transitions` logs every state change at INFO; the ticket's timeline already says it,
+    # and on a busy worker those lines cost a tenth of the CPU.
+    logging.getLogger("transitions").setLevel(max(logging.WARNING, root.level))

@@ -7,8 +7,8 @@ the Temporal UI current. Every side effect goes out as an activity, in the backg
 dead notification channel never holds a ticket back.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: the sandbox re-executes this module for every
+# ticket it loads, and real annotations spare the SDK evaluating strings for each handler.
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -18,7 +18,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.dispatch import EffectBatch, TimelineNote
+    from activities.dispatch import TIMELINE_NOTES, EffectBatch
     from statemachine import DomainError, EscalationRecord
 
     from . import visibility
@@ -175,10 +175,11 @@ class TicketWorkflow:
 
     async def _dispatch(self, batch: EffectBatch) -> None:
         try:
-            result = await workflow.execute_activity(
+            # Decoded here with an adapter built once per process: the converter in each
+            # workflow's sandbox would build a new one for ``list[TimelineNote]`` every time.
+            raw = await workflow.execute_activity(
                 "dispatch_effects",
                 batch,
-                result_type=list[TimelineNote],
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=EFFECT_RETRY,
                 summary=batch.summary,
@@ -187,7 +188,7 @@ class TicketWorkflow:
             cause = err.cause.message if isinstance(err.cause, ApplicationError) else str(err)
             self.ops.delivery_failed(batch, cause, workflow.now())
         else:
-            self.ops.delivered(batch, result)
+            self.ops.delivered(batch, TIMELINE_NOTES.validate_python(raw))
 
     async def _drain_effects(self) -> None:
         while self._effects:
