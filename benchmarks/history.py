@@ -110,15 +110,15 @@ def _tier_of(e: HistoryEvent) -> str | None:
 def breach_escalation(events: Sequence[HistoryEvent]) -> Escalation:
     """The ticket's first automatic escalation to tier 2, read from its history alone.
 
-    The deadline is the one the workflow computes: the SLA clock starts at the ticket's first
-    completed workflow task (``workflow.now()`` is that task's start time) and runs for the tier-1
-    resolution target of the ticket's policy (the benchmark's calendar is always open). The
-    escalation is the workflow task whose commands upsert ``TicketTier = tier2``.
+    The deadline is the one the workflow computes: the SLA clock starts when the workflow was
+    started (the first event) and runs for the tier-1 resolution target of the ticket's policy
+    (the benchmark's calendar is always open). The escalation is the workflow task whose
+    commands upsert ``TicketTier = tier2``.
     """
     if not events or events[0].event_type != E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
         raise ValueError("not a complete history")
     budget = _resolution_budget(events[0])
-    deadline: datetime | None = None
+    deadline = _time(events[0]) + budget
     fired: datetime | None = None
     acted: datetime | None = None
     committed: datetime | None = None
@@ -128,13 +128,8 @@ def breach_escalation(events: Sequence[HistoryEvent]) -> Escalation:
             acted = _time(e)
         elif t == E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
             committed = _time(e)
-            if deadline is None and acted is not None:
-                deadline = acted + budget  # the first task that completed opened the ticket
         elif t == E.EVENT_TYPE_TIMER_FIRED:
             fired = _time(e)
         elif t == E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES and _tier_of(e) == "tier2":
-            assert deadline is not None
             return Escalation(deadline, fired, acted, committed)
-    if deadline is None:
-        raise ValueError("the ticket never ran a workflow task")
     return Escalation(deadline)
