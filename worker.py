@@ -16,19 +16,16 @@ from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities import TierflowActivities
-from tierflow.config import TemporalSettings
+from tierflow.config import DEFAULT_CACHE_SIZE, TemporalSettings
 from tierflow.connect import ServerUnreachableError, connect
 from tierflow.logs import configure_logging
 from workflows import TicketWorkflow
 
 log = structlog.get_logger("tierflow.worker")
-
-# How many ticket workflows stay in memory between tasks. It bounds the worker's memory, not
-# the number of open tickets: an evicted ticket is rebuilt from its history when it next wakes.
-DEFAULT_CACHE_SIZE = 1000
 
 
 def build_worker(
@@ -37,8 +34,17 @@ def build_worker(
     *,
     activities: TierflowActivities | None = None,
     max_cached_workflows: int = DEFAULT_CACHE_SIZE,
+    sandboxed: bool = True,
 ) -> Worker:
-    """The worker for ``task_queue``, as the CLI, the demo, tests and benchmarks all run it."""
+    """The worker for ``task_queue``, as the CLI, the demo, tests and benchmarks all run it.
+
+    ``sandboxed=False`` runs the ticket workflow outside Temporal's Python sandbox. The sandbox
+    re-imports the workflow module for every ticket it loads and proxies module access, which
+    on a busy worker costs about half its CPU (see README, Benchmarks). The workflow code is
+    deterministic without it (pure ``statemachine/``, ``workflow.now()``, no I/O; the test
+    suite runs it sandboxed, which would catch a forbidden call, and replays recorded
+    histories), so high-volume deployments may turn it off.
+    """
     acts = activities or TierflowActivities()
     return Worker(
         client,
@@ -46,6 +52,7 @@ def build_worker(
         workflows=[TicketWorkflow],
         activities=acts.all(),
         max_cached_workflows=max_cached_workflows,
+        workflow_runner=SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner(),
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
 
@@ -66,6 +73,8 @@ async def run_worker(settings: TemporalSettings, *, stop: asyncio.Event | None =
             address=settings.temporal_address,
             namespace=settings.namespace,
             task_queue=settings.task_queue,
+            sandboxed=settings.workflow_sandbox,
+            cache=settings.max_cached_workflows,
         )
         await stop.wait()
         log.info("worker stopping")
@@ -79,9 +88,22 @@ def parse_args(argv: list[str] | None = None) -> TemporalSettings:
     parser.add_argument("--address", default=env.temporal_address, help="Temporal frontend")
     parser.add_argument("--namespace", default=env.namespace)
     parser.add_argument("--task-queue", default=env.task_queue)
+    parser.add_argument(
+        "--cache", type=int, default=env.max_cached_workflows, help="max cached workflows"
+    )
+    parser.add_argument(
+        "--sandbox",
+        action=argparse.BooleanOptionalAction,
+        default=env.workflow_sandbox,
+        help="run the ticket workflow in Temporal's sandbox (default: on)",
+    )
     args = parser.parse_args(argv)
     return TemporalSettings(
-        temporal_address=args.address, namespace=args.namespace, task_queue=args.task_queue
+        temporal_address=args.address,
+        namespace=args.namespace,
+        task_queue=args.task_queue,
+        max_cached_workflows=args.cache,
+        workflow_sandbox=args.sandbox,
     )
 
 

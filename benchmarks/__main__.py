@@ -22,7 +22,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from worker import DEFAULT_CACHE_SIZE
+from tierflow.config import DEFAULT_CACHE_SIZE
 
 from . import cost, latency, lateness, lifecycle, report
 from .server import BenchServer, WorkerProcess, bench_server
@@ -43,6 +43,7 @@ class Config:
     lead: float | None = None
     cost_tickets: int = 50
     cache: int = DEFAULT_CACHE_SIZE
+    sandbox: bool = True
     db_file: bool = False
     shape: lifecycle.LifecycleShape = field(default_factory=lifecycle.LifecycleShape)
 
@@ -80,7 +81,7 @@ async def _throughput(server: BenchServer, cfg: Config, console: Console) -> dic
         client = server.plain if kind == "baseline" else server.client
         with _progress(console) as bar:
             task = bar.add_task(f"throughput: {kind} lifecycles", total=cfg.tickets)
-            async with WorkerProcess(server, kind, cfg.cache) as worker:
+            async with WorkerProcess(server, kind, cfg.cache, cfg.sandbox) as worker:
                 batches[kind] = await lifecycle.run_batch(
                     kind,
                     client,
@@ -95,7 +96,7 @@ async def _throughput(server: BenchServer, cfg: Config, console: Console) -> dic
 async def _latency(server: BenchServer, cfg: Config, console: Console) -> dict[str, Any]:
     with _progress(console) as bar:
         task = bar.add_task("agent actions", total=cfg.agents * cfg.actions_per_agent)
-        async with WorkerProcess(server, "tierflow", cfg.cache) as worker:
+        async with WorkerProcess(server, "tierflow", cfg.cache, cfg.sandbox) as worker:
             result = await latency.run(
                 server.client,
                 worker.task_queue,
@@ -113,7 +114,7 @@ async def _lateness(server: BenchServer, cfg: Config, console: Console) -> dict[
         opening = bar.add_task("lateness: opening tickets", total=n)
         escalating = bar.add_task("lateness: escalated", total=n)
         reading = bar.add_task("lateness: reading histories", total=n)
-        async with WorkerProcess(server, "tierflow", cfg.cache) as worker:
+        async with WorkerProcess(server, "tierflow", cfg.cache, cfg.sandbox) as worker:
             result = await lateness.run(
                 server.client,
                 worker,
@@ -155,10 +156,14 @@ async def run(cfg: Config, console: Console, out: Path | None = None) -> dict[st
         if "cost" in cfg.suites:
             with console.status("cost: standard lifecycles, counting actions"):
                 doc["cost"] = report.cost(
-                    await cost.run(server, "tierflow", cfg.cost_tickets, cfg.cache, cfg.shape)
+                    await cost.run(
+                        server, "tierflow", cfg.cost_tickets, cfg.cache, cfg.shape, cfg.sandbox
+                    )
                 )
                 doc["cost_baseline"] = report.cost(
-                    await cost.run(server, "baseline", cfg.cost_tickets, cfg.cache, cfg.shape)
+                    await cost.run(
+                        server, "baseline", cfg.cost_tickets, cfg.cache, cfg.shape, cfg.sandbox
+                    )
                 )
             save()
         if "lateness" in cfg.suites:
@@ -180,6 +185,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, Path]:
     p.add_argument("--cost-tickets", type=int, help="lifecycles whose cost is counted (default 50)")
     p.add_argument("--cache", type=int, help=f"max_cached_workflows (default {DEFAULT_CACHE_SIZE})")
     p.add_argument(
+        "--sandbox",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run workflows in Temporal's Python sandbox (default: on, as the worker does)",
+    )
+    p.add_argument(
         "--db-file", action="store_true", help="server database on disk (default: in memory)"
     )
     p.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the figures")
@@ -188,6 +199,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, Path]:
     suites = SUITES if args.suite == "all" else (args.suite,)
     cfg = Config.tiny(suites) if args.tiny else Config(suites=suites)
     cfg.db_file = args.db_file
+    cfg.sandbox = args.sandbox
     for flag, attr in (
         ("tickets", "tickets"),
         ("agents", "agents"),

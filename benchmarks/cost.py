@@ -92,11 +92,12 @@ async def run(
     lifecycles: int,
     cache: int,
     shape: LifecycleShape | None = None,
+    sandbox: bool = True,
 ) -> CostResult:
     """Drive ``lifecycles`` standard lifecycles alone on the server and count their cost."""
     client = server.client if kind == "tierflow" else server.plain
     await asyncio.sleep(_METRIC_DELAY)  # let earlier phases' actions reach the metric
     before = server.actions()
-    async with WorkerProcess(server, kind, cache) as worker:
+    async with WorkerProcess(server, kind, cache, sandbox) as worker:
         batch = await run_batch(kind, client, worker.task_queue, lifecycles, shape=shape)
     return await measure(kind, server, client, batch, before)

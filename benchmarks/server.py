@@ -109,6 +109,8 @@ class WorkerProcess:
     server: BenchServer
     kind: str
     cache: int
+    # Both kinds run under the same workflow runner, so the comparison stays fair.
+    sandbox: bool = True
     task_queue: str = field(default_factory=lambda: f"bench-{uuid.uuid4().hex[:10]}")
     sample_every: float = 0.5
     samples: list[tuple[float, int]] = field(default_factory=list)
@@ -141,6 +143,7 @@ class WorkerProcess:
                     self.kind,
                     "--cache",
                     str(self.cache),
+                    "--sandbox" if self.sandbox else "--no-sandbox",
                     "--ready",
                     str(ready),
                 ],

@@ -17,7 +17,8 @@ import signal
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities import Settings, TierflowActivities
 from benchmarks.baseline import BaselineTicket, baseline_effects
@@ -26,7 +27,7 @@ from tierflow.logs import configure_logging
 from worker import build_worker
 
 
-def _worker(kind: str, client: Client, task_queue: str, cache: int) -> Worker:
+def _worker(kind: str, client: Client, task_queue: str, cache: int, sandbox: bool) -> Worker:
     if kind == "baseline":
         return Worker(
             client,
@@ -34,14 +35,21 @@ def _worker(kind: str, client: Client, task_queue: str, cache: int) -> Worker:
             workflows=[BaselineTicket],
             activities=[baseline_effects],
             max_cached_workflows=cache,
+            workflow_runner=SandboxedWorkflowRunner() if sandbox else UnsandboxedWorkflowRunner(),
         )
     settings = Settings(_env_file=None)
     return build_worker(
-        client, task_queue, activities=TierflowActivities(settings), max_cached_workflows=cache
+        client,
+        task_queue,
+        activities=TierflowActivities(settings),
+        max_cached_workflows=cache,
+        sandboxed=sandbox,
     )
 
 
-async def serve(address: str, task_queue: str, kind: str, cache: int, ready: Path) -> None:
+async def serve(
+    address: str, task_queue: str, kind: str, cache: int, sandbox: bool, ready: Path
+) -> None:
     if kind == "baseline":
         client = await Client.connect(address)
     else:
@@ -50,7 +58,7 @@ async def serve(address: str, task_queue: str, kind: str, cache: int, ready: Pat
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with _worker(kind, client, task_queue, cache):
+    async with _worker(kind, client, task_queue, cache, sandbox):
         await asyncio.to_thread(ready.write_text, str(os.getpid()))
         await stop.wait()
 
@@ -62,12 +70,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kind", choices=["tierflow", "baseline"], required=True)
     parser.add_argument("--cache", type=int, required=True)
     parser.add_argument("--ready", type=Path, required=True)
+    parser.add_argument("--sandbox", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args(argv)
     # Channel settings of the host must not leak in: every delivery is skipped.
     for key in [k for k in os.environ if k.startswith("TIERFLOW_")]:
         del os.environ[key]
     configure_logging("INFO", json=True)
-    asyncio.run(serve(args.address, args.task_queue, args.kind, args.cache, args.ready))
+    asyncio.run(
+        serve(args.address, args.task_queue, args.kind, args.cache, args.sandbox, args.ready)
+    )
 
 
 if __name__ == "__main__":

@@ -80,10 +80,16 @@ def quiet_activities() -> TierflowActivities:
 
 @asynccontextmanager
 async def running_worker(
-    client: Client, task_queue: str, activities: TierflowActivities | None = None
+    client: Client,
+    task_queue: str,
+    activities: TierflowActivities | None = None,
+    *,
+    sandboxed: bool = True,
 ) -> AsyncIterator[TicketClient]:
     """A worker on ``task_queue`` for the block, and a ticket client that uses it."""
-    worker = build_worker(client, task_queue, activities=activities or quiet_activities())
+    worker = build_worker(
+        client, task_queue, activities=activities or quiet_activities(), sandboxed=sandboxed
+    )
     async with worker:
         yield TicketClient(client, task_queue)
 

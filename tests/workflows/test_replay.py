@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from workflows import TicketWorkflow
 
@@ -20,8 +21,16 @@ class TestReplay:
         assert len(HISTORIES) >= 3
 
     @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
-    async def test_recorded_history_replays_with_current_code(self, path: Path) -> None:
-        """Replaying a recorded ticket with today's workflow code hits no nondeterminism."""
+    @pytest.mark.parametrize("runner", [SandboxedWorkflowRunner, UnsandboxedWorkflowRunner])
+    async def test_recorded_history_replays_with_current_code(
+        self, path: Path, runner: type[WorkflowRunner]
+    ) -> None:
+        """Replaying a recorded ticket with today's workflow code hits no nondeterminism,
+        in or out of the sandbox."""
         history = WorkflowHistory.from_json(f"ticket-{path.stem}", path.read_text())
-        replayer = Replayer(workflows=[TicketWorkflow], data_converter=pydantic_data_converter)
+        replayer = Replayer(
+            workflows=[TicketWorkflow],
+            data_converter=pydantic_data_converter,
+            workflow_runner=runner(),
+        )
         await replayer.replay_workflow(history)

@@ -21,11 +21,13 @@ def entries(timeline: list[TimelineEntry], text: str) -> list[TimelineEntry]:
 
 
 class TestBreach:
+    @pytest.mark.parametrize("sandboxed", [True, False], ids=["sandboxed", "unsandboxed"])
     async def test_breach_escalates_to_the_next_tier_with_no_one_acting(
-        self, client: Client, task_queue: str
+        self, client: Client, task_queue: str, sandboxed: bool
     ) -> None:
-        """Unresolved past its resolution target, a tier-1 ticket moves to tier 2 by itself."""
-        async with running_worker(client, task_queue) as tickets:
+        """Unresolved past its resolution target, a tier-1 ticket moves to tier 2 by itself,
+        in either workflow runner the worker offers."""
+        async with running_worker(client, task_queue, sandboxed=sandboxed) as tickets:
             t = ticket("Sync keeps failing")
             await tickets.open(t, fast_policy(resolution="3s"))
             status = await wait_for(tickets, t.id, lambda s: s.tier == "tier2", timeout=20)
