@@ -28,7 +28,7 @@ from statemachine import (
 )
 from statemachine.sla import ClockEvent, SlaTarget
 
-from . import visibility
+from . import views
 from .effects import EffectPlanner
 from .messages import (
     AddNote,
@@ -42,7 +42,6 @@ from .messages import (
     Resolve,
     Respond,
     SetPriority,
-    SlaView,
     TicketStatus,
     WaitCustomer,
 )
@@ -586,58 +585,9 @@ class TicketOperations:
     def _allowed(self) -> list[str]:
         return self.machine().allowed_actions()
 
-    def sla_views(self, now: datetime) -> list[SlaView]:
-        s = self.state
-        return [
-            SlaView.of(t)
-            for t in s.clock.status(now, s.policy.calendar, s.policy.sla.warning_fraction)
-        ]
-
-    def sla_due(self, now: datetime) -> datetime | None:
-        """The earliest running deadline (the UI's and CLI's ``TicketSlaDue``)."""
-        dues = [v.due for v in self.sla_views(now) if v.due is not None]
-        return min(dues) if dues else None
-
     def status(self, now: datetime) -> TicketStatus:
-        s = self.state
-        return TicketStatus(
-            ticket_id=s.ticket.id,
-            subject=s.ticket.subject,
-            state=s.machine.state,
-            tier=s.tier,
-            team=s.team,
-            assignee=s.assignee,
-            followers=list(s.followers),
-            priority=s.priority,
-            category=s.category,
-            customer_status=str(s.ticket.customer.status),
-            escalation_level=s.level_index,
-            escalations=len(s.escalations),
-            last_escalation=s.escalations[-1] if s.escalations else None,
-            breached=s.breached,
-            sla=self.sla_views(now),
-            allowed_actions=self._allowed(),
-            pending_escalation=s.pending.tier if s.pending else None,
-            opened_at=s.opened_at,
-            resolved_at=s.resolved_at,
-            closed_at=s.closed_at,
-            feedback_score=s.feedback_score,
-            policy=f"{s.policy.name} v{s.policy.version}",
-        )
-
-    def details_markdown(self, now: datetime) -> str:
-        lines = [
-            visibility.sla_line(
-                v.target,
-                v.due,
-                v.remaining.total_seconds() if v.remaining is not None else None,
-                (" — breached" if v.breached else "")
-                + (" — met" if v.met else "")
-                + (" — paused" if v.paused else ""),
-            )
-            for v in self.sla_views(now)
-        ]
-        return visibility.details_markdown(self.state, lines)
+        """The ticket now, as updates return it and the ``status`` query answers."""
+        return views.ticket_status(self.state, self._allowed(), now)
 
 
 def _dump(record: EscalationRecord) -> dict[str, object]:

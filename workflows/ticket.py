@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.dispatch import TIMELINE_NOTES, EffectBatch
     from statemachine import DomainError, EscalationRecord
 
-    from . import visibility
+    from . import views, visibility
     from .messages import (
         AddNote,
         Assign,
@@ -166,12 +166,12 @@ class TicketWorkflow:
             self._effects.add(task)
             task.add_done_callback(self._effects.discard)
         now = workflow.now()
-        current = visibility.search_attribute_values(self.state, self.ops.sla_due(now))
+        current = visibility.search_attribute_values(self.state, views.sla_due(self.state, now))
         updates = visibility.search_attribute_updates(current, self._indexed)
         if updates:
             workflow.upsert_search_attributes(updates)
             self._indexed = current
-        workflow.set_current_details(self.ops.details_markdown(now))
+        workflow.set_current_details(visibility.details_markdown(self.state, now))
 
     async def _dispatch(self, batch: EffectBatch) -> None:
         try:

@@ -14,6 +14,7 @@ from statemachine.durations import format_duration
 
 from . import search_attributes as sa
 from .state import TicketState
+from .views import sla_views
 
 
 def static_summary(ticket: Ticket) -> str:
@@ -78,8 +79,19 @@ def search_attribute_updates(
     return updates
 
 
-def details_markdown(state: TicketState, sla_lines: list[str]) -> str:
+def details_markdown(state: TicketState, now: datetime) -> str:
     """The ticket's current details, as the UI renders them (Markdown)."""
+    sla_lines = [
+        sla_line(
+            v.target,
+            v.due,
+            v.remaining.total_seconds() if v.remaining is not None else None,
+            (" — breached" if v.breached else "")
+            + (" — met" if v.met else "")
+            + (" — paused" if v.paused else ""),
+        )
+        for v in sla_views(state, now)
+    ]
     t = state.ticket
     last = state.escalations[-1] if state.escalations else None
     lines = [

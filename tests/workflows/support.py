@@ -109,3 +109,15 @@ async def wait_for(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not reached in {timeout}s; last status: {status}")
         await asyncio.sleep(0.2)
+
+
+async def wait_for_timeline(
+    tickets: TicketClient, ticket_id: str, text: str, within: float = 20
+) -> None:
+    """Wait until a timeline entry's summary contains ``text``."""
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
+        if any(text in e.summary for e in await tickets.timeline(ticket_id)):
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no timeline entry with {text!r} within {within}s")

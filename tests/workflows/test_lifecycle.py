@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from temporalio.client import Client
 
@@ -17,7 +15,7 @@ from workflows.messages import (
     Respond,
 )
 
-from .support import fast_policy, running_worker, ticket, wait_for
+from .support import fast_policy, running_worker, ticket, wait_for, wait_for_timeline
 
 pytestmark = pytest.mark.integration
 
@@ -94,16 +92,3 @@ class TestLifecycle:
             timeline = await tickets.timeline(t.id)
             assert [e.kind for e in timeline].count("opened") == 1
             assert any(e.summary == "first note" for e in timeline)
-
-
-async def wait_for_timeline(tickets: object, ticket_id: str, text: str, within: float = 20) -> None:
-    """Wait until a timeline entry's summary contains ``text``."""
-    from tierflow.client import TicketClient
-
-    assert isinstance(tickets, TicketClient)
-    deadline = asyncio.get_running_loop().time() + within
-    while asyncio.get_running_loop().time() < deadline:
-        if any(text in e.summary for e in await tickets.timeline(ticket_id)):
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"no timeline entry with {text!r} within {within}s")
