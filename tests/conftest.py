@@ -30,9 +30,12 @@ async def temporal_env(request: pytest.FixtureRequest) -> AsyncIterator[Workflow
         dev_server_log_level="error",
     )
     target = env.client.service_client.config.target_host
+    # Said on the terminal, past pytest's output capture: CI logs show the server was real.
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"\nTemporal dev server started: {binary} listening on {target}")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"\nTemporal dev server started: {binary} listening on {target}")
     yield env
     await env.shutdown()
 
