@@ -212,6 +212,19 @@ class EffectPlanner:
         )
         self.sync(now, "breach_warning")
 
+    def breached(self, now: datetime, target: SlaTarget) -> None:
+        """A target breached and no ladder level fires at this moment: tell the owner."""
+        s = self.state
+        assert s.tier is not None
+        people = audience.breach_warning(s.policy, s.tier, s.team, s.assignee, s.followers)
+        self._tell(
+            people,
+            "breach",
+            f"{target} SLA breached",
+            f"The {target} target of this ticket is breached.",
+        )
+        self.sync(now, "breach")
+
     def level_reached(self, now: datetime, level: EscalationLevel) -> None:
         s = self.state
         assert s.tier is not None

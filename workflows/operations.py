@@ -178,7 +178,7 @@ class TicketOperations:
             self.effects.assigned(now)
 
     def check_respond(self, a: Respond) -> None:
-        if self.state.machine.state not in (*self.state.policy.tier_names(), "waiting"):
+        if self.state.machine.state not in (*self.state.policy.tier_names(), "waiting", "approval"):
             raise InvalidAction("respond", self.state.machine.state, self._allowed())
 
     def respond(self, a: Respond, now: datetime) -> None:
@@ -400,8 +400,8 @@ class TicketOperations:
     def wait_customer(self, a: WaitCustomer, now: datetime) -> None:
         s = self.state
         self._move("wait_customer")
+        # The escalation ladder pauses with the clock (next_deadline) and resumes after.
         s.clock.pause(now, s.policy.calendar)
-        s.breach_at = None
         s.record(now, "transition", a.actor, "waiting on the customer; SLA paused", note=a.note)
         self.effects.customer(now, "waiting")
 
@@ -455,6 +455,7 @@ class TicketOperations:
             budget = s.policy.targets_for(s.priority, s.tier).next_response
             if budget is not None:
                 s.clock.start(SlaTarget.NEXT_RESPONSE, budget, now)
+                self._clear_breach_if_met()  # a breached next response starts afresh
         self.effects.sync(now, "customer_reply")
 
     def customer_feedback(self, e: CustomerFeedback, now: datetime) -> None:
@@ -485,7 +486,7 @@ class TicketOperations:
                     target=event.target,
                 )
             )
-        if s.breach_at is not None:
+        if s.breach_at is not None and not s.clock.paused:
             level = s.policy.escalation.level(s.level_index)
             due = s.policy.escalation_due(s.breach_at, s.level_index)
             if level is not None and due is not None:
@@ -516,7 +517,13 @@ class TicketOperations:
                 self.effects.breach_warning(now, d.target, d.at)
             else:
                 s.record(now, "sla", SYSTEM, f"{d.target} breached ({s.tier})", due=d.at)
-                s.breach_at = d.at
+                # A second target breaching does not push the ladder back.
+                if s.breach_at is None:
+                    s.breach_at = d.at
+                due = s.policy.escalation_due(s.breach_at, s.level_index)
+                if due is None or due > d.at:
+                    # No ladder level speaks at this moment: the owner still hears of it now.
+                    self.effects.breached(now, d.target)
         elif d.kind == "level":
             self._escalation_level(now, d.at)
         elif d.kind == "survey":
@@ -550,7 +557,8 @@ class TicketOperations:
             if old != s.priority:
                 s.record(now, "priority", SYSTEM, f"priority {old} → {s.priority}")
                 self._rebudget()
-        if EscalationActionKind.REASSIGN_NEXT_TIER in level.actions:
+        # Reassigning needs the ticket in its tier (not awaiting approval or the customer).
+        if EscalationActionKind.REASSIGN_NEXT_TIER in level.actions and s.machine.state == s.tier:
             nxt = s.policy.next_tier(s.tier)
             if nxt is not None:
                 self._escalate_to(

@@ -112,8 +112,10 @@ class TicketWorkflow:
                 break
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                await self._drain_effects()
-                self._publish()
+                # Handlers may plan effects while earlier ones drain: send and wait for all.
+                while self._effects:
+                    await self._drain_effects()
+                    self._publish()
                 workflow.continue_as_new(
                     self.ops.carry_over(),
                     search_attributes=visibility.typed_pairs(self._indexed),

@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from statemachine import default_policy
-from workflows.messages import OpenTicket, Resolve
+from statemachine import EscalationReason, default_policy
+from statemachine.sla import SlaTarget
+from workflows.messages import (
+    CustomerReply,
+    Decide,
+    OpenTicket,
+    RequestEscalation,
+    Resolve,
+    WaitCustomer,
+)
 from workflows.operations import TicketOperations
 from workflows.state import TicketState
 
@@ -78,3 +86,49 @@ class TestDefaultPolicyOverHours:
         assert {n.event for n in batch.notifications} >= {"breach_warning", "breach", "landed"}
         assert len({n.idempotency_key for n in batch.notifications}) == len(batch.notifications)
         assert batch.syncs
+
+
+class TestLadderEdges:
+    def test_breach_while_awaiting_approval_notifies_without_moving(self) -> None:
+        """A reassigning level cannot move a ticket that awaits a supervisor; it still fires."""
+        ops = opened()
+        ops.request_escalation(
+            RequestEscalation(actor="jo", reasons=[EscalationReason.LIMITED_KNOWLEDGE]), T0
+        )
+        run_until(ops, T0 + timedelta(hours=5))
+        assert ops.state.machine.state == "approval"
+        assert ops.state.level_index >= 1
+        assert any("escalation level 1" in e.summary for e in ops.state.timeline)
+
+    def test_waiting_pauses_the_ladder_and_the_reply_resumes_it(self) -> None:
+        """After a breach, waiting on the customer holds the next level until they reply."""
+        levels_due = T0 + timedelta(hours=4)
+        ops = opened()
+        ops.request_escalation(
+            RequestEscalation(actor="jo", reasons=[EscalationReason.LIMITED_KNOWLEDGE]), T0
+        )
+        ops.reject(Decide(actor="sup"), T0)
+        run_until(ops, levels_due)  # breach → level 1 reassigns to tier 2
+        assert ops.state.tier == "tier2"
+        since = levels_due
+        run_until(ops, levels_due + timedelta(days=2), since)  # tier 2 breaches too
+        assert ops.state.breach_at is not None
+        later = levels_due + timedelta(days=2)
+        index = ops.state.level_index
+        ops.wait_customer(WaitCustomer(actor="riley"), later)
+        run_until(ops, later + timedelta(days=5), later)
+        assert ops.state.level_index == index  # nothing fired while waiting
+        ops.customer_reply(CustomerReply(message="here"), later + timedelta(days=5))
+        run_until(ops, later + timedelta(days=6), later + timedelta(days=5))
+        assert ops.state.level_index > index
+
+    def test_a_breach_with_no_level_due_still_tells_the_owner(self) -> None:
+        """When the ladder has nothing at the breach moment, the breach itself is notified."""
+        ops = opened()
+        run_until(ops, T0 + timedelta(hours=4))  # level 1: tier 2; tier 2's breach comes later
+        ops.take_effects()
+        tier2_due = ops.state.clock.due(SlaTarget.RESOLUTION, ops.state.policy.calendar)
+        assert tier2_due is not None
+        run_until(ops, tier2_due, T0 + timedelta(hours=4))
+        events = {n.event for b in ops.take_effects() for n in b.notifications}
+        assert "breach" in events
