@@ -47,7 +47,7 @@ class EffectPlanner:
 
     def _key(self, suffix: str) -> str:
         if self._batch_id is None:
-            self._batch_id = self.state.next_effect_id("effects")
+            self._batch_id = self.state.next_effect_id()
         count = len(self._notifications) + len(self._customer) + len(self._syncs)
         return f"{self.workflow_id}/{self._batch_id}/{count}-{suffix}"
 
@@ -201,29 +201,29 @@ class EffectPlanner:
         self._tell(audience.named(s.policy, s.followers), event, text, text)
 
     def breach_warning(self, now: datetime, target: SlaTarget, due: datetime) -> None:
-        s = self.state
-        assert s.tier is not None
-        people = audience.breach_warning(s.policy, s.tier, s.team, s.assignee, s.followers)
-        self._tell(
-            people,
+        """A target is about to breach: the owner and the followers hear."""
+        self._alert_owner(
+            now,
             "breach_warning",
             f"{target} SLA due {due:%H:%M:%S} UTC",
             f"The {target} target of this ticket is due at {due:%Y-%m-%d %H:%M:%S} UTC.",
         )
-        self.sync(now, "breach_warning")
 
     def breached(self, now: datetime, target: SlaTarget) -> None:
         """A target breached and no ladder level fires at this moment: tell the owner."""
-        s = self.state
-        assert s.tier is not None
-        people = audience.breach_warning(s.policy, s.tier, s.team, s.assignee, s.followers)
-        self._tell(
-            people,
+        self._alert_owner(
+            now,
             "breach",
             f"{target} SLA breached",
             f"The {target} target of this ticket is breached.",
         )
-        self.sync(now, "breach")
+
+    def _alert_owner(self, now: datetime, event: str, subject: str, body: str) -> None:
+        s = self.state
+        assert s.tier is not None
+        people = audience.breach_warning(s.policy, s.tier, s.team, s.assignee, s.followers)
+        self._tell(people, event, subject, body)
+        self.sync(now, event)
 
     def level_reached(self, now: datetime, level: EscalationLevel) -> None:
         s = self.state

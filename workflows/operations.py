@@ -22,7 +22,6 @@ from statemachine import (
     EscalationType,
     InvalidAction,
     TicketMachine,
-    UnknownTarget,
     audience,
     triage,
 )
@@ -602,4 +601,4 @@ def _dump(record: EscalationRecord) -> dict[str, object]:
     return record.model_dump(mode="json", exclude={"at", "actor"})
 
 
-__all__ = ["SYSTEM", "Deadline", "TicketOperations", "UnknownTarget"]
+__all__ = ["SYSTEM", "Deadline", "TicketOperations"]

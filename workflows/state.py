@@ -85,9 +85,10 @@ class TicketState(BaseModel):
         self.timeline.append(entry)
         return entry
 
-    def next_effect_id(self, event: str) -> str:
+    def next_effect_id(self) -> str:
+        """The id of the next batch of side effects (part of each effect's idempotency key)."""
         self.effect_seq += 1
-        return f"{self.effect_seq:04d}-{event}"
+        return f"{self.effect_seq:04d}-effects"
 
 
 class TicketRun(BaseModel):

@@ -13,6 +13,7 @@ from statemachine import Ticket
 from statemachine.durations import format_duration
 
 from . import search_attributes as sa
+from .messages import SlaView
 from .state import TicketState
 from .views import sla_views
 
@@ -81,17 +82,7 @@ def search_attribute_updates(
 
 def details_markdown(state: TicketState, now: datetime) -> str:
     """The ticket's current details, as the UI renders them (Markdown)."""
-    sla_lines = [
-        sla_line(
-            v.target,
-            v.due,
-            v.remaining.total_seconds() if v.remaining is not None else None,
-            (" — breached" if v.breached else "")
-            + (" — met" if v.met else "")
-            + (" — paused" if v.paused else ""),
-        )
-        for v in sla_views(state, now)
-    ]
+    sla_lines = [sla_line(v) for v in sla_views(state, now)]
     t = state.ticket
     last = state.escalations[-1] if state.escalations else None
     lines = [
@@ -115,14 +106,16 @@ def details_markdown(state: TicketState, now: datetime) -> str:
     return "\n".join(lines)
 
 
-def sla_line(target: str, due: datetime | None, remaining_s: float | None, flags: str) -> str:
-    """One SLA bullet for the details, e.g. ``- resolution: due 14:05:00Z (3m left)``."""
-    if due is None:
-        return f"- {target}: {flags or 'not running'}"
-    left = "overdue" if remaining_s is not None and remaining_s < 0 else "left"
-    amount = format_duration_seconds(abs(remaining_s or 0.0))
-    return f"- {target}: due {due:%Y-%m-%d %H:%M:%S}Z ({amount} {left}){flags}"
-
-
-def format_duration_seconds(seconds: float) -> str:
-    return format_duration(timedelta(seconds=round(seconds)))
+def sla_line(view: SlaView) -> str:
+    """One SLA bullet for the details, e.g. ``- resolution: due … (3m left)``."""
+    flags = "".join(
+        f" — {word}"
+        for word, on in (("breached", view.breached), ("met", view.met), ("paused", view.paused))
+        if on
+    )
+    if view.due is None:
+        return f"- {view.target}: {flags.removeprefix(' — ') or 'not running'}"
+    left = view.remaining or timedelta(0)
+    amount = format_duration(timedelta(seconds=round(abs(left.total_seconds()))))
+    word = "overdue" if left < timedelta(0) else "left"
+    return f"- {view.target}: due {view.due:%Y-%m-%d %H:%M:%S}Z ({amount} {word}){flags}"
