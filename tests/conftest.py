@@ -11,12 +11,27 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
+import structlog
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tierflow.devserver import ensure_temporal_binary
+from tierflow.logs import configure_logging
 from workflows import search_attributes
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _logs_to_stderr() -> None:
+    """Route logs as the worker does: through stdlib logging to the stderr of session start.
+
+    Unconfigured structlog prints to whatever ``sys.stdout`` is at that moment; CLI tests run
+    the command line (under click's runner, which swaps ``sys.stdout``) beside an in-process
+    worker, and its log lines would land in the command's output.
+    """
+    configure_logging("WARNING", json=False)
+    # capture_logs() in tests needs loggers that read the configuration anew.
+    structlog.configure(cache_logger_on_first_use=False)
 
 
 @pytest_asyncio.fixture(scope="session")
