@@ -8,6 +8,8 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from statemachine.text import TAGS_MAX, Description, Line, Name, Subject
+
 
 class Channel(StrEnum):
     """Where the ticket came from; the process is the same whatever the channel."""
@@ -82,8 +84,13 @@ class Priority(StrEnum):
         return members[min(self.rank + steps, len(members) - 1)]
 
 
+# Deliberately plain: one @, a dotted domain, and nothing that could end or split a mail header.
+_NOT_IN_ADDRESS = r'[^@\s<>(),;:"\[\]\\\x00-\x1f\x7f]+'
+_EMAIL = re.compile(rf"{_NOT_IN_ADDRESS}@{_NOT_IN_ADDRESS}\.{_NOT_IN_ADDRESS}")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _TICKET_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+# A customer's id in the host system: printable, one line, bounded.
+_CUSTOMER_ID = r"^[^\x00-\x20\x7f-\x9f][^\x00-\x1f\x7f-\x9f]{0,127}$"
 
 
 class Customer(BaseModel):
@@ -91,18 +98,18 @@ class Customer(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: Annotated[str, Field(min_length=1)]
-    name: str
-    email: str | None = None
-    phone: str | None = None
-    chat: str | None = None
+    id: Annotated[str, Field(pattern=_CUSTOMER_ID)]
+    name: Name
+    email: Annotated[str | None, Field(max_length=254)] = None
+    phone: Annotated[str | None, Field(max_length=40)] = None
+    chat: Line | None = None
     status: CustomerStatus = CustomerStatus.STANDARD
 
     @field_validator("email")
     @classmethod
     def _email_has_at(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
-            raise ValueError(f"not an email address: {value!r}")
+        if value is not None and not _EMAIL.fullmatch(value):
+            raise ValueError("not an email address")
         return value
 
     @field_validator("phone")
@@ -112,7 +119,7 @@ class Customer(BaseModel):
             return None
         compact = re.sub(r"[\s().-]", "", value)
         if not _E164.match(compact):
-            raise ValueError(f"phone must be in international form like +4930123456, got {value!r}")
+            raise ValueError("phone must be in international form like +4930123456")
         return compact
 
 
@@ -122,12 +129,12 @@ class Ticket(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: Annotated[str, Field(pattern=_TICKET_ID)]
-    subject: Annotated[str, Field(min_length=1, max_length=300)]
-    description: str = ""
+    subject: Subject
+    description: Description = ""
     channel: Channel
     customer: Customer
-    category: str | None = None
+    category: Line | None = None
     priority: Priority = Priority.NORMAL
-    impacted_customers: Annotated[int, Field(ge=1)] = 1
-    tags: list[str] = Field(default_factory=list)
+    impacted_customers: Annotated[int, Field(ge=1, le=1_000_000_000)] = 1
+    tags: Annotated[list[Line], Field(max_length=TAGS_MAX)] = Field(default_factory=list)
     created_at: AwareDatetime

@@ -120,7 +120,7 @@ class EffectPlanner:
                 at=now,
                 data={
                     "assignee": s.assignee,
-                    "escalations": len(s.escalations),
+                    "escalations": s.escalation_count,
                     "breached": s.breached,
                 },
             )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from statemachine import (
     EscalationReason,
@@ -19,8 +19,12 @@ from statemachine import (
     Ticket,
 )
 from statemachine.sla import TargetStatus
+from statemachine.text import REASONS_MAX, ActorName, Line, Name, Note, RequiredNote
 
-Actor = Annotated[str, Field(min_length=1, max_length=120, description="who acts")]
+Actor = ActorName
+# A ticket carries its policy snapshot in every continue-as-new input; this keeps it small.
+POLICY_MAX_BYTES = 256 * 1024
+Reasons = Annotated[list[EscalationReason], Field(min_length=1, max_length=REASONS_MAX)]
 
 
 class _Message(BaseModel):
@@ -33,10 +37,20 @@ class OpenTicket(_Message):
 
     ticket: Ticket
     policy: Policy
-    opened_by: str = "host"
+    opened_by: Actor = "host"
     # Continue-as-new once the history reaches this many events (None: when the server
     # suggests it). Small values exercise continue-as-new in tests.
-    history_limit: int | None = None
+    history_limit: Annotated[int | None, Field(ge=20, le=50_000)] = None
+
+    @model_validator(mode="after")
+    def _policy_fits(self) -> OpenTicket:
+        size = len(self.policy.model_dump_json().encode())
+        if size > POLICY_MAX_BYTES:
+            raise ValueError(
+                f"the policy is {size // 1024} KiB as JSON; at most {POLICY_MAX_BYTES // 1024} "
+                "KiB fit in a ticket"
+            )
+        return self
 
 
 # --- agent and supervisor actions (Temporal updates) -----------------------------------------
@@ -44,15 +58,15 @@ class OpenTicket(_Message):
 
 class Assign(_Message):
     actor: Actor
-    assignee: Annotated[str, Field(min_length=1)]
-    team: str | None = None
+    assignee: Name
+    team: Line | None = None
 
 
 class Respond(_Message):
     """A reply to the customer: it meets the first-response (or next-response) target."""
 
     actor: Actor
-    message: str = ""
+    message: Note = ""
 
 
 class Escalate(_Message):
@@ -62,71 +76,71 @@ class Escalate(_Message):
     type: Literal[EscalationType.HIERARCHICAL, EscalationType.FUNCTIONAL] = (
         EscalationType.HIERARCHICAL
     )
-    tier: str | None = None
-    team: str | None = None
-    assignee: str | None = None
-    reasons: Annotated[list[EscalationReason], Field(min_length=1)]
-    note: str = ""
+    tier: Line | None = None
+    team: Line | None = None
+    assignee: Line | None = None
+    reasons: Reasons
+    note: Note = ""
 
 
 class RequestEscalation(_Message):
     """Ask a supervisor to approve an escalation; the ticket waits in ``approval``."""
 
     actor: Actor
-    tier: str | None = None
-    team: str | None = None
-    reasons: Annotated[list[EscalationReason], Field(min_length=1)]
-    note: str = ""
+    tier: Line | None = None
+    team: Line | None = None
+    reasons: Reasons
+    note: Note = ""
 
 
 class Decide(_Message):
     """A supervisor's approval or rejection of a pending escalation request."""
 
     actor: Actor
-    note: str = ""
+    note: Note = ""
 
 
 class SetPriority(_Message):
     actor: Actor
     priority: Priority
-    note: str = ""
+    note: Note = ""
 
 
 class AddNote(_Message):
     actor: Actor
-    text: Annotated[str, Field(min_length=1, max_length=10_000)]
+    text: RequiredNote
 
 
 class WaitCustomer(_Message):
     actor: Actor
-    note: str = ""
+    note: Note = ""
 
 
 class Resolve(_Message):
     actor: Actor
-    resolution: Annotated[str, Field(min_length=1)]
+    resolution: RequiredNote
 
 
 class Reopen(_Message):
     actor: Actor
-    reason: Annotated[str, Field(min_length=1)]
+    reason: RequiredNote
 
 
 class Close(_Message):
     actor: Actor
-    note: str = ""
+    note: Note = ""
 
 
 # --- customer events (signals) ------------------------------------------------------------------
 
 
 class CustomerReply(_Message):
-    message: str = ""
+    message: Note = ""
 
 
 class CustomerFeedback(_Message):
     score: Annotated[int, Field(ge=1, le=5, description="satisfaction, 1 (bad) to 5 (great)")]
-    comment: str = ""
+    comment: Note = ""
 
 
 # --- what queries and updates return -----------------------------------------------------------
@@ -150,8 +164,9 @@ TimelineKind = Literal[
 
 
 class TimelineEntry(_Message):
-    """One line of the ticket's audit trail."""
+    """One line of the ticket's audit trail; ``seq`` numbers it over the ticket's whole life."""
 
+    seq: int = 0
     at: datetime
     kind: TimelineKind
     actor: str
@@ -159,8 +174,21 @@ class TimelineEntry(_Message):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+class TimelinePage(_Message):
+    """A run's share of the timeline: its entries, oldest first, and where earlier ones are."""
+
+    entries: list[TimelineEntry]
+    total: int = Field(description="entries recorded over the ticket's whole life")
+    earlier_run_id: str | None = Field(
+        description="the run holding the entries before these (query it by run id), if any"
+    )
+
+
 class SlaView(_Message):
-    """One SLA target as agents see it."""
+    """One SLA target as agents see it; ``remaining`` is in seconds (negative once overdue)."""
+
+    # A negative ISO 8601 duration is not valid JSON Schema; seconds are plain numbers.
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_timedelta="float")
 
     target: str
     due: datetime | None

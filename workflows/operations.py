@@ -36,7 +36,6 @@ from .messages import (
     CustomerReply,
     Decide,
     Escalate,
-    OpenTicket,
     RequestEscalation,
     Resolve,
     Respond,
@@ -96,11 +95,13 @@ class TicketOperations:
     def take_effects(self) -> list[EffectBatch]:
         return self.effects.take()
 
-    def carry_over(self) -> TicketRun:
-        """The input of the next run when the ticket continues as new."""
-        self.state.runs += 1
-        start = OpenTicket(ticket=self.state.ticket, policy=self.state.policy)
-        return TicketRun(open=start, carried=self.state)
+    def carry_over(self, run_id: str) -> TicketRun:
+        """The input of the next run when the ticket continues as new from run ``run_id``.
+
+        Only the recent past travels (see :meth:`TicketState.carried`); this run's state is
+        left whole, so queries on this run, replayed later by its id, still see all of it.
+        """
+        return TicketRun(carried=self.state.carried(run_id))
 
     # --- opening ------------------------------------------------------------------------------
 
@@ -277,8 +278,8 @@ class TicketOperations:
             note=note,
         )
         self._add_escalation(record)
-        if actor != SYSTEM and actor not in s.followers:
-            s.followers.append(actor)  # the escalating agent follows the ticket to its end
+        if actor != SYSTEM:
+            s.follow(actor)  # the escalating agent follows the ticket to its end
         if tier == s.tier:
             self._move("transfer")
             s.team = team
@@ -324,8 +325,7 @@ class TicketOperations:
             note=a.note,
             at=now,
         )
-        if a.actor not in s.followers:
-            s.followers.append(a.actor)
+        s.follow(a.actor)
         s.record(now, "approval", a.actor, f"asked to escalate to {target}", reasons=a.reasons)
         self.effects.approval_requested(now, target)
 
@@ -459,10 +459,20 @@ class TicketOperations:
 
     def customer_feedback(self, e: CustomerFeedback, now: datetime) -> None:
         s = self.state
+        if s.machine.state != "resolved":
+            # Only a resolved ticket asks for feedback: a score now would decide nothing, so it
+            # is not kept; the customer's words are, as a message.
+            s.record(
+                now,
+                "customer",
+                "customer",
+                f"feedback {e.score}/5 sent while the ticket was {s.machine.state}; "
+                "the score counts only after resolution",
+                comment=e.comment,
+            )
+            return
         s.feedback_score = e.score
         s.record(now, "follow_up", "customer", f"feedback {e.score}/5", comment=e.comment)
-        if s.machine.state != "resolved":
-            return
         if e.score < s.policy.follow_up.reopen_below:
             self.reopen("customer", f"bad feedback ({e.score}/5)", now)
         else:

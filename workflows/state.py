@@ -10,12 +10,42 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from statemachine import EscalationRecord, MachineState, Policy, Priority, Ticket
 from statemachine.sla import SlaClock
 
 from .messages import OpenTicket, TimelineEntry, TimelineKind
+
+# How much of its past a ticket carries in memory and into each continue-as-new input. A run
+# continues as new once its timeline reaches RUN_TIMELINE_BYTES (so a ``timeline`` query stays
+# far below Temporal's 2 MB); the next run starts with the most recent entries, up to
+# CARRIED_TIMELINE_BYTES, and the rest stay in the earlier runs, readable by run id.
+RUN_TIMELINE_BYTES = 512 * 1024
+RUN_TIMELINE_ENTRIES = 2_000
+CARRIED_TIMELINE_BYTES = 64 * 1024
+CARRIED_TIMELINE_ENTRIES = 50
+CARRIED_ESCALATIONS_BYTES = 64 * 1024
+CARRIED_ESCALATIONS = 20
+MAX_FOLLOWERS = 20
+
+
+def _size(entry: BaseModel) -> int:
+    """An entry's size as JSON, the form in which Temporal carries it."""
+    return len(entry.model_dump_json().encode())
+
+
+def _recent(items: list[Any], max_items: int, max_bytes: int) -> list[Any]:
+    """The newest of ``items`` (at least one, if any), within both bounds, oldest first."""
+    kept: list[Any] = []
+    total = 0
+    for item in reversed(items[-max_items:]):
+        total += _size(item)
+        if kept and total > max_bytes:
+            break
+        kept.append(item)
+    kept.reverse()
+    return kept
 
 
 class PendingRequest(BaseModel):
@@ -42,16 +72,28 @@ class TicketState(BaseModel):
     tier: str | None = None
     team: str | None = None
     assignee: str | None = None
-    # Agents who escalated stay responsible and are kept informed until the end.
+    # Agents who escalated stay responsible and are kept informed until the end (the most
+    # recent MAX_FOLLOWERS of them).
     followers: list[str] = Field(default_factory=list)
     responded: bool = False
     clock: SlaClock = Field(default_factory=SlaClock)
     # Escalation levels fired so far; the next breach continues from here.
     level_index: int = 0
     breach_at: datetime | None = None
+    # The most recent escalations; ``escalations_earlier`` counts those left in earlier runs.
     escalations: list[EscalationRecord] = Field(default_factory=list)
+    escalations_earlier: int = 0
     pending: PendingRequest | None = None
+    # The timeline of this run, after the most recent entries of the runs before it.
+    # ``timeline_total`` numbers every entry ever recorded (an entry's ``seq``);
+    # ``timeline_bytes`` is the size of ``timeline``; ``earlier_run_id`` is the run that holds
+    # the entries before ``timeline[0]``.
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    timeline_total: int = 0
+    timeline_bytes: int = 0
+    earlier_run_id: str | None = None
+    # Continue-as-new once the history is this long (None: when the server suggests it).
+    history_limit: int | None = None
     # Numbers side effects, so that each one's idempotency key is stable across retries,
     # replays and continue-as-new.
     effect_seq: int = 0
@@ -63,6 +105,17 @@ class TicketState(BaseModel):
     feedback_score: int | None = None
     runs: int = 1
 
+    @model_validator(mode="after")
+    def _number_older_timelines(self) -> TicketState:
+        """State carried by tickets from before entries were numbered: number them now."""
+        if self.timeline_total < len(self.timeline):
+            self.timeline = [
+                e.model_copy(update={"seq": i + 1}) for i, e in enumerate(self.timeline)
+            ]
+            self.timeline_total = len(self.timeline)
+            self.timeline_bytes = sum(_size(e) for e in self.timeline)
+        return self
+
     @classmethod
     def opening(cls, start: OpenTicket, now: datetime) -> TicketState:
         return cls(
@@ -72,18 +125,60 @@ class TicketState(BaseModel):
             opened_at=now,
             priority=start.ticket.priority,
             category=start.ticket.category,
+            history_limit=start.history_limit,
         )
 
     @property
     def breached(self) -> bool:
         return any(t.breached and not t.met for t in self.clock.clocks.values())
 
+    @property
+    def escalation_count(self) -> int:
+        """Escalations over the ticket's whole life."""
+        return self.escalations_earlier + len(self.escalations)
+
+    @property
+    def timeline_full(self) -> bool:
+        """This run's timeline has reached its budget: time to continue as new."""
+        return (
+            self.timeline_bytes >= RUN_TIMELINE_BYTES or len(self.timeline) >= RUN_TIMELINE_ENTRIES
+        )
+
     def record(
         self, at: datetime, kind: TimelineKind, actor: str, summary: str, **data: Any
     ) -> TimelineEntry:
-        entry = TimelineEntry(at=at, kind=kind, actor=actor, summary=summary, data=data)
+        self.timeline_total += 1
+        entry = TimelineEntry(
+            seq=self.timeline_total, at=at, kind=kind, actor=actor, summary=summary, data=data
+        )
         self.timeline.append(entry)
+        self.timeline_bytes += _size(entry)
         return entry
+
+    def follow(self, actor: str) -> None:
+        """``actor`` is kept informed until the end (only the most recent followers are)."""
+        if actor in self.followers:
+            return
+        self.followers = [*self.followers, actor][-MAX_FOLLOWERS:]
+
+    def carried(self, run_id: str) -> TicketState:
+        """What the next run starts from: this state with only the recent past.
+
+        Entries and escalations left out stay in this run (``run_id``), where the ``timeline``
+        and ``escalations`` queries still answer them.
+        """
+        timeline = _recent(self.timeline, CARRIED_TIMELINE_ENTRIES, CARRIED_TIMELINE_BYTES)
+        escalations = _recent(self.escalations, CARRIED_ESCALATIONS, CARRIED_ESCALATIONS_BYTES)
+        return self.model_copy(
+            update={
+                "timeline": timeline,
+                "timeline_bytes": sum(_size(e) for e in timeline),
+                "earlier_run_id": run_id,
+                "escalations": escalations,
+                "escalations_earlier": self.escalation_count - len(escalations),
+                "runs": self.runs + 1,
+            }
+        )
 
     def next_effect_id(self) -> str:
         """The id of the next batch of side effects (part of each effect's idempotency key)."""
@@ -92,7 +187,17 @@ class TicketState(BaseModel):
 
 
 class TicketRun(BaseModel):
-    """The workflow's input: a ticket to open, or the state carried by continue-as-new."""
+    """The workflow's input: a ticket to open, or the state carried by continue-as-new.
 
-    open: OpenTicket
+    Runs continued as new carry only ``carried`` (the policy travels once, inside it); tickets
+    continued by earlier versions carry ``open`` as well.
+    """
+
+    open: OpenTicket | None = None
     carried: TicketState | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> TicketRun:
+        if self.open is None and self.carried is None:
+            raise ValueError("a ticket run needs a ticket to open or a carried state")
+        return self

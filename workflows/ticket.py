@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         SetPriority,
         TicketStatus,
         TimelineEntry,
+        TimelinePage,
         WaitCustomer,
     )
     from .operations import Deadline, TicketOperations
@@ -44,6 +45,10 @@ with workflow.unsafe.imports_passed_through():
 
 # A domain error reaches the agent as this failure type, with the domain's own message.
 REJECTED = "TicketActionRejected"
+
+# workflow.patched ids: each guards a change of the commands a ticket issues (see README,
+# "Changing the workflow"). Its marker is not a billable action.
+TIMELINE_BUDGET_PATCH = "timeline-budget-continue-as-new"
 
 EFFECT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -70,14 +75,17 @@ class TicketWorkflow:
     def __init__(self, run: TicketRun) -> None:
         if run.carried is not None:
             state = run.carried
+            if state.history_limit is None and run.open is not None:
+                # Carried by an earlier version, which kept the limit outside the state.
+                state.history_limit = run.open.history_limit
         else:
+            assert run.open is not None  # TicketRun validates that one of the two is there
             state = TicketState.opening(run.open, workflow.now())
         self.ops = TicketOperations(state, workflow.info().workflow_id)
         if run.carried is None:
             # Triage here, not in run(): an update that arrives with the start is handled
             # before run() begins, and it must find the ticket already in its tier.
             self.ops.open(self._opened_at())
-        self.history_limit = run.open.history_limit
         self._dirty = False
         self._effects: set[asyncio.Task[None]] = set()
         self._timer: asyncio.Task[None] | None = None
@@ -117,7 +125,7 @@ class TicketWorkflow:
                     await self._drain_effects()
                     self._publish()
                 workflow.continue_as_new(
-                    self.ops.carry_over(),
+                    self.ops.carry_over(workflow.info().run_id),
                     search_attributes=visibility.typed_pairs(self._indexed),
                 )
             deadline = self.ops.next_deadline(workflow.now())
@@ -132,8 +140,14 @@ class TicketWorkflow:
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()
-        if self.history_limit is not None:
-            return info.get_current_history_length() >= self.history_limit
+        # A full timeline moves on to a new run whatever the history's length, so that no
+        # query result and no continue-as-new input can outgrow Temporal's payload limit.
+        # Tickets from before this rule replay without it (patch checked only when it bites).
+        if self.state.timeline_full and workflow.patched(TIMELINE_BUDGET_PATCH):
+            return True
+        limit = self.state.history_limit
+        if limit is not None:
+            return info.get_current_history_length() >= limit
         return info.is_continue_as_new_suggested()
 
     def _arm_timer(self, deadline: Deadline | None) -> None:
@@ -330,7 +344,16 @@ class TicketWorkflow:
 
     @workflow.query
     def timeline(self) -> list[TimelineEntry]:
+        """This run's timeline: its own entries after the most recent ones of earlier runs."""
         return list(self.state.timeline)
+
+    @workflow.query
+    def timeline_page(self) -> TimelinePage:
+        """This run's timeline and the run that holds the entries before it."""
+        s = self.state
+        return TimelinePage(
+            entries=list(s.timeline), total=s.timeline_total, earlier_run_id=s.earlier_run_id
+        )
 
     @workflow.query
     def escalations(self) -> list[EscalationRecord]:

@@ -37,7 +37,7 @@ def ticket_status(state: TicketState, allowed: list[str], now: datetime) -> Tick
         category=s.category,
         customer_status=str(s.ticket.customer.status),
         escalation_level=s.level_index,
-        escalations=len(s.escalations),
+        escalations=s.escalation_count,
         last_escalation=s.escalations[-1] if s.escalations else None,
         breached=s.breached,
         sla=sla_views(s, now),

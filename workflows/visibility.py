@@ -62,7 +62,7 @@ def search_attribute_values(state: TicketState, sla_due: datetime | None) -> dic
         sa.TICKET_PRIORITY.name: str(state.priority),
         sa.TICKET_SLA_DUE.name: sla_due,
         sa.TICKET_SLA_BREACHED.name: state.breached,
-        sa.TICKET_ESCALATIONS.name: len(state.escalations),
+        sa.TICKET_ESCALATIONS.name: state.escalation_count,
         sa.TICKET_CUSTOMER_STATUS.name: str(state.ticket.customer.status),
     }
 
@@ -92,7 +92,7 @@ def details_markdown(state: TicketState, now: datetime) -> str:
         f"- **Tier / team:** {state.tier or '—'} / {state.team or '—'}",
         f"- **Owner:** {state.assignee or 'unassigned'}",
         f"- **Priority:** {state.priority}  **Customer:** {t.customer.name} ({t.customer.status})",
-        f"- **Escalations:** {len(state.escalations)} (level {state.level_index})",
+        f"- **Escalations:** {state.escalation_count} (level {state.level_index})",
     ]
     if state.followers:
         lines.append(f"- **Following:** {', '.join(state.followers)}")

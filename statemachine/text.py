@@ -1,0 +1,96 @@
+"""Bounded text: the one place that says how long, and how clean, caller-set text may be.
+
+Every string a host, an agent or a customer can put into a ticket goes through one of these
+types. The limits keep every payload Tierflow writes (update acceptance, signal, activity
+input, continue-as-new input, query result, UI metadata) far below Temporal's 2 MB per payload:
+the longest field, a description, is at most ``DESCRIPTION_MAX`` characters, about 80 KB even in
+4-byte UTF-8. Text is also cleaned so that it can travel anywhere:
+
+- a lone UTF-16 surrogate (which JSON allows as ``"\\ud800"``) cannot be encoded as UTF-8 and is
+  refused with a clear error instead of failing deep inside Temporal's converter;
+- a one-line field (subject, names, ids of people) has its line breaks, tabs and other control
+  characters turned into single spaces, so no header, summary or detail line can be forged;
+- free text keeps its line breaks and tabs; other control characters (NUL, escape, …) go.
+
+Messages never repeat the offending value: it may be customer data, and it may be megabytes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Final
+
+from pydantic import AfterValidator, Field
+
+LINE_MAX: Final = 200  # names of people, teams, tiers; categories; tags
+ACTOR_MAX: Final = 120  # who acts
+SUBJECT_MAX: Final = 300  # a ticket's subject
+NOTE_MAX: Final = 10_000  # notes, replies, resolutions, reasons, comments
+DESCRIPTION_MAX: Final = 20_000  # the ticket's description, as the customer wrote it
+TAGS_MAX: Final = 20  # tags on one ticket
+REASONS_MAX: Final = 7  # escalation reasons on one action (there are seven kinds)
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_TEXT_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_LINE_BREAKS = re.compile("\r\n?|[\u2028\u2029\x85]")
+_SPACES = re.compile(r"\s+")
+
+
+def _encodable(value: str) -> str:
+    if _SURROGATE.search(value):
+        raise ValueError("contains a lone UTF-16 surrogate, which is not valid Unicode text")
+    return value
+
+
+def one_line(value: str) -> str:
+    """``value`` on one line: control characters and runs of white space become one space."""
+    return _SPACES.sub(" ", _CONTROLS.sub(" ", _encodable(value))).strip()
+
+
+def clean_text(value: str) -> str:
+    """``value`` with ``\\n`` line breaks and tabs kept and every other control character gone."""
+    return _TEXT_CONTROLS.sub("", _LINE_BREAKS.sub("\n", _encodable(value)))
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def _line(max_length: int, description: str) -> object:
+    return Field(max_length=max_length, description=f"{description} (one line)")
+
+
+# Types. ``max_length`` is checked on the text as given (and published in the API's schema);
+# cleaning happens after, so cleaning never lets an over-long value through.
+Line = Annotated[str, _line(LINE_MAX, "a name"), AfterValidator(one_line)]
+"""A short one-line value; may be empty."""
+
+Name = Annotated[
+    str, _line(LINE_MAX, "a name"), AfterValidator(one_line), AfterValidator(_not_blank)
+]
+"""A person's, team's or tier's name: one line, not blank."""
+
+ActorName = Annotated[
+    str, _line(ACTOR_MAX, "who acts"), AfterValidator(one_line), AfterValidator(_not_blank)
+]
+"""Who performs an action."""
+
+Subject = Annotated[
+    str, _line(SUBJECT_MAX, "subject"), AfterValidator(one_line), AfterValidator(_not_blank)
+]
+"""A ticket's subject."""
+
+Note = Annotated[str, Field(max_length=NOTE_MAX), AfterValidator(clean_text)]
+"""Free text that may be empty: a note on an action, a reply, a comment."""
+
+RequiredNote = Annotated[
+    str, Field(max_length=NOTE_MAX), AfterValidator(clean_text), AfterValidator(_not_blank)
+]
+"""Free text that must say something: a resolution, a reason to reopen, an agent's note."""
+
+Description = Annotated[str, Field(max_length=DESCRIPTION_MAX), AfterValidator(clean_text)]
+"""A ticket's description."""
