@@ -54,6 +54,13 @@ def clean_text(value: str) -> str:
     return _TEXT_CONTROLS.sub("", _LINE_BREAKS.sub("\n", _encodable(value)))
 
 
+def excerpt(value: str, max_chars: int) -> str:
+    """``value`` cut to at most ``max_chars`` characters, with an ellipsis when cut."""
+    if len(value) <= max_chars:
+        return value
+    return value[: max_chars - 1].rstrip() + "…"
+
+
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be blank")

@@ -20,8 +20,13 @@ from activities.models import (
 )
 from statemachine import Channel, EscalationLevel, Recipient, audience
 from statemachine.sla import SlaTarget
+from statemachine.text import excerpt
 
 from .state import TicketState
+
+# Agents' text quoted in a staff notification (a resolution, say) is cut to this length: a
+# batch may tell dozens of people on several channels, and must stay a small activity input.
+QUOTED_TEXT_MAX = 2_000
 
 # A customer on one of these channels is reached through the host system's webhook.
 _CUSTOMER_CHANNEL = {
@@ -85,7 +90,7 @@ class EffectPlanner:
                         recipient=person.name,
                         address=address,
                         subject=f"[{s.priority}] {s.ticket.id}: {subject}",
-                        body=f"{body}\n\n{self._context()}",
+                        body=f"{excerpt(body, QUOTED_TEXT_MAX)}\n\n{self._context()}",
                         metadata={"tier": s.tier or "", "team": s.team or ""},
                     )
                 )
@@ -195,10 +200,10 @@ class EffectPlanner:
         )
         self.sync(now, f"escalation_{verdict}")
 
-    def followers(self, now: datetime, event: str, text: str) -> None:
+    def followers(self, now: datetime, event: str, subject: str, text: str) -> None:
         """The agents who escalated are kept informed until the end."""
         s = self.state
-        self._tell(audience.named(s.policy, s.followers), event, text, text)
+        self._tell(audience.named(s.policy, s.followers), event, subject, text)
 
     def breach_warning(self, now: datetime, target: SlaTarget, due: datetime) -> None:
         """A target is about to breach: the owner and the followers hear."""

@@ -26,6 +26,7 @@ from statemachine import (
     triage,
 )
 from statemachine.sla import ClockEvent, SlaTarget
+from statemachine.text import excerpt
 
 from . import views
 from .effects import EffectPlanner
@@ -416,7 +417,9 @@ class TicketOperations:
         s.survey_due = now + s.policy.follow_up.delay
         s.record(now, "transition", a.actor, f"resolved: {a.resolution}")
         self.effects.customer(now, "resolved")
-        self.effects.followers(now, "resolved", f"resolved by {a.actor}: {a.resolution}")
+        self.effects.followers(
+            now, "resolved", f"resolved by {a.actor}", f"resolved by {a.actor}: {a.resolution}"
+        )
 
     def reopen(self, actor: str, reason: str, now: datetime) -> None:
         s = self.state
@@ -594,7 +597,11 @@ class TicketOperations:
 
     def delivery_failed(self, batch: EffectBatch, cause: str, now: datetime) -> None:
         self.state.record(
-            now, "delivery_failure", SYSTEM, f"{batch.summary}: {cause}", batch=batch.batch_id
+            now,
+            "delivery_failure",
+            SYSTEM,
+            f"{batch.summary}: {excerpt(cause, 500)}",
+            batch=batch.batch_id,
         )
 
     # --- views --------------------------------------------------------------------------------
