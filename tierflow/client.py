@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import builtins
 import re
+import uuid
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.api.errordetails.v1 import WorkflowNotReadyFailure
 from temporalio.client import (
     Client,
     WorkflowHandle,
@@ -92,6 +94,16 @@ class OpenedTicket(BaseModel):
     workflow_id: str
     run_id: str
     created: bool
+
+
+_UPDATE_ATTEMPTS = 6
+
+
+def _workflow_not_ready(err: RPCError) -> bool:
+    """The server's answer to an update dropped before acceptance (a failed workflow task)."""
+    return err.status == RPCStatusCode.FAILED_PRECONDITION and any(
+        d.Is(WorkflowNotReadyFailure.DESCRIPTOR) for d in err.grpc_status.details
+    )
 
 
 def workflow_id_for(ticket_id: str) -> str:
@@ -249,9 +261,7 @@ class TicketClient:
         message = payload if isinstance(payload, model) else model.model_validate(payload)
         handle = self._handle(ticket_id)
         try:
-            status: TicketStatus = await handle.execute_update(
-                action, message, result_type=TicketStatus
-            )
+            status: TicketStatus = await self._update(handle, action, message)
             return status
         except WorkflowUpdateFailedError as err:
             cause = err.cause
@@ -264,6 +274,28 @@ class TicketClient:
                     f"cannot {action!r} ticket {ticket_id!r}: it is closed"
                 ) from None
             raise self._rpc_error(ticket_id, err) from None
+
+    @staticmethod
+    async def _update(handle: WorkflowHandle[Any, Any], action: str, message: BaseModel) -> Any:
+        """Run an update, again when the server dropped it unaccepted.
+
+        When the workflow task that was to accept an update fails (for instance because a
+        signal arrived while the ticket continued as new, which the server answers by failing
+        the task and handing it back), the server drops the update before acceptance and tells
+        the caller "workflow not ready". Nothing was written then, so sending it again (same
+        update id) is safe.
+        """
+        update_id = str(uuid.uuid4())
+        for attempt in range(_UPDATE_ATTEMPTS):
+            try:
+                return await handle.execute_update(
+                    action, message, id=update_id, result_type=TicketStatus
+                )
+            except RPCError as err:
+                if not _workflow_not_ready(err) or attempt == _UPDATE_ATTEMPTS - 1:
+                    raise
+            await asyncio.sleep(0.1 * 2**attempt)
+        raise AssertionError("unreachable")
 
     async def assign(self, ticket_id: str, a: Assign) -> TicketStatus:
         return await self.act(ticket_id, "assign", a)

@@ -174,13 +174,23 @@ class TimelineEntry(_Message):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+class TimelineQuery(_Message):
+    """Which part of a run's timeline to read: the newest entries before ``before``."""
+
+    before: Annotated[int | None, Field(ge=1, description="entries with a smaller seq")] = None
+
+
 class TimelinePage(_Message):
-    """A run's share of the timeline: its entries, oldest first, and where earlier ones are."""
+    """Part of a run's timeline, oldest first: the newest entries before the asked ``seq``
+    that fit in one answer, and where to read on."""
 
     entries: list[TimelineEntry]
     total: int = Field(description="entries recorded over the ticket's whole life")
+    more_here: bool = Field(
+        description="this run holds older entries than these: ask again before entries[0].seq"
+    )
     earlier_run_id: str | None = Field(
-        description="the run holding the entries before these (query it by run id), if any"
+        description="the run holding the entries before this run's, if any (query it by run id)"
     )
 
 

@@ -48,6 +48,11 @@ def _recent(items: list[Any], max_items: int, max_bytes: int) -> list[Any]:
     return kept
 
 
+# One answer of a timeline query holds at most this much (Temporal refuses 2 MB).
+PAGE_BYTES = 512 * 1024
+PAGE_ENTRIES = 1_000
+
+
 class PendingRequest(BaseModel):
     """An escalation waiting for a supervisor's decision."""
 
@@ -154,6 +159,13 @@ class TicketState(BaseModel):
         self.timeline.append(entry)
         self.timeline_bytes += _size(entry)
         return entry
+
+    def timeline_before(self, before: int | None) -> tuple[list[TimelineEntry], bool]:
+        """The newest entries of this run before ``seq`` ``before`` that fit in one answer,
+        oldest first, and whether this run holds older ones still."""
+        older = [e for e in self.timeline if before is None or e.seq < before]
+        page = _recent(older, PAGE_ENTRIES, PAGE_BYTES)
+        return page, len(page) < len(older)
 
     def follow(self, actor: str) -> None:
         """``actor`` is kept informed until the end (only the most recent followers are)."""

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         TicketStatus,
         TimelineEntry,
         TimelinePage,
+        TimelineQuery,
         WaitCustomer,
     )
     from .operations import Deadline, TicketOperations
@@ -344,15 +345,20 @@ class TicketWorkflow:
 
     @workflow.query
     def timeline(self) -> list[TimelineEntry]:
-        """This run's timeline: its own entries after the most recent ones of earlier runs."""
-        return list(self.state.timeline)
+        """The newest entries of the timeline that fit in one answer (``timeline_page`` reads
+        further back)."""
+        return self.state.timeline_before(None)[0]
 
     @workflow.query
-    def timeline_page(self) -> TimelinePage:
-        """This run's timeline and the run that holds the entries before it."""
+    def timeline_page(self, q: TimelineQuery) -> TimelinePage:
+        """The newest entries of this run before ``q.before``, and where to read on."""
         s = self.state
+        entries, more_here = s.timeline_before(q.before)
         return TimelinePage(
-            entries=list(s.timeline), total=s.timeline_total, earlier_run_id=s.earlier_run_id
+            entries=entries,
+            total=s.timeline_total,
+            more_here=more_here,
+            earlier_run_id=s.earlier_run_id,
         )
 
     @workflow.query

@@ -16,6 +16,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from statemachine import EscalationReason
+from statemachine.text import NOTE_MAX
 from tierflow.client import TicketClient, workflow_id_for
 from tierflow.devserver import ensure_temporal_binary
 from workflows import search_attributes
@@ -70,6 +71,17 @@ async def _continued_as_new(tickets: TicketClient) -> str:
     return t.id
 
 
+async def _timeline_budget(tickets: TicketClient) -> str:
+    """Maximal notes fill the run's timeline: it continues as new (the patched rule)."""
+    t = ticket("Recorded: timeline budget")
+    await tickets.open(t, fast_policy(resolution="60s"))
+    note = "\U0001f600" * (NOTE_MAX - 4)
+    for n in range(16):
+        await tickets.act(t.id, "note", {"actor": "alex", "text": f"{n:02d} {note}"})
+    await tickets.resolve(t.id, Resolve(actor="alex", resolution="done"))
+    return t.id
+
+
 async def record() -> None:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(ensure_temporal_binary()),
@@ -83,6 +95,7 @@ async def record() -> None:
                 ("breach_and_follow_up", _breach_and_follow_up),
                 ("approval_and_waiting", _approval_and_waiting),
                 ("continued_as_new", _continued_as_new),
+                ("timeline_budget", _timeline_budget),
             ):
                 ticket_id = await scenario(tickets)
                 handle = env.client.get_workflow_handle(workflow_id_for(ticket_id), run_id=None)
