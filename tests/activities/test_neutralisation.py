@@ -12,7 +12,7 @@ from activities import NotifyChannel, TierflowActivities, verify_signature
 from activities.channels.email import MAX_SUBJECT
 from tests.activities import factories
 from tests.activities.conftest import WEBHOOK_SECRET, ActivitiesFactory
-from tests.activities.servers import HttpRecorder, SmtpCapture
+from tests.activities.servers import HttpRecorder, Reply, SmtpCapture
 
 INJECTION = "Hi\r\nBcc: evil@example.net\r\nX-Evil: 1\n\nforged body"
 
@@ -259,3 +259,21 @@ class TestWebhook:
             request.body,
             request.header("X-Tierflow-Signature"),
         )
+
+
+class TestReceiverAnswers:
+    """What a receiver answers reaches the ticket's timeline as one bounded line."""
+
+    async def test_quoted_error_body_is_one_line(
+        self, activities: TierflowActivities, http: HttpRecorder
+    ) -> None:
+        """A multi-line, escape-laden 4xx body is quoted on one line, at most 200 characters."""
+        http.script(Reply(400, b"bad\r\nrequest\x1b[31m " + b"z" * 1000, "text/plain"))
+        n = factories.notification(channel=NotifyChannel.chat)
+
+        with pytest.raises(ApplicationError) as caught:
+            await activities.send_notification(n)
+
+        assert caught.value.message.startswith("chat webhook answered 400: bad request[31m z")
+        assert "\n" not in caught.value.message
+        assert len(caught.value.message) < 250
