@@ -6,7 +6,7 @@ import re
 import unicodedata
 from email import message_from_bytes, policy
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from activities import Settings
@@ -39,6 +39,7 @@ def is_control(char: str) -> bool:
 class TestOneLine:
     """`one_line` gives one clean, bounded line."""
 
+    @settings(deadline=None)  # shared 2-core machines: no timing flakes
     @given(text=HOSTILE, limit=LIMITS)
     def test_is_one_line_without_controls_and_bounded(self, text: str, limit: int | None) -> None:
         """No line break of any kind, no control character, at most `limit` characters."""
@@ -49,11 +50,13 @@ class TestOneLine:
         assert limit is None or len(line) <= limit
         assert line == line.strip()
 
+    @settings(deadline=None)  # shared 2-core machines: no timing flakes
     @given(text=HOSTILE, limit=LIMITS)
     def test_is_idempotent(self, text: str, limit: int | None) -> None:
         """Neutralising twice changes nothing more."""
         assert one_line(one_line(text, limit), limit) == one_line(text, limit)
 
+    @settings(deadline=None)  # shared 2-core machines: no timing flakes
     @given(text=st.text(st.characters(categories=["L", "N", "P", "S"]), max_size=200))
     def test_keeps_ordinary_text(self, text: str) -> None:
         """Letters, digits, punctuation and symbols of every script pass unchanged."""
@@ -63,6 +66,7 @@ class TestOneLine:
 class TestPlainText:
     """`plain_text` keeps lines and tabs, nothing else of the control kind."""
 
+    @settings(deadline=None)  # shared 2-core machines: no timing flakes
     @given(text=HOSTILE)
     def test_only_newline_and_tab_remain(self, text: str) -> None:
         """Line breaks are `\\n`; no other control character survives."""
@@ -76,6 +80,7 @@ class TestPlainText:
 class TestSlackEscape:
     """`slack_escape` leaves nothing Slack would interpret."""
 
+    @settings(deadline=None)  # shared 2-core machines: no timing flakes
     @given(text=HOSTILE)
     def test_no_angle_bracket_survives_and_text_is_recoverable(self, text: str) -> None:
         """No `<` or `>`, every `&` starts an entity, and unescaping gives the text back."""
@@ -87,6 +92,7 @@ class TestSlackEscape:
         unescaped = escaped.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
         assert unescaped.replace("\u2060", "") == text.replace("\u2060", "")
 
+    @settings(deadline=None)  # shared 2-core machines: no timing flakes
     @given(text=HOSTILE)
     def test_no_plain_text_broadcast(self, text: str) -> None:
         """`@channel`, `@here`, `@everyone`, `@all` never appear as one word."""
@@ -98,6 +104,7 @@ class TestSlackEscape:
 class TestChannels:
     """Whatever the ticket says, each channel's output keeps its shape."""
 
+    @settings(deadline=None)  # shared 2-core machines: no timing flakes
     @given(subject=HOSTILE, recipient=HOSTILE, body=HOSTILE)
     def test_email_headers_stay_one_line_each(
         self, subject: str, recipient: str, body: str
@@ -113,6 +120,7 @@ class TestChannels:
         assert parsed.get_all("Bcc") is None
         assert "\n" not in str(parsed["Subject"])
 
+    @settings(deadline=None)  # shared 2-core machines: no timing flakes
     @given(subject=HOSTILE, body=HOSTILE)
     def test_chat_text_has_no_markup_from_the_ticket(self, subject: str, body: str) -> None:
         """The chat text holds no `<` and its first line is the bold subject."""
@@ -126,6 +134,7 @@ class TestChannels:
             assert first.startswith("*")
             assert first.endswith("*")
 
+    @settings(deadline=None)  # shared 2-core machines: no timing flakes
     @given(subject=HOSTILE, name=HOSTILE)
     def test_customer_subject_is_one_line(self, subject: str, name: str) -> None:
         """Rendered customer messages have a one-line subject, whatever the ticket holds."""

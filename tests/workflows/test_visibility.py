@@ -10,7 +10,7 @@ import subprocess
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -215,6 +215,7 @@ class TestMarkdownText:
         """`&#x202E;` stays text; a real right-to-left override becomes a space."""
         assert md_text("a &#x202E; b\u202ec") == r"a \&#x202E; b c"
 
+    @settings(deadline=None)  # shared 2-core machines: no timing flakes
     @given(subject=HOSTILE, name=HOSTILE, assignee=HOSTILE, followers=st.lists(HOSTILE, max_size=3))
     def test_details_keep_their_lines_whatever_the_text(
         self, subject: str, name: str, assignee: str, followers: list[str]
@@ -228,6 +229,7 @@ class TestMarkdownText:
         for ours, theirs in zip(benign_lines, hostile_lines, strict=True):
             assert theirs.startswith(re.split(r"(?<=:\*\*) |(?<=—) ", ours)[0])
 
+    @settings(deadline=None)  # shared 2-core machines: no timing flakes
     @given(text=HOSTILE, limit=st.one_of(st.none(), st.integers(1, 300)))
     def test_md_text_is_one_inert_bounded_line(self, text: str, limit: int | None) -> None:
         """No line break, no unescaped inline Markdown, at most `limit` visible characters."""
@@ -237,6 +239,7 @@ class TestMarkdownText:
         assert unescaped_inline(out) == []
         assert limit is None or len(re.sub(r"\\(.)", r"\1", out)) <= limit
 
+    @settings(deadline=None)  # shared 2-core machines: no timing flakes
     @given(subject=HOSTILE.filter(lambda s: s.strip()), name=HOSTILE)
     def test_static_summary_and_details_are_one_line(self, subject: str, name: str) -> None:
         """The summary and static details are single inert lines within their bounds."""
