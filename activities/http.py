@@ -1,8 +1,8 @@
 """One POST with the failure classification every HTTP channel shares.
 
 Transport failures and 5xx/408/429 answers become retryable errors; other non-2xx answers
-become permanent ones. The response body is quoted (shortened) in the error so the reason
-the receiver gave ends up on the ticket's timeline.
+become permanent ones. The response body is quoted (one line, shortened) in the error so the
+reason the receiver gave ends up on the ticket's timeline.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from activities.errors import http_status_is_transient, permanent, transient
+from activities.safe_text import one_line
 
 __all__ = ["IDEMPOTENCY_HEADER", "post"]
 
@@ -53,7 +54,9 @@ async def post(
         raise transient(f"{what} unreachable: {type(exc).__name__}: {exc}") from exc
     if response.is_success:
         return response
-    reason = f"{what} answered {response.status_code}: {response.text[:_QUOTED_BODY_CHARS]}"
+    # The receiver's words end up on the ticket's timeline: one bounded line, no controls.
+    quoted = one_line(response.text, _QUOTED_BODY_CHARS)
+    reason = f"{what} answered {response.status_code}: {quoted}"
     if http_status_is_transient(response.status_code):
         raise transient(reason, retry_after=_retry_after(response))
     raise permanent(reason)

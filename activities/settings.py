@@ -4,6 +4,9 @@ Every channel is optional: a channel without its settings is skipped (with a log
 deployment turns on only what it has. Half-configured channels are rejected at start-up
 instead, because a webhook without its secret or an SMS gateway without credentials is a
 mistake that retries cannot fix.
+
+A variable set to the empty string counts as unset (`TIERFLOW_SMTP_HOST=` turns email off, it
+does not configure a host named ""), as container environments often pass empty values.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -20,7 +23,9 @@ __all__ = ["Settings"]
 class Settings(BaseSettings):
     """Configuration of every channel and of the host-system sync."""
 
-    model_config = SettingsConfigDict(env_prefix="TIERFLOW_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="TIERFLOW_", extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     # Email over SMTP.
     smtp_host: str | None = None
@@ -54,6 +59,30 @@ class Settings(BaseSettings):
     templates_dir: Path | None = None
 
     http_timeout: float = Field(default=10.0, gt=0)
+
+    @field_validator(
+        "smtp_host",
+        "smtp_username",
+        "smtp_password",
+        "smtp_ca_file",
+        "chat_webhook_url",
+        "sms_url",
+        "sms_account",
+        "sms_token",
+        "sms_from",
+        "webhook_url",
+        "webhook_secret",
+        "sync_url",
+        "sync_secret",
+        "templates_dir",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """A blank value (also one passed in code, or from a .env file) means unset."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
 
     @model_validator(mode="after")
     def _channels_are_complete(self) -> Settings:

@@ -9,6 +9,12 @@ Placeholders available to every template:
 
     $customer_name  $first_name  $greeting  $subject  $ticket_id  $team
     $estimate  $estimate_sentence  $survey_url
+
+Customer text is placed, never interpreted: `string.Template` substitutes each placeholder
+once, so a subject such as `${greeting}` or `{customer.__class__}` arrives as written. The
+single-line values (`$subject`, `$customer_name`, `$first_name`, `$team`) are made one bounded
+line first, so a line break in a subject cannot write paragraphs of its own into the
+customer's message, and a rendered subject is always one line.
 """
 
 from __future__ import annotations
@@ -20,10 +26,13 @@ from string import Template
 from typing import get_args
 
 from activities.models import CustomerUpdate, CustomerUpdateKind
+from activities.safe_text import one_line
 
 __all__ = [
     "DEFAULT_TEMPLATES",
     "KINDS",
+    "MAX_NAME",
+    "MAX_SUBJECT",
     "PLACEHOLDERS",
     "RenderedMessage",
     "TemplateError",
@@ -85,6 +94,9 @@ $estimate_sentence""",
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _SUBJECT_PREFIX = "Subject:"
+# Bounds of the customer's own words inside a message written in Tierflow's name.
+MAX_SUBJECT = 200
+MAX_NAME = 100
 
 
 class TemplateError(ValueError):
@@ -106,16 +118,16 @@ def format_estimate(when: datetime) -> str:
 
 
 def _placeholder_values(update: CustomerUpdate) -> dict[str, str]:
-    name = update.customer_name.strip()
+    name = one_line(update.customer_name, MAX_NAME)
     first_name = name.split()[0] if name else ""
     estimate = format_estimate(update.estimate) if update.estimate else ""
     return {
         "customer_name": name,
         "first_name": first_name,
         "greeting": f"Hi {first_name}" if first_name else "Hello",
-        "subject": update.subject,
-        "ticket_id": update.ticket_id,
-        "team": f"{update.team_label} team" if update.team_label else "support team",
+        "subject": one_line(update.subject, MAX_SUBJECT),
+        "ticket_id": one_line(update.ticket_id),
+        "team": f"{one_line(update.team_label)} team" if update.team_label else "support team",
         "estimate": estimate,
         "estimate_sentence": (
             f"You can expect an answer by {estimate}."
@@ -177,4 +189,4 @@ class TemplateSet:
             body = template.body.substitute(values)
         except (KeyError, ValueError) as exc:  # pragma: no cover - parse() rules these out
             raise TemplateError(f"cannot render {update.kind!r}: {exc}") from exc
-        return RenderedMessage(subject=subject, body=body.strip() + "\n")
+        return RenderedMessage(subject=one_line(subject), body=body.strip() + "\n")

@@ -1,8 +1,16 @@
 """What operators see of a ticket in the Temporal UI and CLI: search attributes, the static
-summary and the current-details Markdown. Pure functions of the workflow state."""
+summary and the current-details Markdown. Pure functions of the workflow state.
+
+The UI renders summaries and details as Markdown, and subjects, names, reasons and actors are
+customer or agent text. Every such value goes through `md_text`: line breaks and control
+characters collapse to one line (no forged detail line, heading, list or table), Markdown's
+inline syntax is backslash-escaped (no link, image, emphasis, code, autolink, HTML or entity),
+and it is bounded with an ellipsis. The followers list shows a bounded number of names.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,10 +25,53 @@ from .messages import SlaView
 from .state import TicketState
 from .views import sla_views
 
+# Bounds of user text in the UI (characters, before escaping) and of listed items.
+MAX_SUBJECT = 200
+MAX_NAME = 100
+MAX_ITEMS = 10
+_SUMMARY = 200
+_ELLIPSIS = "…"
+# Everything str.splitlines() breaks on, other C0/C1 controls, DEL, bidi embeddings/overrides
+# and isolates, and whitespace runs: all become one space.
+_BREAKS_AND_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\\s]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Inline Markdown (CommonMark + GFM) that text can start without a line break: escapes,
+# emphasis, strikethrough, code spans, links and images, autolinks and HTML, entities.
+_MD_INLINE = re.compile(r"([\\`*_~\[\]<>&])")
+
+
+def md_text(text: str, limit: int | None = None) -> str:
+    """User text as one Markdown-inert line of at most `limit` characters (before escaping)."""
+    text = _BREAKS_AND_CONTROLS.sub(" ", _SURROGATE.sub("\ufffd", text)).strip()
+    if limit is not None and len(text) > limit:
+        text = text[: max(limit - 1, 0)].rstrip() + _ELLIPSIS
+    return _MD_INLINE.sub(r"\\\1", text)
+
+
+def _md_list(items: list[str], limit: int) -> str:
+    """At most `MAX_ITEMS` items, each made inert, then how many more there are."""
+    shown = ", ".join(md_text(item, limit) for item in items[:MAX_ITEMS])
+    more = len(items) - MAX_ITEMS
+    return f"{shown} (+{more} more)" if more > 0 else shown
+
 
 def static_summary(ticket: Ticket) -> str:
     """One line for the workflow list, e.g. ``[urgent] T-123 — Cannot pay invoice``."""
-    return f"[{ticket.priority}] {ticket.id} — {ticket.subject}"[:200]
+    summary = f"[{ticket.priority}] {md_text(ticket.id)} — {md_text(ticket.subject, MAX_SUBJECT)}"
+    if len(summary) <= _SUMMARY:
+        return summary
+    cut = summary[: _SUMMARY - 1]
+    if (len(cut) - len(cut.rstrip("\\"))) % 2:  # do not leave half of an escape
+        cut = cut[:-1]
+    return cut + _ELLIPSIS
+
+
+def static_details(ticket: Ticket) -> str:
+    """The static details set at start, e.g. ``Customer Ana Silva (vip), via email``."""
+    return (
+        f"Customer {md_text(ticket.customer.name, MAX_NAME)} ({ticket.customer.status}), "
+        f"via {ticket.channel}"
+    )
 
 
 def initial_search_attributes(ticket: Ticket) -> TypedSearchAttributes:
@@ -85,21 +136,24 @@ def details_markdown(state: TicketState, now: datetime) -> str:
     sla_lines = [sla_line(v) for v in sla_views(state, now)]
     t = state.ticket
     last = state.escalations[-1] if state.escalations else None
+    owner = md_text(state.assignee, MAX_NAME) if state.assignee else "unassigned"
+    customer = md_text(t.customer.name, MAX_NAME)
     lines = [
-        f"**{t.id}** — {t.subject}",
+        f"**{md_text(t.id)}** — {md_text(t.subject, MAX_SUBJECT)}",
         "",
         f"- **State:** {state.machine.state}",
-        f"- **Tier / team:** {state.tier or '—'} / {state.team or '—'}",
-        f"- **Owner:** {state.assignee or 'unassigned'}",
-        f"- **Priority:** {state.priority}  **Customer:** {t.customer.name} ({t.customer.status})",
+        f"- **Tier / team:** {md_text(state.tier or '—')} / {md_text(state.team or '—')}",
+        f"- **Owner:** {owner}",
+        f"- **Priority:** {state.priority}  **Customer:** {customer} ({t.customer.status})",
         f"- **Escalations:** {state.escalation_count} (level {state.level_index})",
     ]
     if state.followers:
-        lines.append(f"- **Following:** {', '.join(state.followers)}")
+        lines.append(f"- **Following:** {_md_list(state.followers, MAX_NAME)}")
     if last is not None:
         lines.append(
-            f"- **Last escalation:** {last.type} {last.from_tier or '—'} → {last.to_tier}"
-            f" ({', '.join(last.reasons)}) by {last.actor}"
+            f"- **Last escalation:** {last.type} {md_text(last.from_tier or '—')} →"
+            f" {md_text(last.to_tier)} ({', '.join(last.reasons)})"
+            f" by {md_text(last.actor, MAX_NAME)}"
         )
     if sla_lines:
         lines += ["", "**SLA**", *sla_lines]

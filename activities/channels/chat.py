@@ -1,4 +1,10 @@
-"""Chat through a Slack-compatible incoming webhook."""
+"""Chat through a Slack-compatible incoming webhook.
+
+Subject and body are ticket text, so both are neutralised before Tierflow's own formatting
+(the subject in bold) is put around them: control characters go, `&`, `<` and `>` become
+entities (no `<!channel>`, `<@U123>` or disguised `<https://evil|bank.com>` link), plain-text
+broadcasts are broken, and the message is bounded.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +15,29 @@ import httpx
 from activities.errors import permanent
 from activities.http import post
 from activities.models import Notification, NotifyChannel
+from activities.safe_text import one_line, plain_text, slack_escape
 from activities.settings import Settings
 
-__all__ = ["ChatAdapter", "chat_payload"]
+__all__ = ["MAX_BODY", "MAX_SUBJECT", "ChatAdapter", "chat_payload"]
+
+# Slack advises keeping `text` under 4,000 characters; these bounds hold before escaping.
+MAX_SUBJECT = 300
+MAX_BODY = 3000
+_MAX_CHANNEL = 80
 
 
 def chat_payload(n: Notification) -> dict[str, str]:
-    """`{"text": ..., "channel": ...}`: the subject in bold, then the body.
+    """`{"text": ..., "channel": ...}`: the subject in bold, then the body, both escaped.
 
     `channel` is only sent when the workflow named one; otherwise the webhook's own default
     channel applies.
     """
-    payload = {"text": f"*{n.subject}*\n{n.body}" if n.subject else n.body}
-    if n.address:
-        payload["channel"] = n.address
+    subject = slack_escape(one_line(n.subject, MAX_SUBJECT))
+    body = slack_escape(plain_text(n.body, MAX_BODY))
+    payload = {"text": f"*{subject}*\n{body}" if subject else body}
+    channel = one_line(n.address, _MAX_CHANNEL)
+    if channel:
+        payload["channel"] = channel
     return payload
 
 

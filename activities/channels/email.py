@@ -1,25 +1,44 @@
-"""Email over SMTP with aiosmtplib: plain text, one recipient, Message-ID from the key."""
+"""Email over SMTP with aiosmtplib: plain text, one recipient, Message-ID from the key.
+
+Ticket text never reaches a header as written: the subject and the recipient's display name
+go through `one_line` (no line break can start a new header, whatever the data) and are
+bounded, the To header is built from an `Address` (quoted and RFC 2047-encoded as needed), an
+internationalised domain is sent in its ASCII (IDNA) form, and a non-ASCII local part is sent
+with SMTPUTF8 when the server offers it (a permanent failure when it does not). The body keeps
+its lines but loses control characters.
+"""
 
 from __future__ import annotations
 
 import re
 import ssl
+from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate, parseaddr
+from email.utils import formatdate, parseaddr
 from urllib.parse import quote
 
 import aiosmtplib
 
 from activities.errors import permanent, smtp_code_is_transient, transient
 from activities.models import Notification, NotifyChannel
+from activities.safe_text import one_line, plain_text
 from activities.settings import Settings
 
-__all__ = ["IDEMPOTENCY_HEADER", "EmailAdapter", "message_id_for"]
+__all__ = [
+    "IDEMPOTENCY_HEADER",
+    "MAX_DISPLAY_NAME",
+    "MAX_SUBJECT",
+    "EmailAdapter",
+    "message_id_for",
+]
 
 IDEMPOTENCY_HEADER = "X-Tierflow-Idempotency-Key"
 # The characters RFC 5322 allows in the left part of a Message-ID (dot-atom-text).
 _ATEXT = "!#$%&'*+-/=?^_`{|}~."
+# Header text bounds: a subject is read on one line; names longer than this are not names.
+MAX_SUBJECT = 250
+MAX_DISPLAY_NAME = 100
 _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$|^[^@\s<>,;]+@localhost$")
 
 
@@ -39,31 +58,36 @@ class EmailAdapter:
         self.configured = settings.smtp_host is not None
 
     def build_message(self, n: Notification) -> EmailMessage:
-        """The email for `n`: To the address, Message-ID from the idempotency key."""
-        message = EmailMessage()
+        """The email for `n`: To the address, Message-ID from the idempotency key.
+
+        Raises a permanent ApplicationError if `n.address` cannot be an email address.
+        """
+        to = _recipient(n.recipient, n.address)
+        # SMTPUTF8 only when the address needs it; otherwise headers are RFC 2047-encoded.
+        message = EmailMessage(policy=policy.default if to.username.isascii() else policy.SMTPUTF8)
         message["From"] = self._settings.smtp_from
-        message["To"] = formataddr((n.recipient, n.address)) if n.recipient else n.address
-        message["Subject"] = n.subject
+        message["To"] = to
+        message["Subject"] = one_line(n.subject, MAX_SUBJECT)
         message["Date"] = formatdate(localtime=False, usegmt=True)
         message["Message-ID"] = message_id_for(n.idempotency_key)
-        message[IDEMPOTENCY_HEADER] = n.idempotency_key
-        message["X-Tierflow-Ticket"] = n.ticket_id
-        message["X-Tierflow-Event"] = n.event
+        message[IDEMPOTENCY_HEADER] = one_line(n.idempotency_key)
+        message["X-Tierflow-Ticket"] = one_line(n.ticket_id)
+        message["X-Tierflow-Event"] = one_line(n.event)
         if n.audience == "staff":
             # Ask out-of-office responders not to reply to machine alerts.
             message["Auto-Submitted"] = "auto-generated"
-        message.set_content(n.body)
+        message.set_content(plain_text(n.body))
         return message
 
     async def send(self, n: Notification) -> str:
         """Deliver over SMTP; 4xx replies and lost connections retry, 5xx replies do not."""
         if self._settings.smtp_host is None:
             raise permanent("email channel not configured")
-        address = _checked_address(n.address)
         try:
             message = self.build_message(n)
-        except ValueError as exc:  # e.g. a line break in the subject: header injection
+        except ValueError as exc:  # pragma: no cover - the text is neutralised first
             raise permanent(f"cannot build the email: {exc}") from exc
+        address = message["To"].addresses[0].addr_spec
         settings = self._settings
         try:
             await aiosmtplib.send(
@@ -100,6 +124,9 @@ class EmailAdapter:
             OSError,
         ) as exc:
             raise transient(f"SMTP server unreachable: {type(exc).__name__}: {exc}") from exc
+        except aiosmtplib.SMTPNotSupported as exc:
+            # Also: a non-ASCII mailbox name and a server without SMTPUTF8.
+            raise permanent(f"SMTP server cannot deliver this message: {exc}") from exc
         except aiosmtplib.SMTPException as exc:
             # What is left is a mismatch between settings and server (STARTTLS or AUTH
             # configured but not offered): retrying the same way cannot succeed.
@@ -107,16 +134,20 @@ class EmailAdapter:
         return f"smtp accepted {message['Message-ID']}"
 
 
-def _checked_address(address: str) -> str:
-    """The bare address, or a permanent error if it cannot be an email address."""
+def _recipient(name: str, address: str) -> Address:
+    """The To address: the display name made one bounded line, the domain in ASCII (IDNA).
+
+    Raises a permanent error if `address` cannot be an email address.
+    """
     _, bare = parseaddr(address)
-    if not bare or not _EMAIL.match(bare):
+    if not bare or not _EMAIL.match(bare) or one_line(address) != address.strip():
         raise permanent(f"invalid email address {address!r}")
+    username, _, domain = bare.rpartition("@")
     try:
-        Address(addr_spec=bare)
-    except (ValueError, IndexError) as exc:
+        ascii_domain = domain.encode("idna").decode("ascii")
+        return Address(one_line(name, MAX_DISPLAY_NAME), username, ascii_domain)
+    except (UnicodeError, ValueError, IndexError) as exc:
         raise permanent(f"invalid email address {address!r}: {exc}") from exc
-    return bare
 
 
 def _tls_context(settings: Settings) -> ssl.SSLContext | None:

@@ -1,4 +1,8 @@
-"""SMS through a Twilio-style gateway (the Messages resource of the 2010-04-01 API)."""
+"""SMS through a Twilio-style gateway (the Messages resource of the 2010-04-01 API).
+
+The text is plain: the subject is made one line, control characters are removed (a phone
+shows no escape sequence or bidi override from ticket text) and the whole is bounded.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import httpx
 from activities.errors import permanent
 from activities.http import post
 from activities.models import Notification, NotifyChannel
+from activities.safe_text import bounded, one_line, plain_text
 from activities.settings import Settings
 
 __all__ = ["SmsAdapter", "is_e164", "sms_text"]
@@ -24,9 +29,10 @@ def is_e164(number: str) -> bool:
 
 
 def sms_text(n: Notification) -> str:
-    """Subject and body on one message, cut to what the gateway accepts."""
-    text = f"{n.subject}: {n.body}" if n.subject else n.body
-    return text if len(text) <= _MAX_BODY else text[: _MAX_BODY - 1] + "…"
+    """Subject and body on one message, without control characters, cut to what the gateway
+    accepts."""
+    subject, body = one_line(n.subject), plain_text(n.body).strip()
+    return bounded(f"{subject}: {body}" if subject else body, _MAX_BODY)
 
 
 class SmsAdapter:

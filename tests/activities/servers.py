@@ -83,6 +83,13 @@ class CapturedEmail:
     rcpt_tos: list[str]
     message: EmailMessage
     authenticated_as: str | None
+    raw: bytes = b""
+
+    @property
+    def raw_headers(self) -> list[bytes]:
+        """The header lines as they crossed the wire (folded continuations joined)."""
+        head = self.raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
+        return head.replace(b"\n ", b" ").replace(b"\n\t", b"\t").split(b"\n")
 
     @property
     def message_id(self) -> str:
@@ -129,6 +136,7 @@ class _CaptureHandler:
                 rcpt_tos=list(envelope.rcpt_tos),
                 message=message,
                 authenticated_as=login,
+                raw=data,
             )
         )
         return "250 2.0.0 Message accepted for delivery"
@@ -140,7 +148,8 @@ class SmtpCapture(_Server):
     `reject` and `defer` hold recipient addresses to answer with 550 and 450. `credentials`
     turns on AUTH (PLAIN/LOGIN, also without TLS; clients that skip it are still served).
     `tls_context` with `implicit_tls=False` offers STARTTLS (and requires it); with
-    `implicit_tls=True` the port speaks TLS at once.
+    `implicit_tls=True` the port speaks TLS at once. `smtputf8` offers SMTPUTF8 (non-ASCII
+    mailbox names).
     """
 
     def __init__(
@@ -149,6 +158,7 @@ class SmtpCapture(_Server):
         credentials: tuple[str, str] | None = None,
         tls_context: ssl.SSLContext | None = None,
         implicit_tls: bool = False,
+        smtputf8: bool = False,
     ) -> None:
         self.host = LOOPBACK
         self.port = free_port()
@@ -156,7 +166,7 @@ class SmtpCapture(_Server):
         self.defer: set[str] = set()
         self._received: list[CapturedEmail] = []
         self._lock = threading.Lock()
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"enable_SMTPUTF8": smtputf8}
         if credentials is not None:
             kwargs.update(
                 authenticator=_Authenticator(*credentials),

@@ -101,15 +101,6 @@ class TestEmailFailures:
         assert caught.value.non_retryable
         assert smtp.received == []
 
-    async def test_line_break_in_subject_is_permanent(self, activities: TierflowActivities) -> None:
-        """A subject that would inject headers is refused for good."""
-        n = factories.notification(subject="Hi\nBcc: everyone@example.com")
-
-        with pytest.raises(ApplicationError) as caught:
-            await activities.send_notification(n)
-
-        assert caught.value.non_retryable
-
 
 class TestEmailAuthAndTls:
     """SMTP AUTH, STARTTLS and implicit TLS follow the settings."""

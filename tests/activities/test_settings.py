@@ -50,3 +50,25 @@ class TestSettings:
         """A URL without its secret or credentials fails at start-up."""
         with pytest.raises(ValidationError):
             Settings.model_validate(fields)
+
+    def test_empty_variables_mean_unset(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """`TIERFLOW_SMTP_HOST=` (as a container passes it) leaves email off, not host ""."""
+        for name in ("SMTP_HOST", "SMTP_PORT", "CHAT_WEBHOOK_URL", "SYNC_URL", "SYNC_SECRET"):
+            monkeypatch.setenv(f"TIERFLOW_{name}", "")
+
+        settings = Settings()
+
+        assert settings.smtp_host is None
+        assert settings.smtp_port == 25
+        assert settings.chat_webhook_url is None
+        assert settings.sync_url is None
+
+    def test_blank_values_in_code_mean_unset(self) -> None:
+        """Blank strings given directly are unset too, so they cannot half-configure a channel."""
+        settings = Settings(smtp_host=" ", webhook_url="", webhook_secret="", templates_dir="")
+
+        assert (settings.smtp_host, settings.webhook_url, settings.templates_dir) == (
+            None,
+            None,
+            None,
+        )

@@ -105,3 +105,33 @@ class TestTemplateOverrides:
 
         with pytest.raises(TemplateError, match="malformed"):
             TemplateSet(tmp_path)
+
+
+class TestCustomerTextInTemplates:
+    """Customer text is placed into a template, never interpreted by it."""
+
+    @pytest.mark.parametrize(
+        "text",
+        ["${greeting} $ticket_id $$", "{customer.__class__} {0} %s %(x)s", "{{subject}}"],
+    )
+    def test_placeholder_syntax_in_customer_text_arrives_as_written(self, text: str) -> None:
+        """Template, format-string and %-syntax in a subject or name render literally."""
+        rendered = TemplateSet().render(
+            factories.customer_update(subject=text, customer_name=f"Ana {text}")
+        )
+
+        assert f'"{text}"' in rendered.subject
+        assert f'"{text}"' in rendered.body
+        assert "Hi Ana," in rendered.body
+
+    def test_single_line_values_are_one_bounded_line(self) -> None:
+        """A subject's line breaks become spaces and a huge subject is cut with an ellipsis."""
+        rendered = TemplateSet().render(
+            factories.customer_update(subject="a\r\n\r\nb" + "c" * 1000, customer_name="\n")
+        )
+
+        assert rendered.subject.startswith('Your request "a b')
+        assert "\n" not in rendered.subject
+        assert "…" in rendered.subject
+        assert len(rendered.subject) < 300
+        assert rendered.body.startswith("Hello, ")

@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 import yaml
 
+from activities import Settings
 from workflows import search_attributes
 
 ROOT = Path(__file__).parent.parent.parent
@@ -55,3 +56,19 @@ class TestComposeFile:
         command = " ".join(compose()["services"]["temporal-setup"]["command"])
         created = dict(re.findall(r"--name (\w+) --type (\w+)", command))
         assert created == search_attributes.cli_definitions()
+
+    def test_worker_never_forces_an_empty_channel_setting(self) -> None:
+        """Channel variables pass through from the shell or stay unset: no empty default
+        (`${X:-}`) that would reach the worker as an empty string."""
+        environment = compose()["services"]["worker"]["environment"]
+        channels = {k: v for k, v in environment.items() if k.startswith("TIERFLOW_")}
+        assert "TIERFLOW_SMTP_HOST" in channels
+        for name, value in channels.items():
+            assert value is None or (str(value).strip() and ":-}" not in str(value)), name
+
+    def test_worker_passes_only_settings_the_worker_reads(self) -> None:
+        """Every TIERFLOW_ variable of the worker names a setting (a typo would be ignored)."""
+        environment = compose()["services"]["worker"]["environment"]
+        known = {f"TIERFLOW_{name.upper()}" for name in Settings.model_fields}
+        known |= {"TIERFLOW_TEMPORAL_ADDRESS", "TIERFLOW_NAMESPACE", "TIERFLOW_TASK_QUEUE"}
+        assert {k for k in environment if k.startswith("TIERFLOW_")} <= known
