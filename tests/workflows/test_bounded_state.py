@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import os
 
-from temporalio.client import Client, WorkflowExecutionStatus
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 
 from statemachine.text import DESCRIPTION_MAX, NOTE_MAX
-from workflows.messages import CustomerReply, TimelinePage, TimelineQuery
+from workflows.messages import CustomerReply, TimelineEntry, TimelinePage, TimelineQuery
 from workflows.state import RUN_TIMELINE_BYTES
 
-from .support import running_worker, ticket, wait_for
+from .support import running_worker, ticket, wait_for, wait_for_timeline
 
 # What README promises: every continue-as-new input of a ticket stays under this size.
 CARRIED_INPUT_MAX = 512 * 1024
@@ -111,3 +112,55 @@ class TestLongLivedTicket:
 
             status = await handle.query("status")
             assert status["state"] == "tier1"
+
+
+def _ticket_events(entries: list[TimelineEntry]) -> list[str]:
+    return [e.summary for e in entries if e.kind not in ("notification", "delivery_failure")]
+
+
+class TestRawCaller:
+    """Whoever can reach the namespace can send Temporal messages without Tierflow's client:
+    what the models refuse there must leave the ticket as it was."""
+
+    async def test_malformed_and_oversize_messages_change_nothing(
+        self, client: Client, task_queue: str
+    ) -> None:
+        """Bad updates are rejected before history; bad signals are dropped; queries fail."""
+        async with running_worker(client, task_queue) as tickets:
+            t = ticket("Raw caller")
+            opened = await tickets.open(t)
+            handle = client.get_workflow_handle(opened.workflow_id)
+            await wait_for(tickets, t.id, lambda s: s.state == "tier1")
+            before = await tickets.timeline(t.id)
+            huge = "x" * 1_500_000
+            for name, arg in (
+                ("note", {"actor": "alex", "text": huge}),
+                ("note", "bob"),
+                ("assign", {"actor": "alex", "assignee": huge}),
+                ("resolve", {"actor": "alex", "resolution": huge}),
+                ("escalate", {"actor": "alex", "reasons": ["rule"] * 1000}),
+            ):
+                with pytest.raises(WorkflowUpdateFailedError):
+                    await handle.execute_update(name, arg)
+            for name, arg in (
+                ("customer_reply", {"message": huge}),
+                ("customer_reply", "bob"),
+                ("customer_feedback", {"score": 99}),
+            ):
+                await handle.signal(name, arg)
+            # A good message after the bad ones: once it shows, the bad ones were handled.
+            await handle.signal("customer_reply", {"message": "still here"})
+            await wait_for_timeline(tickets, t.id, "the customer replied")
+            after = await tickets.timeline(t.id)
+            replies = [e for e in after if e.summary == "the customer replied"]
+            assert [e.data["message"] for e in replies] == ["still here"]
+            # Delivery notes of the opening may land meanwhile; nothing else may.
+            assert _ticket_events(after) == [*_ticket_events(before), "the customer replied"]
+            history = await handle.fetch_history()
+            assert not any(
+                e.HasField("workflow_execution_update_accepted_event_attributes")
+                for e in history.events
+            )
+            status = await tickets.status(t.id)
+            assert status.state == "tier1"
+            assert status.feedback_score is None
