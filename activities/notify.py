@@ -29,7 +29,7 @@ async def deliver(
     """
     log = log.bind(
         channel=n.channel.value,
-        event=n.event,
+        ticket_event=n.event,
         audience=n.audience,
         idempotency_key=n.idempotency_key,
     )

@@ -22,7 +22,7 @@ async def push_ticket_sync(
     skips: SkipNotices,
 ) -> DeliveryResult:
     """POST `{"type": "ticket.sync", "sync": {...}}` to `sync_url`, or skip if unset."""
-    log = log.bind(event=s.event, state=s.state, idempotency_key=s.idempotency_key)
+    log = log.bind(ticket_event=s.event, state=s.state, idempotency_key=s.idempotency_key)
     if settings.sync_url is None or settings.sync_secret is None:
         skips.skipped(log, "sync_skipped", "sync", "sync not configured")
         return DeliveryResult(

@@ -1,36 +1,55 @@
-"""structlog configuration for the worker, the CLI and the API: JSON when not on a terminal."""
+"""structlog configuration for the worker, the CLI and the API: JSON when not on a terminal.
+
+Tracebacks never show local variables: a failed delivery's frames hold the SMTP password and
+the SMS token. In JSON they are structured (``exception``: a list of frames), on a terminal
+they are rich but without locals.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
 
 
-def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
+def configure_logging(
+    level: str = "INFO", *, json: bool | None = None, stream: TextIO | None = None
+) -> None:
     """Route structlog and stdlib logging (Temporal's own loggers) through one renderer.
 
-    ``json`` defaults to "stderr is not a terminal", so containers and CI get JSON lines and a
-    developer at a terminal gets readable colour output.
+    Lines go to ``stream`` (stderr by default). ``json`` defaults to "it is not a terminal",
+    so containers and CI get JSON lines and a developer at a terminal readable colour output.
     """
+    stream = stream or sys.stderr
     if json is None:
-        json = not sys.stderr.isatty()
-    renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
-    )
+        json = not stream.isatty()
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    renderer: structlog.types.Processor
+    if json:
+        # Frames as data, locals off (structlog's default for dict tracebacks keeps none).
+        shared.append(
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            )
+        )
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(
+            exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False)
+        )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
@@ -43,3 +62,7 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     # `transitions` logs every state change at INFO; the ticket's timeline already says it,
     # and on a busy worker those lines cost a tenth of the CPU.
     logging.getLogger("transitions").setLevel(max(logging.WARNING, root.level))
+    # httpx logs every request's full URL at INFO (httpcore its wire steps at DEBUG); a chat
+    # webhook's URL is its secret. Delivery outcomes are logged by Tierflow, without URLs.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -141,13 +141,13 @@ def _recipient(name: str, address: str) -> Address:
     """
     _, bare = parseaddr(address)
     if not bare or not _EMAIL.match(bare) or one_line(address) != address.strip():
-        raise permanent(f"invalid email address {address!r}")
+        raise permanent("invalid email address")
     username, _, domain = bare.rpartition("@")
     try:
         ascii_domain = domain.encode("idna").decode("ascii")
         return Address(one_line(name, MAX_DISPLAY_NAME), username, ascii_domain)
     except (UnicodeError, ValueError, IndexError) as exc:
-        raise permanent(f"invalid email address {address!r}: {exc}") from exc
+        raise permanent("invalid email address") from exc
 
 
 def _tls_context(settings: Settings) -> ssl.SSLContext | None:
