@@ -57,6 +57,19 @@ def build_worker(
     )
 
 
+def worker_for(
+    client: Client, settings: TemporalSettings, activities: TierflowActivities
+) -> Worker:
+    """The worker ``settings`` describe: task queue, cache size and sandbox as configured."""
+    return build_worker(
+        client,
+        settings.task_queue,
+        activities=activities,
+        max_cached_workflows=settings.max_cached_workflows,
+        sandboxed=settings.workflow_sandbox,
+    )
+
+
 async def run_worker(settings: TemporalSettings, *, stop: asyncio.Event | None = None) -> None:
     """Connect, then poll until ``stop`` is set (by SIGINT/SIGTERM when not given)."""
     client = await connect(settings.temporal_address, settings.namespace)
@@ -66,7 +79,7 @@ async def run_worker(settings: TemporalSettings, *, stop: asyncio.Event | None =
         loop.add_signal_handler(sig, stop.set)
     async with (
         TierflowActivities() as activities,
-        build_worker(client, settings.task_queue, activities=activities),
+        worker_for(client, settings, activities),
     ):
         log.info(
             "worker started",

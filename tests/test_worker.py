@@ -9,9 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from activities import TierflowActivities
 from tierflow.devserver import free_port
+from worker import parse_args, worker_for
 
 WORKER = str(Path(__file__).parent.parent / "worker.py")
 
@@ -58,3 +63,22 @@ class TestWorkerProcess:
         assert proc.returncode == 0
         events = [json.loads(line)["event"] for line in rest.decode().splitlines()]
         assert events[-1] == "worker stopped"
+
+
+class TestSettingsHonoured:
+    """What the settings say is what the worker runs with, read from the worker itself."""
+
+    @pytest.mark.parametrize("sandboxed", [True, False])
+    async def test_cache_size_and_sandbox_reach_the_worker(
+        self, client: Client, task_queue: str, sandboxed: bool
+    ) -> None:
+        """``--cache`` and ``--no-sandbox`` (or their variables) configure the real worker."""
+        argv = ["--task-queue", task_queue, "--cache", "123"]
+        settings = parse_args([*argv, "--sandbox" if sandboxed else "--no-sandbox"])
+        async with TierflowActivities() as activities:
+            config = worker_for(client, settings, activities).config()
+        assert config["max_cached_workflows"] == 123
+        runner = config["workflow_runner"]
+        assert isinstance(runner, SandboxedWorkflowRunner) is sandboxed
+        assert isinstance(runner, UnsandboxedWorkflowRunner) is not sandboxed
+        assert config["task_queue"] == task_queue
