@@ -45,11 +45,30 @@ class TestComposeFile:
     def test_pinned_temporal_versions(self) -> None:
         """The stack runs Temporal server 1.29.1 and UI 2.42.1, as the dev server does."""
         services = compose()["services"]
-        assert services["temporal"]["image"].endswith(":1.29.1")
+        assert services["temporal"]["image"] == "temporalio/server:1.29.1"
+        assert services["temporal-schema"]["image"] == "temporalio/admin-tools:1.29.1"
+        assert services["temporal-setup"]["image"] == "temporalio/admin-tools:1.29.1"
         assert services["temporal-ui"]["image"].endswith(":2.42.1")
         assert services["postgresql"]["image"].startswith("postgres:")
         assert services["worker"]["build"] == "."
         assert (ROOT / "Dockerfile").exists()
+
+    def test_no_image_that_temporal_no_longer_builds(self) -> None:
+        """auto-setup is gone: the server image runs, admin-tools sets up the schema first."""
+        services = compose()["services"]
+        assert not any("auto-setup" in str(s.get("image")) for s in services.values())
+        schema = " ".join(services["temporal-schema"]["command"])
+        assert "temporal_visibility" in schema
+        assert "update-schema" in schema
+        depends = services["temporal"]["depends_on"]["temporal-schema"]
+        assert depends == {"condition": "service_completed_successfully"}
+
+    def test_only_the_ui_is_published_and_only_on_loopback(self) -> None:
+        """The frontend is not published (whoever reaches it acts on every ticket); the UI
+        listens on the host's loopback only."""
+        services = compose()["services"]
+        published = {name: s["ports"] for name, s in services.items() if "ports" in s}
+        assert published == {"temporal-ui": ["127.0.0.1:8080:8080"]}
 
     def test_setup_creates_the_search_attributes_the_code_defines(self) -> None:
         """The one-shot setup step registers exactly Tierflow's attributes, with their types."""
