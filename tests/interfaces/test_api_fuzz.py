@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
-from schemathesis import Case, GenerationMode
+from schemathesis import APIOperation, Case, GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -51,27 +51,38 @@ def fuzz(document: dict[str, Any], base_url: str, live: list[str]) -> dict[str, 
         takes_input = bool(spec.get("parameters") or spec.get("requestBody"))
         modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE][: 2 if takes_input else 1]
         for mode in modes:
-
-            @given(case=operation.as_strategy(generation_mode=mode))
-            @settings(
-                max_examples=EXAMPLES,
-                deadline=None,
-                derandomize=True,
-                database=None,
-                phases=[Phase.explicit, Phase.generate],
-                suppress_health_check=list(HealthCheck),
-            )
-            def run(case: Case, valid: bool = mode is GenerationMode.POSITIVE) -> None:
-                if valid and case.path_parameters:
-                    turn = sum(seen.values()) % len(live)
-                    case.path_parameters["ticket_id"] = live[turn]
-                response = case.call(base_url=base_url, headers=AUTH, timeout=60)
-                key = str(response.status_code)
-                seen[key] = seen.get(key, 0) + 1
-                case.validate_response(response, checks=CHECKS, headers=AUTH)
-
-            run()
+            fuzz_operation(operation, mode, base_url, live, seen)
     return seen
+
+
+def fuzz_operation(
+    operation: APIOperation,
+    mode: GenerationMode,
+    base_url: str,
+    live: list[str],
+    seen: dict[str, int],
+) -> None:
+    """``EXAMPLES`` generated cases of one operation in one mode, each call checked."""
+    valid = mode is GenerationMode.POSITIVE
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: Case) -> None:
+        if valid and case.path_parameters:
+            case.path_parameters["ticket_id"] = live[sum(seen.values()) % len(live)]
+        response = case.call(base_url=base_url, headers=AUTH, timeout=60)
+        key = str(response.status_code)
+        seen[key] = seen.get(key, 0) + 1
+        case.validate_response(response, checks=CHECKS, headers=AUTH)
+
+    run()
 
 
 async def test_every_operation_answers_as_documented(tickets: TicketClient) -> None:
