@@ -20,7 +20,7 @@ import asyncio
 import builtins
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, StringConstraints, TypeAdapter, ValidationError
@@ -143,6 +143,9 @@ _TICKET_ID = TypeAdapter(Annotated[str, StringConstraints(strict=True, pattern=T
 TIMELINE_MAX = 20_000
 TIMELINE_RUNS_MAX = 64
 LIST_MAX = 100_000
+# A query (read-only) that no worker answers within this is TemporalUnavailable, not a hang.
+# Updates have no such bound: one that timed out might still be applied later.
+QUERY_TIMEOUT = timedelta(seconds=30)
 
 
 def workflow_id_for(ticket_id: str) -> str:
@@ -462,12 +465,16 @@ class TicketClient:
     async def _timeline_page(self, ticket_id: str, run_id: str | None) -> TimelinePage:
         with translated(ticket_id, "timeline"):
             handle = self.client.get_workflow_handle(workflow_id_for(ticket_id), run_id=run_id)
-            page: TimelinePage = await handle.query("timeline_page", result_type=TimelinePage)
+            page: TimelinePage = await handle.query(
+                "timeline_page", result_type=TimelinePage, rpc_timeout=QUERY_TIMEOUT
+            )
             return page
 
     async def _query(self, ticket_id: str, name: str, result_type: Any) -> Any:
         with translated(ticket_id, name):
-            return await self._handle(ticket_id).query(name, result_type=result_type)
+            return await self._handle(ticket_id).query(
+                name, result_type=result_type, rpc_timeout=QUERY_TIMEOUT
+            )
 
     async def _exists(self, ticket_id: str) -> bool:
         try:
