@@ -1,9 +1,17 @@
 """The thin asyncio client: the one way the CLI, the HTTP API, the demo and the benchmarks
 talk to tickets.
 
-Inputs are pydantic models, validated before anything reaches Temporal. Agent actions are
-Temporal updates: they return the ticket's new status, or raise :class:`ActionRejected` with the
-domain's own message when the ticket's workflow refused them (nothing was written then).
+Every public method validates its input with the workflow's own models before anything
+reaches Temporal, and raises only :class:`TicketError` subclasses (see :mod:`tierflow.errors`):
+:class:`InvalidInput` for refused input, :class:`TicketNotFound`, :class:`ActionRejected` with
+the domain's own message when the ticket's workflow refused an action (nothing was written
+then), :class:`TicketClosed` for a closed ticket, :class:`TemporalUnavailable` when Temporal or
+its workers do not answer, :class:`UnexpectedError` for anything else.
+
+Opening is idempotent and race-free: the workflow id is derived from the host's ticket id, and
+of any number of concurrent opens of one id exactly one answers ``created=True``. A closed
+ticket's id is not reused (:class:`TicketClosed`) for as long as the namespace keeps its
+history (its retention period); after that, the id is free again.
 """
 
 from __future__ import annotations
@@ -12,22 +20,27 @@ import asyncio
 import builtins
 import re
 import uuid
-from datetime import datetime
-from typing import Any, Literal
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel
-from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from pydantic import BaseModel, StringConstraints, TypeAdapter, ValidationError
 from temporalio.api.errordetails.v1 import WorkflowNotReadyFailure
 from temporalio.client import (
     Client,
+    WorkflowExecutionDescription,
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
 from temporalio.client import (
     WorkflowExecutionStatus as ExecutionStatus,
 )
-from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.common import (
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from statemachine import CustomerStatus, Policy, Priority, Ticket, default_policy
@@ -49,12 +62,43 @@ from workflows.messages import (
     SetPriority,
     TicketStatus,
     TimelineEntry,
+    TimelinePage,
+    TimelineQuery,
     WaitCustomer,
 )
 from workflows.state import TicketRun
 from workflows.visibility import initial_search_attributes, static_summary
 
 from .config import DEFAULT_TASK_QUEUE
+from .errors import (
+    ActionRejected,
+    InvalidInput,
+    TemporalUnavailable,
+    TicketClosed,
+    TicketError,
+    TicketNotFound,
+    UnexpectedError,
+    invalid_input,
+    translated,
+)
+
+__all__ = [
+    "ACTIONS",
+    "ActionRejected",
+    "InvalidInput",
+    "OpenedTicket",
+    "TemporalUnavailable",
+    "TicketClient",
+    "TicketClosed",
+    "TicketError",
+    "TicketNotFound",
+    "TicketSummary",
+    "UnexpectedError",
+    "visibility_query",
+    "workflow_id_for",
+]
+
+M = TypeVar("M", bound=BaseModel)
 
 WORKFLOW_ID_PREFIX = "ticket-"
 
@@ -75,18 +119,6 @@ ACTIONS: dict[str, type[BaseModel]] = {
 }
 
 
-class TicketError(Exception):
-    """Base of the client's errors; ``str()`` is a message fit for an agent."""
-
-
-class ActionRejected(TicketError):  # noqa: N818 (public name other modules code against)
-    """The ticket refused the action (invalid in its state, unknown tier/team/assignee)."""
-
-
-class TicketNotFound(TicketError):  # noqa: N818 (public name other modules code against)
-    """No ticket with that id was ever opened."""
-
-
 class OpenedTicket(BaseModel):
     """Where an opened ticket lives; ``created`` is False when it was already open."""
 
@@ -95,6 +127,28 @@ class OpenedTicket(BaseModel):
     run_id: str
     created: bool
 
+
+def _ticket_id_pattern() -> str:
+    """The pattern a ticket id must match: the one the Ticket model enforces."""
+    for constraint in Ticket.model_fields["id"].metadata:
+        pattern = getattr(constraint, "pattern", None)
+        if isinstance(pattern, str):
+            return pattern
+    raise RuntimeError("Ticket.id has no pattern")  # pragma: no cover (a programming error)
+
+
+TICKET_ID_PATTERN = _ticket_id_pattern()
+_TICKET_ID = TypeAdapter(Annotated[str, StringConstraints(strict=True, pattern=TICKET_ID_PATTERN)])
+
+# The timeline, read page by page: at most this many entries per call (the HTTP API's page
+# limit is lower), and at most this many runs walked back (each closed run is replayed by a
+# worker to answer its query). A run holds up to 2,000 entries or 512 KiB of them.
+TIMELINE_MAX = 20_000
+TIMELINE_PAGES_MAX = 128
+LIST_MAX = 100_000
+# A query (read-only) that no worker answers within this is TemporalUnavailable, not a hang.
+# Updates have no such bound: one that timed out might still be applied later.
+QUERY_TIMEOUT = timedelta(seconds=30)
 
 _UPDATE_ATTEMPTS = 6
 
@@ -133,9 +187,22 @@ _SAFE_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 
 
 def _literal(field: str, value: str) -> str:
-    if not _SAFE_VALUE.match(value):
+    if not _SAFE_VALUE.fullmatch(value):
         raise TicketError(f"invalid {field} {value!r}: use letters, digits and . _ : / - only")
     return f"'{value}'"
+
+
+def _check_filters(names: Mapping[str, object], choices: Mapping[str, list[str]]) -> None:
+    """Refuse a filter value that is not a plain name, or not one of the known choices,
+    without repeating it (it may be long, or not text at all)."""
+    for field, value in names.items():
+        if value is not None and not (isinstance(value, str) and _SAFE_VALUE.fullmatch(value)):
+            raise InvalidInput(f"invalid {field}: use letters, digits and . _ : / - only")
+    for field, known in choices.items():
+        value = names.get(field)
+        if value is not None and value not in known:
+            # A plain name (checked above) is safe to repeat.
+            raise InvalidInput(f"unknown {field} {value!r}; known: {', '.join(known)}")
 
 
 def _choice(field: str, value: str, choices: type[Priority] | type[CustomerStatus]) -> str:
@@ -156,7 +223,23 @@ def visibility_query(
     running_only: bool = False,
     task_queue: str | None = None,
 ) -> str:
-    """The Temporal visibility query for a ticket list; raises TicketError on a bad value."""
+    """The Temporal visibility query for a ticket list; raises InvalidInput on a bad value."""
+    _check_filters(
+        {
+            "state": state,
+            "tier": tier,
+            "team": team,
+            "priority": priority,
+            "customer status": customer_status,
+            "task queue": task_queue,
+        },
+        {
+            "priority": [p.value for p in Priority],
+            "customer status": [c.value for c in CustomerStatus],
+        },
+    )
+    if not isinstance(breached, bool | None) or not isinstance(running_only, bool):
+        raise InvalidInput("breached and running_only are true or false")
     clauses = [
         "WorkflowType = 'Ticket'",
         # Each continue-as-new leaves a finished run behind; only the newest run is the ticket.
@@ -183,7 +266,10 @@ def visibility_query(
 
 
 class TicketClient:
-    """Open tickets, act on them, read them, list them."""
+    """Open tickets, act on them, read them, list them.
+
+    Every method raises only :class:`TicketError` subclasses; see the module's docstring.
+    """
 
     def __init__(self, client: Client, task_queue: str = DEFAULT_TASK_QUEUE) -> None:
         self.client = client
@@ -193,42 +279,54 @@ class TicketClient:
 
     async def open(
         self,
-        ticket: Ticket | dict[str, Any],
+        ticket: Ticket | Mapping[str, Any],
         policy: Policy | None = None,
         *,
         opened_by: str = "host",
         history_limit: int | None = None,
     ) -> OpenedTicket:
-        """Open a ticket; opening the same ticket again returns the one already running.
+        """Open a ticket; opening a running ticket again returns it with ``created=False``.
 
-        The policy (the default one unless given) is snapshotted into the ticket now.
+        Exactly one of any number of concurrent opens of one id answers ``created=True``.
+        A closed ticket's id is not reused: opening it raises :class:`TicketClosed` (open the
+        host's follow-up under a new id). The policy (the default one unless given) is
+        snapshotted into the ticket now.
         """
-        ticket = ticket if isinstance(ticket, Ticket) else Ticket.model_validate(ticket)
-        start = OpenTicket(
-            ticket=ticket,
-            policy=policy or default_policy(),
-            opened_by=opened_by,
-            history_limit=history_limit,
-        )
-        workflow_id = workflow_id_for(ticket.id)
-        if await self._running_run(workflow_id) is not None:
-            existing = self.client.get_workflow_handle(workflow_id)
-            desc = await existing.describe()
-            return OpenedTicket(
-                ticket_id=ticket.id, workflow_id=workflow_id, run_id=desc.run_id, created=False
+        try:
+            ticket = _validated(Ticket, ticket)
+            start = OpenTicket(
+                ticket=ticket,
+                policy=policy if policy is not None else default_policy(),
+                opened_by=opened_by,
+                history_limit=history_limit,
             )
-        # USE_EXISTING also covers a concurrent open that won the race: it returns that run.
-        handle = await self.client.start_workflow(
-            TicketWorkflow.run,
-            TicketRun(open=start),
-            id=workflow_id,
-            task_queue=self.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            search_attributes=initial_search_attributes(ticket),
-            static_summary=static_summary(ticket),
-            static_details=f"Customer {ticket.customer.name} ({ticket.customer.status}), "
-            f"via {ticket.channel}",
-        )
+        except ValidationError as err:
+            raise invalid_input(err, "ticket") from None
+        workflow_id = workflow_id_for(ticket.id)
+        with translated(ticket.id, "opening"):
+            try:
+                # FAIL + REJECT_DUPLICATE: the server starts at most one run per id, ever
+                # (within retention), and tells every other caller it already exists.
+                handle = await self.client.start_workflow(
+                    TicketWorkflow.run,
+                    TicketRun(open=start),
+                    id=workflow_id,
+                    task_queue=self.task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    search_attributes=initial_search_attributes(ticket),
+                    static_summary=static_summary(ticket),
+                    static_details=f"Customer {ticket.customer.name} ({ticket.customer.status}), "
+                    f"via {ticket.channel}",
+                )
+            except WorkflowAlreadyStartedError:
+                # Running (perhaps continued as new: the newest run is the ticket) or closed.
+                desc = await self.client.get_workflow_handle(workflow_id).describe()
+                if desc.status != ExecutionStatus.RUNNING:
+                    raise _closed(ticket.id, desc) from None
+                return OpenedTicket(
+                    ticket_id=ticket.id, workflow_id=workflow_id, run_id=desc.run_id, created=False
+                )
         return OpenedTicket(
             ticket_id=ticket.id,
             workflow_id=workflow_id,
@@ -236,44 +334,32 @@ class TicketClient:
             created=True,
         )
 
-    async def _running_run(self, workflow_id: str) -> str | None:
-        """The run id of the ticket's running workflow, if one is running."""
-        try:
-            desc = await self.client.get_workflow_handle(workflow_id).describe()
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return None
-            raise
-        running = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
-        return (
-            desc.run_id if desc.raw_description.workflow_execution_info.status == running else None
-        )
-
     # --- actions ---------------------------------------------------------------------------------
 
     async def act(
-        self, ticket_id: str, action: str, payload: BaseModel | dict[str, Any]
+        self, ticket_id: str, action: str, payload: BaseModel | Mapping[str, Any]
     ) -> TicketStatus:
         """Run an agent or supervisor action by name (see :data:`ACTIONS`)."""
-        model = ACTIONS.get(action)
+        ticket_id = _checked_id(ticket_id)
+        model = ACTIONS.get(action) if isinstance(action, str) else None
         if model is None:
-            raise TicketError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
-        message = payload if isinstance(payload, model) else model.model_validate(payload)
-        handle = self._handle(ticket_id)
-        try:
-            status: TicketStatus = await self._update(handle, action, message)
+            raise InvalidInput(f"unknown action; known: {', '.join(ACTIONS)}")
+        message = _validated(model, payload, what=f"{action} action")
+        with translated(ticket_id, action):
+            try:
+                status: TicketStatus = await self._update(self._handle(ticket_id), action, message)
+            except WorkflowUpdateFailedError as err:
+                cause = err.cause
+                if isinstance(cause, ApplicationError) and cause.type == REJECTED:
+                    raise ActionRejected(cause.message) from None
+                raise UnexpectedError(f"{action} on ticket {ticket_id!r} failed") from err
+            except RPCError as err:
+                if err.status == RPCStatusCode.NOT_FOUND and await self._exists(ticket_id):
+                    raise TicketClosed(
+                        f"cannot {action!r} ticket {ticket_id!r}: it is closed"
+                    ) from None
+                raise
             return status
-        except WorkflowUpdateFailedError as err:
-            cause = err.cause
-            if isinstance(cause, ApplicationError) and cause.type == REJECTED:
-                raise ActionRejected(cause.message) from None
-            raise TicketError(f"{action} failed: {cause}") from err
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND and await self._exists(ticket_id):
-                raise ActionRejected(
-                    f"cannot {action!r} ticket {ticket_id!r}: it is closed"
-                ) from None
-            raise self._rpc_error(ticket_id, err) from None
 
     @staticmethod
     async def _update(handle: WorkflowHandle[Any, Any], action: str, message: BaseModel) -> Any:
@@ -297,71 +383,142 @@ class TicketClient:
             await asyncio.sleep(0.1 * 2**attempt)
         raise AssertionError("unreachable")
 
-    async def assign(self, ticket_id: str, a: Assign) -> TicketStatus:
+    async def assign(self, ticket_id: str, a: Assign | Mapping[str, Any]) -> TicketStatus:
         return await self.act(ticket_id, "assign", a)
 
-    async def respond(self, ticket_id: str, a: Respond) -> TicketStatus:
+    async def respond(self, ticket_id: str, a: Respond | Mapping[str, Any]) -> TicketStatus:
         return await self.act(ticket_id, "respond", a)
 
-    async def escalate(self, ticket_id: str, a: Escalate) -> TicketStatus:
+    async def escalate(self, ticket_id: str, a: Escalate | Mapping[str, Any]) -> TicketStatus:
         return await self.act(ticket_id, "escalate", a)
 
-    async def request_escalation(self, ticket_id: str, a: RequestEscalation) -> TicketStatus:
+    async def request_escalation(
+        self, ticket_id: str, a: RequestEscalation | Mapping[str, Any]
+    ) -> TicketStatus:
         return await self.act(ticket_id, "request_escalation", a)
 
-    async def approve(self, ticket_id: str, a: Decide) -> TicketStatus:
+    async def approve(self, ticket_id: str, a: Decide | Mapping[str, Any]) -> TicketStatus:
         return await self.act(ticket_id, "approve", a)
 
-    async def reject(self, ticket_id: str, a: Decide) -> TicketStatus:
+    async def reject(self, ticket_id: str, a: Decide | Mapping[str, Any]) -> TicketStatus:
         return await self.act(ticket_id, "reject", a)
 
-    async def set_priority(self, ticket_id: str, a: SetPriority) -> TicketStatus:
+    async def set_priority(
+        self, ticket_id: str, a: SetPriority | Mapping[str, Any]
+    ) -> TicketStatus:
         return await self.act(ticket_id, "set_priority", a)
 
-    async def note(self, ticket_id: str, a: AddNote) -> TicketStatus:
+    async def note(self, ticket_id: str, a: AddNote | Mapping[str, Any]) -> TicketStatus:
         return await self.act(ticket_id, "note", a)
 
-    async def wait_customer(self, ticket_id: str, a: WaitCustomer) -> TicketStatus:
+    async def wait_customer(
+        self, ticket_id: str, a: WaitCustomer | Mapping[str, Any]
+    ) -> TicketStatus:
         return await self.act(ticket_id, "wait_customer", a)
 
-    async def resolve(self, ticket_id: str, a: Resolve) -> TicketStatus:
+    async def resolve(self, ticket_id: str, a: Resolve | Mapping[str, Any]) -> TicketStatus:
         return await self.act(ticket_id, "resolve", a)
 
-    async def reopen(self, ticket_id: str, a: Reopen) -> TicketStatus:
+    async def reopen(self, ticket_id: str, a: Reopen | Mapping[str, Any]) -> TicketStatus:
         return await self.act(ticket_id, "reopen", a)
 
-    async def close(self, ticket_id: str, a: Close) -> TicketStatus:
+    async def close(self, ticket_id: str, a: Close | Mapping[str, Any]) -> TicketStatus:
         return await self.act(ticket_id, "close", a)
 
     # --- customer events -------------------------------------------------------------------------
 
-    async def customer_reply(self, ticket_id: str, e: CustomerReply) -> None:
-        await self._signal(ticket_id, "customer_reply", e)
+    async def customer_reply(self, ticket_id: str, e: CustomerReply | Mapping[str, Any]) -> None:
+        """The customer wrote back (it resumes a waiting ticket, reopens a resolved one)."""
+        ticket_id = _checked_id(ticket_id)
+        event = _validated(CustomerReply, e, what="customer reply")
+        await self._signal(ticket_id, "customer_reply", event)
 
-    async def customer_feedback(self, ticket_id: str, e: CustomerFeedback) -> None:
-        await self._signal(ticket_id, "customer_feedback", e)
+    async def customer_feedback(
+        self, ticket_id: str, e: CustomerFeedback | Mapping[str, Any]
+    ) -> None:
+        """The customer's survey answer. Feedback counts once the ticket is resolved: for a
+        ticket in any other state it is refused with :class:`ActionRejected`."""
+        ticket_id = _checked_id(ticket_id)
+        event = _validated(CustomerFeedback, e, what="customer feedback")
+        status = await self.status(ticket_id)
+        if status.state == "closed":
+            raise TicketClosed(f"ticket {ticket_id!r} is closed; feedback no longer counts")
+        if status.state != "resolved":
+            raise ActionRejected(
+                f"feedback counts once the ticket is resolved; ticket {ticket_id!r} is "
+                f"{status.state}"
+            )
+        await self._signal(ticket_id, "customer_feedback", event)
 
     async def _signal(self, ticket_id: str, name: str, event: BaseModel) -> None:
-        try:
-            await self._handle(ticket_id).signal(name, event)
-        except RPCError as err:
-            raise self._rpc_error(ticket_id, err) from None
+        with translated(ticket_id, name.replace("_", " ")):
+            try:
+                await self._handle(ticket_id).signal(name, event)
+            except RPCError as err:
+                if err.status == RPCStatusCode.NOT_FOUND and await self._exists(ticket_id):
+                    raise TicketClosed(f"ticket {ticket_id!r} is closed") from None
+                raise
 
     # --- reading ---------------------------------------------------------------------------------
 
     async def status(self, ticket_id: str) -> TicketStatus:
+        """The ticket now (closed tickets answer too, while a worker runs)."""
+        ticket_id = _checked_id(ticket_id)
         status: TicketStatus = await self._query(ticket_id, "status", TicketStatus)
         return status
 
-    async def timeline(self, ticket_id: str) -> list[TimelineEntry]:
-        entries: list[TimelineEntry] = await self._query(ticket_id, "timeline", list[TimelineEntry])
-        return entries
+    async def timeline(
+        self, ticket_id: str, *, before: int | None = None, limit: int | None = None
+    ) -> builtins.list[TimelineEntry]:
+        """The ticket's audit trail, oldest first: the newest ``limit`` entries (all of them,
+        up to :data:`TIMELINE_MAX`, when None) numbered below ``before`` (an entry's ``seq``;
+        1 is the first entry ever).
+
+        The next older page is ``before=entries[0].seq``. A ticket that continued as new keeps
+        earlier entries in its earlier runs; they are read run by run, at most
+        :data:`TIMELINE_PAGES_MAX` answers (of up to 512 KiB) back per call (an empty page:
+        nothing earlier reachable).
+        """
+        ticket_id = _checked_id(ticket_id)
+        before = _bounded_int("before", before, 1, None)
+        want = _bounded_int("limit", limit, 1, TIMELINE_MAX) or TIMELINE_MAX
+        found: dict[int, TimelineEntry] = {}
+        run_id: str | None = None
+        cursor = before
+        for _ in range(TIMELINE_PAGES_MAX):
+            page = await self._timeline_page(ticket_id, run_id, cursor)
+            for entry in page.entries:
+                if before is None or entry.seq < before:
+                    found.setdefault(entry.seq, entry)
+            if page.entries:
+                cursor = page.entries[0].seq
+            if len(found) >= want or (cursor is not None and cursor <= 1):
+                break
+            if page.more_here:
+                continue  # the same run holds older entries than one answer carries
+            if page.earlier_run_id is None:
+                break
+            run_id = page.earlier_run_id
+        return [found[seq] for seq in sorted(found)[-want:]]
+
+    async def _timeline_page(
+        self, ticket_id: str, run_id: str | None, before: int | None
+    ) -> TimelinePage:
+        with translated(ticket_id, "timeline"):
+            handle = self.client.get_workflow_handle(workflow_id_for(ticket_id), run_id=run_id)
+            page: TimelinePage = await handle.query(
+                "timeline_page",
+                TimelineQuery(before=before),
+                result_type=TimelinePage,
+                rpc_timeout=QUERY_TIMEOUT,
+            )
+            return page
 
     async def _query(self, ticket_id: str, name: str, result_type: Any) -> Any:
-        try:
-            return await self._handle(ticket_id).query(name, result_type=result_type)
-        except RPCError as err:
-            raise self._rpc_error(ticket_id, err) from None
+        with translated(ticket_id, name):
+            return await self._handle(ticket_id).query(
+                name, result_type=result_type, rpc_timeout=QUERY_TIMEOUT
+            )
 
     async def _exists(self, ticket_id: str) -> bool:
         try:
@@ -371,7 +528,16 @@ class TicketClient:
         return True
 
     async def is_running(self, ticket_id: str) -> bool:
-        return await self._running_run(workflow_id_for(ticket_id)) is not None
+        """Whether the ticket is open (its newest run is running)."""
+        ticket_id = _checked_id(ticket_id)
+        with translated(ticket_id, "description"):
+            try:
+                desc = await self._handle(ticket_id).describe()
+            except RPCError as err:
+                if err.status == RPCStatusCode.NOT_FOUND:
+                    return False
+                raise
+            return desc.status == ExecutionStatus.RUNNING
 
     # --- listing ---------------------------------------------------------------------------------
 
@@ -405,8 +571,9 @@ class TicketClient:
             running_only=running_only,
             task_queue=task_queue,
         )
+        limit = _bounded_int("limit", limit, 1, LIST_MAX) or LIST_MAX
         found: builtins.list[TicketSummary] = []
-        try:
+        with translated("*", "listing"):
             async for execution in self.client.list_workflows(query, limit=limit):
                 found.append(
                     _summary_of(execution.id, execution.status, execution.typed_search_attributes)
@@ -417,8 +584,6 @@ class TicketClient:
                     t.model_copy(update={"summary": line})
                     for t, line in zip(found, lines, strict=True)
                 ]
-        except RPCError as err:
-            raise TicketError(f"listing tickets failed: {err.message}") from None
         return found
 
     async def _static_summary(self, ticket_id: str) -> str | None:
@@ -431,11 +596,45 @@ class TicketClient:
     def _handle(self, ticket_id: str) -> WorkflowHandle[Any, Any]:
         return self.client.get_workflow_handle(workflow_id_for(ticket_id))
 
-    @staticmethod
-    def _rpc_error(ticket_id: str, err: RPCError) -> TicketError:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return TicketNotFound(f"no ticket {ticket_id!r}")
-        return TicketError(f"ticket {ticket_id!r}: {err.message}")
+
+def _validated(model: type[M], value: object, what: str | None = None) -> M:
+    """``value`` as ``model`` (validated even when it already is one: models are frozen, but a
+    caller may have built one with ``model_construct``)."""
+    try:
+        if isinstance(value, model):
+            value = value.model_dump()
+        return model.model_validate(value)
+    except ValidationError as err:
+        raise invalid_input(err, what or model.__name__) from None
+
+
+def _checked_id(ticket_id: object) -> str:
+    try:
+        return _TICKET_ID.validate_python(ticket_id)
+    except ValidationError:
+        raise InvalidInput(
+            "invalid ticket id: 1 to 128 letters, digits and . _ : - (starting with a letter or "
+            "digit)"
+        ) from None
+
+
+def _bounded_int(name: str, value: object, low: int, high: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{name} must be a whole number")
+    if value < low or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise InvalidInput(f"{name} must be {bounds}")
+    return value
+
+
+def _closed(ticket_id: str, desc: WorkflowExecutionDescription) -> TicketClosed:
+    when = f" at {desc.close_time:%Y-%m-%d %H:%M:%S} UTC" if desc.close_time else ""
+    return TicketClosed(
+        f"ticket {ticket_id!r} closed{when}; a closed ticket's id is not reused: open the "
+        "customer's new request under a new id"
+    )
 
 
 def _summary_of(

@@ -2,8 +2,10 @@
 
 The figures are pure functions of each ticket's status and timeline (:class:`TicketHistory`),
 so they are unit-tested without a server; :func:`fetch_histories` is the only part that talks
-to Temporal (one ``status`` and one ``timeline`` query per ticket; closed tickets answer too,
-as long as a worker runs, because the worker replays them).
+to Temporal (one ``status`` query per ticket, and one ``timeline_page`` query per run of it:
+a ticket whose timeline filled up continued as new and keeps its earlier entries in earlier
+runs; closed runs answer too, as long as a worker runs, because the worker replays them).
+The timeline read per ticket is capped at :data:`TIMELINE_CAP` entries, its most recent ones.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from pydantic import BaseModel, Field
 
 from workflows.messages import TicketStatus, TimelineEntry
 
-from .client import TicketClient, TicketNotFound, TicketSummary
+from .client import TIMELINE_MAX, TicketClient, TicketNotFound, TicketSummary
+
+# The most recent entries of a ticket's timeline the report reads (20,000: about ten full runs).
+TIMELINE_CAP = TIMELINE_MAX
 
 # Timeline summaries the report reads. They are written by workflows/operations.py; the
 # patterns are kept loose on purpose (anchored on the verb) so that wording tweaks after the
@@ -177,7 +182,8 @@ async def fetch_histories(
     concurrency: int = 16,
     progress: Callable[[], None] | None = None,
 ) -> list[TicketHistory]:
-    """Query status and timeline of each listed ticket, a few at a time.
+    """Query status and the whole timeline (across runs, up to :data:`TIMELINE_CAP` entries)
+    of each listed ticket, a few at a time.
 
     ``progress`` is called once per ticket done (the CLI's progress bar). A ticket that
     vanished between listing and querying (its history was deleted) is skipped.
@@ -188,7 +194,7 @@ async def fetch_histories(
         async with gate:
             try:
                 status, timeline = await asyncio.gather(
-                    tickets.status(ticket_id), tickets.timeline(ticket_id)
+                    tickets.status(ticket_id), tickets.timeline(ticket_id, limit=TIMELINE_CAP)
                 )
             except TicketNotFound:
                 return None

@@ -7,13 +7,18 @@ background thread, so that it works the same whether or not the caller already r
     with SyncTicketClient.connect() as tickets:
         tickets.open(ticket)
         tickets.act("T-1", "assign", {"actor": "ana", "assignee": "Bob"})
+
+Like the asyncio client, every call validates its input first and raises only
+:class:`~tierflow.errors.TicketError` subclasses; connecting raises
+:class:`~tierflow.errors.TemporalUnavailable` when the server cannot be reached.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -22,10 +27,12 @@ from pydantic import BaseModel
 from statemachine import Policy, Ticket
 from tierflow.client import OpenedTicket, TicketClient, TicketSummary
 from tierflow.config import TemporalSettings
-from tierflow.connect import connect
-from workflows.messages import CustomerFeedback, CustomerReply, TicketStatus, TimelineEntry
+from tierflow.connect import ServerUnreachableError, connect
+from tierflow.errors import InvalidInput, TemporalUnavailable, TicketError
+from workflows.messages import TicketStatus, TimelineEntry
 
 T = TypeVar("T")
+_FILTERS = [name for name in inspect.signature(TicketClient.list).parameters if name != "self"]
 
 
 class SyncTicketClient:
@@ -40,6 +47,9 @@ class SyncTicketClient:
         self._thread.start()
         try:
             client = self._run(connect(self.settings.temporal_address, self.settings.namespace))
+        except ServerUnreachableError as err:
+            self.close()
+            raise TemporalUnavailable(str(err)) from err
         except BaseException:
             self.close()
             raise
@@ -47,34 +57,50 @@ class SyncTicketClient:
 
     @classmethod
     def connect(cls, settings: TemporalSettings | None = None) -> SyncTicketClient:
-        """Connect now (raises ServerUnreachableError with a one-line message)."""
+        """Connect now (raises TemporalUnavailable with a one-line message)."""
         return cls(settings)
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._loop.is_closed():
+            coro.close()
+            raise TicketError("the ticket client is closed")
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
-    def open(self, ticket: Ticket | dict[str, Any], policy: Policy | None = None) -> OpenedTicket:
+    def open(
+        self, ticket: Ticket | Mapping[str, Any], policy: Policy | None = None
+    ) -> OpenedTicket:
+        """See :meth:`TicketClient.open`: ``created`` is truthful; a closed id is refused."""
         return self._run(self.tickets.open(ticket, policy))
 
-    def act(self, ticket_id: str, action: str, payload: BaseModel | dict[str, Any]) -> TicketStatus:
+    def act(
+        self, ticket_id: str, action: str, payload: BaseModel | Mapping[str, Any]
+    ) -> TicketStatus:
         return self._run(self.tickets.act(ticket_id, action, payload))
 
     def customer_reply(self, ticket_id: str, message: str = "") -> None:
-        self._run(self.tickets.customer_reply(ticket_id, CustomerReply(message=message)))
+        self._run(self.tickets.customer_reply(ticket_id, {"message": message}))
 
     def customer_feedback(self, ticket_id: str, score: int, comment: str = "") -> None:
-        event = CustomerFeedback(score=score, comment=comment)
+        """Refused (ActionRejected) unless the ticket is resolved."""
+        event = {"score": score, "comment": comment}
         self._run(self.tickets.customer_feedback(ticket_id, event))
 
     def status(self, ticket_id: str) -> TicketStatus:
         return self._run(self.tickets.status(ticket_id))
 
-    def timeline(self, ticket_id: str) -> list[TimelineEntry]:
-        return self._run(self.tickets.timeline(ticket_id))
+    def timeline(
+        self, ticket_id: str, *, before: int | None = None, limit: int | None = None
+    ) -> list[TimelineEntry]:
+        """See :meth:`TicketClient.timeline`."""
+        return self._run(self.tickets.timeline(ticket_id, before=before, limit=limit))
 
     def list(self, **filters: Any) -> list[TicketSummary]:
         """Same filters as :meth:`TicketClient.list`."""
-        return self._run(self.tickets.list(**filters))
+        try:
+            listing = self.tickets.list(**filters)
+        except TypeError:
+            raise InvalidInput(f"unknown filter; known: {', '.join(_FILTERS)}") from None
+        return self._run(listing)
 
     def close(self) -> None:
         """Stop the background loop (idempotent)."""

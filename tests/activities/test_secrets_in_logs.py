@@ -71,9 +71,7 @@ async def test_failed_deliveries_log_no_secret(
         try:
             async with running_worker(client, task_queue, activities) as tickets:
                 # An SMS ticket: the customer is answered through the SMS gateway.
-                t = ticket(
-                    "Secrets stay secret", channel="sms", customer={"phone": "+4930123456"}
-                )
+                t = ticket("Secrets stay secret", channel="sms", customer={"phone": "+4930123456"})
                 await tickets.open(t)
                 # Wait until each channel has failed at least once, and Temporal has logged
                 # the failed attempt with its traceback.

@@ -57,6 +57,25 @@ class TestAuth:
         assert "/tickets/{ticket_id}/actions/request_escalation" in paths
         assert "/tickets/{ticket_id}/events" in paths
 
+    async def test_openapi_declares_every_answer(self, http: httpx.AsyncClient) -> None:
+        """Each route documents its errors with a model; opening documents 200 and 201."""
+        paths = (await http.get("/openapi.json")).json()["paths"]
+        for path, operations in paths.items():
+            if path == "/health":
+                continue
+            for method, operation in operations.items():
+                codes = set(operation["responses"])
+                assert {"400", "401", "413", "422", "500", "503"} <= codes, (method, path)
+                if "{ticket_id}" in path:
+                    assert "404" in codes, (method, path)
+                if method == "post":
+                    assert "409" in codes, (method, path)
+                error = operation["responses"]["409" if method == "post" else "401"]
+                assert error["content"]["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/ErrorDetail"
+                }
+        assert {"200", "201"} <= set(paths["/tickets"]["post"]["responses"])
+
 
 class TestTickets:
     async def test_open_is_201_then_200(self, http: httpx.AsyncClient) -> None:

@@ -10,8 +10,16 @@ from temporalio.testing import WorkflowEnvironment
 from statemachine import EscalationReason
 from tests.interfaces.support import settle
 from tests.workflows.support import fast_policy, ticket, wait_for
-from tierflow.client import TicketClient, TicketError, visibility_query
+from tierflow.client import (
+    InvalidInput,
+    TemporalUnavailable,
+    TicketClient,
+    TicketError,
+    TicketNotFound,
+    visibility_query,
+)
 from tierflow.config import TemporalSettings
+from tierflow.devserver import free_port
 from tierflow.sync_client import SyncTicketClient
 from workflows.messages import Escalate
 
@@ -96,3 +104,33 @@ class TestSyncClient:
         assert created
         assert ticket_id == t.id
         assert entries >= 4
+
+    async def test_scripts_see_only_ticket_errors(
+        self, tickets: TicketClient, temporal_env: WorkflowEnvironment, task_queue: str
+    ) -> None:
+        """Bad input, unknown tickets and an unreachable server are TicketError subclasses."""
+        address = temporal_env.client.service_client.config.target_host
+
+        def script() -> list[type[TicketError]]:
+            settings = TemporalSettings(temporal_address=address, task_queue=task_queue)
+            seen: list[type[TicketError]] = []
+            with SyncTicketClient.connect(settings) as sync:
+                calls = [
+                    lambda: sync.customer_feedback("T-x", score=9),
+                    lambda: sync.customer_reply("T-x", "\ud800"),
+                    lambda: sync.open({"id": "bad id"}),
+                    lambda: sync.list(colour="red"),
+                    lambda: sync.status("T-never-opened"),
+                ]
+                for call in calls:
+                    with pytest.raises(TicketError) as caught:
+                        call()
+                    seen.append(type(caught.value))
+            with pytest.raises(TemporalUnavailable):
+                SyncTicketClient.connect(
+                    TemporalSettings(temporal_address=f"127.0.0.1:{free_port()}")
+                )
+            return seen
+
+        seen = await asyncio.to_thread(script)
+        assert seen == [InvalidInput] * 4 + [TicketNotFound]

@@ -1,0 +1,70 @@
+"""Serving the HTTP API on a loopback port for a test, and reading a ticket's history length
+once nothing is pending on it (to show that a refused request wrote nothing)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from tierflow.api import create_app
+from tierflow.client import TicketClient, workflow_id_for
+from tierflow.devserver import free_port
+
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@asynccontextmanager
+async def serving(tickets: TicketClient) -> AsyncIterator[str]:
+    """The API served by uvicorn on a free loopback port, on this event loop; yields its URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(tickets, token=TOKEN), host="127.0.0.1", port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "uvicorn did not start"
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def quiet_history_length(client: Client, ticket_id: str, within: float = 30.0) -> int:
+    """The length of the ticket's history once no workflow task and no activity is pending
+    on it (the same length read on both sides of a check that nothing is pending)."""
+    handle = client.get_workflow_handle(workflow_id_for(ticket_id))
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        before = len((await handle.fetch_history()).events)
+        raw = (await handle.describe()).raw_description
+        after = len((await handle.fetch_history()).events)
+        idle = not raw.pending_activities and not raw.HasField("pending_workflow_task")
+        if idle and before == after:
+            return after
+        assert asyncio.get_running_loop().time() < deadline, "the ticket never went quiet"
+        await asyncio.sleep(0.1)
+
+
+async def history_length(client: Client, ticket_id: str) -> int:
+    handle = client.get_workflow_handle(workflow_id_for(ticket_id))
+    return len((await handle.fetch_history()).events)
+
+
+async def exists(client: Client, ticket_id: str) -> bool:
+    """Whether a workflow was ever started for the ticket id (strongly consistent)."""
+    try:
+        await client.get_workflow_handle(workflow_id_for(ticket_id)).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True

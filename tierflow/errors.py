@@ -1,0 +1,138 @@
+"""The ticket client's errors, and the one place that turns Temporal's and pydantic's
+exceptions into them.
+
+Every public call of :class:`~tierflow.client.TicketClient` (and of the sync client) raises only
+:class:`TicketError` subclasses, whose ``str()`` is one short line fit for an agent or a host:
+it never carries Temporal's raw gRPC text, and never repeats the caller's input (which may be
+customer data, and may be megabytes).
+
+=========================  =====================================================  ==========
+error                      when                                                   HTTP API
+=========================  =====================================================  ==========
+:class:`InvalidInput`      a value was refused before anything was sent           400 / 422
+:class:`TicketNotFound`    no ticket with that id was ever opened                 404
+:class:`ActionRejected`    the ticket's state does not allow the action           409
+:class:`TicketClosed`      the ticket is closed (an ``ActionRejected``)           409
+:class:`TemporalUnavailable` Temporal, or a worker, did not answer in time        503
+:class:`UnexpectedError`   anything else (a bug): details are logged, not shown   500
+=========================  =====================================================  ==========
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
+from temporalio.client import (
+    RPCTimeoutOrCancelledError,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+# Field errors named in one InvalidInput message, and the length of each error's text.
+_ERRORS_SHOWN = 3
+_TEXT_MAX = 120
+
+
+class TicketError(Exception):
+    """Base of the client's errors; ``str()`` is a message fit for an agent."""
+
+
+class InvalidInput(TicketError):  # noqa: N818 (public name other modules code against)
+    """The input was refused by the models before anything reached Temporal."""
+
+
+class TicketNotFound(TicketError):  # noqa: N818 (public name other modules code against)
+    """No ticket with that id was ever opened (or its history is past retention)."""
+
+
+class ActionRejected(TicketError):  # noqa: N818 (public name other modules code against)
+    """The ticket refused the action (invalid in its state, unknown tier/team/assignee)."""
+
+
+class TicketClosed(ActionRejected):
+    """The ticket is closed: it takes no more actions or events, and its id is not reused."""
+
+
+class TemporalUnavailable(TicketError):  # noqa: N818 (public name other modules code against)
+    """Temporal could not be reached, or no worker answered in time; worth retrying."""
+
+
+class UnexpectedError(TicketError):
+    """Something Tierflow did not expect; the cause is chained for the logs."""
+
+
+def short(text: str, limit: int = _TEXT_MAX) -> str:
+    """``text`` cut to ``limit`` characters, with anything that is not valid Unicode escaped."""
+    safe = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return safe if len(safe) <= limit else safe[: limit - 1] + "…"
+
+
+def invalid_input(err: ValidationError, what: str) -> InvalidInput:
+    """A one-line InvalidInput naming the first few offending fields, never their values."""
+    errors = err.errors(include_url=False, include_input=False, include_context=False)
+    parts = [
+        f"{'.'.join(short(str(p), 40) for p in e['loc']) or what}: {short(e['msg'])}"
+        for e in errors[:_ERRORS_SHOWN]
+    ]
+    more = len(errors) - _ERRORS_SHOWN
+    if more > 0:
+        parts.append(f"and {more} more")
+    return InvalidInput(f"invalid {what}: {'; '.join(parts)}")
+
+
+# Statuses that mean "Temporal (or a worker behind it) is not answering now": retry later.
+_UNAVAILABLE = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.ABORTED,
+    RPCStatusCode.UNAUTHENTICATED,
+    RPCStatusCode.PERMISSION_DENIED,
+}
+
+
+def rpc_error(ticket_id: str, what: str, err: RPCError) -> TicketError:
+    """A TicketError for a failed Temporal call, in Tierflow's words (not gRPC's)."""
+    status = err.status
+    if status == RPCStatusCode.NOT_FOUND:
+        return TicketNotFound(f"no ticket {ticket_id!r}")
+    if status in _UNAVAILABLE:
+        name = status.name.lower() if status is not None else "unknown"
+        return TemporalUnavailable(
+            f"Temporal did not answer the {what} of ticket {ticket_id!r} ({name}); try again"
+        )
+    if status == RPCStatusCode.INVALID_ARGUMENT and "size" in err.message.lower():
+        return InvalidInput(f"the {what} of ticket {ticket_id!r} is too large for Temporal")
+    return UnexpectedError(f"Temporal refused the {what} of ticket {ticket_id!r}")
+
+
+@contextmanager
+def translated(ticket_id: str, what: str) -> Iterator[None]:
+    """Turn whatever a Temporal call raises into a TicketError about ``what`` of the ticket."""
+    try:
+        yield
+    except TicketError:
+        raise
+    except ValidationError as err:
+        raise invalid_input(err, what) from None
+    except (PydanticSerializationError, UnicodeError):
+        raise InvalidInput(
+            f"the {what} of ticket {ticket_id!r} holds text that is not valid Unicode"
+        ) from None
+    except RPCError as err:
+        raise rpc_error(ticket_id, what, err) from err
+    except RPCTimeoutOrCancelledError as err:
+        raise TemporalUnavailable(
+            f"no worker took the {what} of ticket {ticket_id!r} in time; try again"
+        ) from err
+    except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as err:
+        raise UnexpectedError(f"the worker could not answer the {what} of {ticket_id!r}") from err
+    except Exception as err:
+        raise UnexpectedError(
+            f"the {what} of ticket {ticket_id!r} failed unexpectedly ({type(err).__name__})"
+        ) from err
