@@ -18,7 +18,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, get_args
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -31,6 +30,7 @@ from pydantic import (
 from statemachine.calendar import BusinessCalendar
 from statemachine.durations import Duration
 from statemachine.errors import PolicyError, UnknownTarget
+from statemachine.inputs import MAX_FILE_BYTES, InputError, load_yaml, read_text
 from statemachine.machine import FIXED_STATES
 from statemachine.rules import RoutingRule
 from statemachine.ticket import Priority
@@ -443,22 +443,25 @@ def policy_from_data(data: Any, source: str = "<policy>") -> Policy:
         raise error.with_source(source) from None
 
 
+MAX_POLICY_BYTES: Final = MAX_FILE_BYTES
+
+
 def parse_policy(text: str, source: str = "<policy>") -> Policy:
-    """Parse and validate policy YAML text."""
+    """Parse and validate policy YAML text (bounded: see :mod:`statemachine.inputs`)."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise PolicyError([("", f"not valid YAML: {error}")], source) from None
+        data = load_yaml(text)
+    except InputError as error:
+        raise PolicyError([("", error.message)], source) from None
     return policy_from_data(data, source)
 
 
 def load_policy(path: str | Path) -> Policy:
-    """Read, parse and validate a policy file."""
+    """Read, parse and validate a policy file of at most :data:`MAX_POLICY_BYTES`."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise PolicyError([("", f"cannot read the file: {error.strerror}")], str(path)) from None
+        text = read_text(path, MAX_POLICY_BYTES)
+    except InputError as error:
+        raise PolicyError([("", error.message)], str(path)) from None
     return parse_policy(text, str(path))
 
 

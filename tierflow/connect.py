@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
@@ -14,8 +15,28 @@ class ServerUnreachableError(RuntimeError):
     """The Temporal server did not answer; the message says where we looked and what to do."""
 
 
+# A host name, an IPv4 address or a bracketed IPv6 address.
+_HOST = re.compile(r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9._-]{0,251}[A-Za-z0-9])?")
+
+
+def address_problem(address: str) -> str | None:
+    """What is wrong with a ``host:port`` address, or None when it is well formed."""
+    host, colon, port = address.rpartition(":")
+    if not colon or not host:
+        return "expected host:port, e.g. localhost:7233"
+    if not (port.isascii() and port.isdigit() and len(port) <= 5 and 1 <= int(port) <= 65535):
+        return "the port must be a number from 1 to 65535"
+    if not _HOST.fullmatch(host):
+        return "the host must be a host name, an IPv4 address or a [bracketed] IPv6 address"
+    return None
+
+
 async def connect(address: str, namespace: str, *, timeout: float = 10.0) -> Client:
     """Connect to ``address``; raise :class:`ServerUnreachableError` with a one-line message."""
+    problem = address_problem(address)
+    if problem is not None:
+        shown = address if len(address) <= 60 else address[:59] + "…"
+        raise ServerUnreachableError(f"invalid Temporal address {shown!r}: {problem}")
     try:
         client = await Client.connect(
             address,

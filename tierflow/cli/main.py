@@ -7,21 +7,22 @@ from typing import Annotated
 import typer
 
 from tierflow.cli import analytics, service
+from tierflow.cli._common import GlobalOptions, GuardedGroup
 from tierflow.cli.policy import policy_app
 from tierflow.cli.tickets import ticket_app, tickets_app
-from tierflow.config import TemporalSettings
 
 app = typer.Typer(
     name="tierflow",
     help="Durable help-desk ticket escalation on Temporal.",
     no_args_is_help=True,
-    # Errors are printed as one line by the commands; never dump locals in a traceback.
+    # Every error is one line (GuardedGroup); never dump locals in a traceback.
+    cls=GuardedGroup,
     pretty_exceptions_show_locals=False,
 )
 
 
 @app.callback()
-def main(
+def options(
     ctx: typer.Context,
     address: Annotated[
         str | None,
@@ -35,12 +36,8 @@ def main(
     ] = None,
 ) -> None:
     """Connection options apply to every command; they default to the environment."""
-    env = TemporalSettings()
-    ctx.obj = TemporalSettings(
-        temporal_address=address or env.temporal_address,
-        namespace=namespace or env.namespace,
-        task_queue=task_queue or env.task_queue,
-    )
+    # Checked (with the environment) only by the commands that connect: see settings_of.
+    ctx.obj = GlobalOptions(address=address, namespace=namespace, task_queue=task_queue)
 
 
 app.command("server")(service.server)

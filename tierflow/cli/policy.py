@@ -13,7 +13,7 @@ from rich.table import Table
 from statemachine import Policy, PolicyError, RoutingRule, default_policy, load_policy, mermaid
 from statemachine.durations import format_duration
 
-from ._common import console, err_console
+from ._common import console, err_console, fail, one_line, policy_problems
 
 policy_app = typer.Typer(help="Check and draw escalation policies.", no_args_is_help=True)
 
@@ -23,15 +23,18 @@ def _load(file: Path) -> Policy:
     try:
         return load_policy(file)
     except PolicyError as err:
+        problems = policy_problems(err)
         count = len(err.problems)
+        if count <= 1:  # the file itself (unreadable, too large, not YAML) or one key
+            fail(f"{file} is not a valid policy: {problems[0] if problems else 'invalid'}")
         err_console.print(
-            f"error: {file} is not a valid policy ({count} problem{'s' * (count != 1)})",
+            one_line(f"error: {file} is not a valid policy ({count} problems)"),
             style="red",
             markup=False,
             soft_wrap=True,
         )
-        for path, message in err.problems:
-            err_console.print(f"  {path or '(file)'}: {message}", markup=False, soft_wrap=True)
+        for line in problems:
+            err_console.print(f"  {one_line(line)}", markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 

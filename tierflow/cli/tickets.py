@@ -3,7 +3,7 @@ tickets list``. Every action's input is validated by its pydantic model before c
 
 from __future__ import annotations
 
-import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,6 +21,7 @@ from statemachine import (
     Ticket,
     load_policy,
 )
+from statemachine.inputs import MAX_FILE_BYTES, InputError, clip, load_json, quoted, read_text
 from tierflow.client import ACTIONS, TicketClient
 from workflows.messages import CustomerFeedback, CustomerReply, TicketStatus
 
@@ -30,7 +31,21 @@ from ._common import console, default_actor, fail, guarded, run_with_client
 ticket_app = typer.Typer(help="Open one ticket, read it, and act on it.", no_args_is_help=True)
 tickets_app = typer.Typer(help="Find tickets.", no_args_is_help=True)
 
-TicketId = Annotated[str, typer.Argument(help="the ticket's id in the host system")]
+# Every ticket's id has this shape (Ticket.id); anything else is refused before connecting.
+_TICKET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+def _ticket_id(value: str) -> str:
+    if not _TICKET_ID.fullmatch(value):
+        raise typer.BadParameter(
+            f"{quoted(value)} is not a ticket id (1-128 letters, digits and . _ : -)"
+        )
+    return value
+
+
+TicketId = Annotated[
+    str, typer.Argument(help="the ticket's id in the host system", callback=_ticket_id)
+]
 ActorOpt = Annotated[
     str,
     typer.Option(
@@ -43,17 +58,24 @@ NoteOpt = Annotated[str, typer.Option("--note", help="a note kept with the actio
 # --- opening and reading ------------------------------------------------------------------------
 
 
+MAX_TICKET_BYTES = MAX_FILE_BYTES
+
+
 def _ticket_from(file: Path | None, fields: dict[str, Any]) -> Ticket:
-    """The ticket from a JSON file (flags override its keys), or from flags alone."""
+    """The ticket from a JSON file of at most MAX_TICKET_BYTES (flags override its keys), or
+    from flags alone."""
     data: dict[str, Any] = {}
     if file is not None:
+        name = clip(str(file))
         try:
-            loaded = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            fail(f"cannot read ticket file {file}: {err}")
+            loaded = load_json(read_text(file, MAX_TICKET_BYTES))
+        except InputError as err:
+            fail(f"ticket file {name}: {err}")
         if not isinstance(loaded, dict):
-            fail(f"ticket file {file}: expected a JSON object")
+            fail(f"ticket file {name}: expected a JSON object")
         data.update(loaded)
+        if not isinstance(data.get("customer") or {}, dict):
+            fail(f"ticket file {name}: customer: expected an object (id, name, email, …)")
     customer = dict(data.get("customer") or {})
     for key in ("id", "name", "email", "phone", "status"):
         value = fields.pop(f"customer_{key}")
