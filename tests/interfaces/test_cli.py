@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from tests.interfaces.conftest import Cli
 from tests.workflows.support import fast_policy, ticket, wait_for
 from tierflow.cli import app
+from tierflow.cli.entry import run
 from tierflow.client import TicketClient
 
 BROKEN_POLICY = """\
@@ -153,3 +155,51 @@ class TestPolicy:
         assert result.exit_code == 0
         assert result.stdout.startswith("stateDiagram-v2")
         assert "tier3" in result.stdout
+
+
+class TestLastResort:
+    def test_unexpected_exception_is_one_line(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A bug in a command is one "internal error" line naming the exception type only."""
+
+        def broken(policy: object) -> None:
+            raise RuntimeError("s3cret detail")
+
+        monkeypatch.setattr("tierflow.cli.policy.explain", broken)
+        monkeypatch.delenv("TIERFLOW_DEBUG", raising=False)
+        result = CliRunner().invoke(app, ["policy", "check", "statemachine/policies/default.yaml"])
+        assert result.exit_code == 1
+        line = one_error_line(result.stderr)
+        assert line.startswith("error: internal error (RuntimeError); run with TIERFLOW_DEBUG=1")
+        assert "s3cret" not in result.output
+
+    def test_debug_shows_the_traceback_without_locals(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """With TIERFLOW_DEBUG=1 the traceback is shown, still without local variables."""
+
+        def broken(policy: object) -> None:
+            token = "s3cret-local"  # a local a rich traceback would show
+            raise RuntimeError(f"boom {len(token)}")
+
+        monkeypatch.setattr("tierflow.cli.policy.explain", broken)
+        monkeypatch.setenv("TIERFLOW_DEBUG", "1")
+        result = CliRunner().invoke(app, ["policy", "check", "statemachine/policies/default.yaml"])
+        assert result.exit_code == 1
+        assert "Traceback" in result.stderr
+        assert "RuntimeError: boom 12" in result.stderr
+        assert "s3cret-local'" not in result.stderr.replace('token = "s3cret-local"', "")
+        assert result.stderr.splitlines()[-1].startswith("error: internal error (RuntimeError)")
+
+
+class TestConsoleScript:
+    @pytest.mark.parametrize(
+        ("argv", "code"),
+        [(["policy", "diagram"], 0), (["nope"], 2), (["policy", "check", "/nonexistent"], 1)],
+    )
+    def test_run_returns_the_exit_code(
+        self, argv: list[str], code: int, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The entry point's run() gives the code main() hands to os._exit."""
+        assert run(argv) == code
+        if code:
+            assert capsys.readouterr().err.startswith("error: ")
