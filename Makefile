@@ -36,8 +36,13 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# The fuzz and soak tests that run small in `make test`, at full size.
+FULL_SCALE_TESTS := tests/interfaces/test_api_fuzz.py tests/interfaces/test_client_contract.py \
+	tests/interfaces/test_cli_hostile.py tests/workflows/test_bounded_state.py
+
 bench: temporal
 	$(VENV)/bin/python -m benchmarks $(BENCH_ARGS)
+	TIERFLOW_TEST_SCALE=full $(VENV)/bin/pytest -q $(FULL_SCALE_TESTS)
 
 clean:
 	rm -rf .data .pytest_cache .mypy_cache .ruff_cache

@@ -8,33 +8,17 @@ from typing import Any
 
 import httpx
 import pytest_asyncio
-import uvicorn
 
+from tests.interfaces.http_support import AUTH, serving
 from tests.workflows.support import ticket, wait_for
-from tierflow.api import create_app
 from tierflow.client import TicketClient
-from tierflow.devserver import free_port
-
-TOKEN = "s3cret-token"
 
 
 @pytest_asyncio.fixture
 async def http(tickets: TicketClient) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client authorised against the API served on a free loopback port."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(tickets, token=TOKEN), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "uvicorn did not start"
-        await asyncio.sleep(0.02)
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers) as c:
+    async with serving(tickets) as url, httpx.AsyncClient(base_url=url, headers=AUTH) as c:
         yield c
-    server.should_exit = True
-    await task
 
 
 def ticket_json(**overrides: Any) -> dict[str, object]:

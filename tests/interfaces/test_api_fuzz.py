@@ -24,12 +24,13 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.interfaces.http_support import AUTH, serving
+from tests.scale import scaled
 from tests.workflows.support import fast_policy, ticket
 from tierflow.client import TicketClient
 
 # Examples per operation and generation mode: 17 operations x 2 modes x this many, kept small
 # so that the whole fuzz stays well within a minute on two shared cores.
-EXAMPLES = 20
+EXAMPLES = scaled(20, 300)
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

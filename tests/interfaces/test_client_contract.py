@@ -15,6 +15,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from statemachine import EscalationReason
 from tests.interfaces.http_support import AUTH, exists, quiet_history_length, serving
+from tests.scale import scaled
 from tests.workflows.support import fast_policy, ticket, wait_for
 from tierflow.client import (
     ACTIONS,
@@ -218,7 +219,7 @@ async def test_malformed_calls_raise_only_ticket_errors_and_write_nothing(
 
     @given(call=calls(t.id))
     @settings(
-        max_examples=150,
+        max_examples=scaled(150, 2000),
         deadline=None,
         derandomize=True,
         database=None,

@@ -10,12 +10,12 @@ it through thousands of notes; ``make test`` through a few dozen.
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 
 from statemachine.text import DESCRIPTION_MAX, NOTE_MAX
+from tests.scale import scaled
 from workflows.messages import CustomerReply, TimelineEntry, TimelinePage, TimelineQuery
 from workflows.state import RUN_TIMELINE_BYTES
 
@@ -26,7 +26,7 @@ CARRIED_INPUT_MAX = 512 * 1024
 QUERY_RESULT_MAX = 1024 * 1024
 WIDE = "\U0001f600"  # four bytes in UTF-8: the largest text per character a caller can send
 
-ROUNDS, PER_ROUND = (500, 4) if os.environ.get("TIERFLOW_TEST_SCALE") == "full" else (12, 4)
+ROUNDS, PER_ROUND = scaled(12, 500), 4
 
 
 async def _runs(client: Client, workflow_id: str) -> list[tuple[str, WorkflowExecutionStatus]]:
