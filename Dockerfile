@@ -5,9 +5,8 @@ COPY pyproject.toml README.md ./
 COPY statemachine ./statemachine
 COPY workflows ./workflows
 COPY activities ./activities
+# tierflow/ links the three folders above into the package; pip builds one `tierflow` package.
 COPY tierflow ./tierflow
-COPY benchmarks ./benchmarks
-COPY worker.py ./
 RUN pip install --no-cache-dir .
 USER nobody
-CMD ["python", "worker.py"]
+CMD ["tierflow", "worker"]

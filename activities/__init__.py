@@ -4,22 +4,22 @@ The workflow decides who is told what; these activities only deliver. Register t
 `Worker(activities=TierflowActivities().all())`.
 """
 
-from activities.errors import (
+from tierflow.activities.errors import (
     PERMANENT_DELIVERY_ERROR,
     TEMPLATE_ERROR,
     TRANSIENT_DELIVERY_ERROR,
 )
-from activities.models import (
+from tierflow.activities.models import (
     CustomerUpdate,
     DeliveryResult,
     Notification,
     NotifyChannel,
     TicketSync,
 )
-from activities.settings import Settings
-from activities.signing import verify_signature
-from activities.templates import TemplateError
-from activities.tierflow_activities import TierflowActivities
+from tierflow.activities.settings import Settings
+from tierflow.activities.signing import verify_signature
+from tierflow.activities.templates import TemplateError
+from tierflow.activities.tierflow_activities import TierflowActivities
 
 __all__ = [
     "PERMANENT_DELIVERY_ERROR",

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.models import CustomerUpdate, DeliveryResult, Notification, TicketSync
+from tierflow.activities.models import CustomerUpdate, DeliveryResult, Notification, TicketSync
 
 __all__ = ["TIMELINE_NOTES", "DeliveredSoFar", "EffectBatch", "Item", "TimelineNote", "dispatch"]
 

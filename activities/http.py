@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from activities.errors import http_status_is_transient, permanent, transient
-from activities.safe_text import one_line
+from tierflow.activities.errors import http_status_is_transient, permanent, transient
+from tierflow.activities.safe_text import one_line
 
 __all__ = ["IDEMPOTENCY_HEADER", "post"]
 

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from structlog.typing import FilteringBoundLogger
 from temporalio.exceptions import ApplicationError
 
-from activities.channels import ChannelAdapter
-from activities.errors import TEMPLATE_ERROR, permanent
-from activities.log import SkipNotices
-from activities.models import CustomerUpdate, DeliveryResult, Notification, NotifyChannel
-from activities.templates import RenderedMessage, TemplateError, TemplateSet
+from tierflow.activities.channels import ChannelAdapter
+from tierflow.activities.errors import TEMPLATE_ERROR, permanent
+from tierflow.activities.log import SkipNotices
+from tierflow.activities.models import CustomerUpdate, DeliveryResult, Notification, NotifyChannel
+from tierflow.activities.templates import RenderedMessage, TemplateError, TemplateSet
 
 __all__ = ["customer_notification", "deliver", "render_customer_update"]
 

@@ -6,10 +6,10 @@ import httpx
 from structlog.typing import FilteringBoundLogger
 from temporalio.exceptions import ApplicationError
 
-from activities.channels.webhook import post_signed_json
-from activities.log import SkipNotices
-from activities.models import DeliveryResult, NotifyChannel, TicketSync
-from activities.settings import Settings
+from tierflow.activities.channels.webhook import post_signed_json
+from tierflow.activities.log import SkipNotices
+from tierflow.activities.models import DeliveryResult, NotifyChannel, TicketSync
+from tierflow.activities.settings import Settings
 
 __all__ = ["push_ticket_sync"]
 

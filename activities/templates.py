@@ -25,8 +25,8 @@ from pathlib import Path
 from string import Template
 from typing import get_args
 
-from activities.models import CustomerUpdate, CustomerUpdateKind
-from activities.safe_text import one_line
+from tierflow.activities.models import CustomerUpdate, CustomerUpdateKind
+from tierflow.activities.safe_text import one_line
 
 __all__ = [
     "DEFAULT_TEMPLATES",

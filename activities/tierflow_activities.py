@@ -13,14 +13,14 @@ from typing import Any, Self
 import httpx
 from temporalio import activity
 
-from activities.channels import build_adapters
-from activities.dispatch import DeliveredSoFar, EffectBatch, Item, TimelineNote, dispatch
-from activities.log import SkipNotices, activity_logger
-from activities.models import CustomerUpdate, DeliveryResult, Notification, TicketSync
-from activities.notify import customer_notification, deliver, render_customer_update
-from activities.settings import Settings
-from activities.sync import push_ticket_sync
-from activities.templates import TemplateSet
+from tierflow.activities.channels import build_adapters
+from tierflow.activities.dispatch import DeliveredSoFar, EffectBatch, Item, TimelineNote, dispatch
+from tierflow.activities.log import SkipNotices, activity_logger
+from tierflow.activities.models import CustomerUpdate, DeliveryResult, Notification, TicketSync
+from tierflow.activities.notify import customer_notification, deliver, render_customer_update
+from tierflow.activities.settings import Settings
+from tierflow.activities.sync import push_ticket_sync
+from tierflow.activities.templates import TemplateSet
 
 __all__ = ["TierflowActivities"]
 

@@ -12,7 +12,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
-from statemachine.durations import parse_duration
+from tierflow.statemachine.durations import parse_duration
 
 E = EventType
 

@@ -16,7 +16,7 @@ from datetime import timedelta
 from temporalio.client import Client
 
 from tierflow.client import TicketClient
-from workflows.messages import AddNote, Assign
+from tierflow.workflows.messages import AddNote, Assign
 
 from . import tickets
 from .lifecycle import wait_for_tier

@@ -21,7 +21,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowUpdateFailedError
 
 from tierflow.client import ActionRejected, TicketClient, workflow_id_for
-from workflows.messages import Resolve
+from tierflow.workflows.messages import Resolve
 
 from . import baseline, tickets
 from .stats import Summary, summarize

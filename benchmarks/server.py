@@ -26,7 +26,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tierflow.devserver import ensure_temporal_binary, free_port
-from workflows import search_attributes
+from tierflow.workflows import search_attributes
 
 _ACTION = re.compile(r'^action\{action_type="([^"]+)",namespace="default"[^}]*\} (\S+)$')
 

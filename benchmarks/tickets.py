@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from statemachine import Policy, Ticket, default_policy, policy_from_data
+from tierflow.statemachine import Policy, Ticket, default_policy, policy_from_data
 
 PRIORITIES = ("low", "normal", "high", "urgent", "critical")
 # Long enough never to fire during a benchmark run.

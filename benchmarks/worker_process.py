@@ -20,11 +20,11 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from activities import Settings, TierflowActivities
 from benchmarks.baseline import BaselineTicket, baseline_effects
+from tierflow.activities import Settings, TierflowActivities
 from tierflow.connect import connect
 from tierflow.logs import configure_logging
-from worker import build_worker
+from tierflow.worker import build_worker
 
 
 def _worker(kind: str, client: Client, task_queue: str, cache: int, sandbox: bool) -> Worker:

@@ -6,11 +6,11 @@ Deterministic and free of I/O (except reading policy files in ``load_policy`` an
 It never reads the clock: the current time is always passed in.
 """
 
-from statemachine.calendar import BusinessCalendar, Weekday
-from statemachine.durations import Duration, format_duration, parse_duration
-from statemachine.errors import DomainError, InvalidAction, PolicyError, UnknownTarget
-from statemachine.escalation import EscalationReason, EscalationRecord, EscalationType
-from statemachine.machine import (
+from tierflow.statemachine.calendar import BusinessCalendar, Weekday
+from tierflow.statemachine.durations import Duration, format_duration, parse_duration
+from tierflow.statemachine.errors import DomainError, InvalidAction, PolicyError, UnknownTarget
+from tierflow.statemachine.escalation import EscalationReason, EscalationRecord, EscalationType
+from tierflow.statemachine.machine import (
     ACTIONS,
     APPROVAL,
     CLOSED,
@@ -23,7 +23,7 @@ from statemachine.machine import (
     TicketMachine,
     mermaid,
 )
-from statemachine.policy import (
+from tierflow.statemachine.policy import (
     ROLES,
     EscalationActionKind,
     EscalationLevel,
@@ -45,9 +45,16 @@ from statemachine.policy import (
     parse_policy,
     policy_from_data,
 )
-from statemachine.rules import Action, Condition, FiredRule, RoutingRule, TriageResult, triage
-from statemachine.sla import ClockEvent, SlaClock, SlaTarget, TargetClock, TargetStatus
-from statemachine.ticket import Channel, Customer, CustomerStatus, Priority, Ticket
+from tierflow.statemachine.rules import (
+    Action,
+    Condition,
+    FiredRule,
+    RoutingRule,
+    TriageResult,
+    triage,
+)
+from tierflow.statemachine.sla import ClockEvent, SlaClock, SlaTarget, TargetClock, TargetStatus
+from tierflow.statemachine.ticket import Channel, Customer, CustomerStatus, Priority, Ticket
 
 __all__ = [
     "ACTIONS",

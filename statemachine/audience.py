@@ -9,8 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from .errors import UnknownTarget
-from .policy import EscalationActionKind, EscalationLevel, Policy, Recipient, Role
+from tierflow.statemachine.errors import UnknownTarget
+from tierflow.statemachine.policy import (
+    EscalationActionKind,
+    EscalationLevel,
+    Policy,
+    Recipient,
+    Role,
+)
 
 _ROLE_OF_ACTION: dict[EscalationActionKind, Role] = {
     EscalationActionKind.NOTIFY_SUPERVISOR: "supervisor",

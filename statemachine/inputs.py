@@ -16,7 +16,7 @@ from typing import Any, Final
 import yaml
 from yaml.resolver import Resolver
 
-from statemachine.errors import DomainError
+from tierflow.statemachine.errors import DomainError
 
 MAX_FILE_BYTES: Final = 1024 * 1024  # policies and ticket files; real ones are a few KiB
 MAX_DEPTH: Final = 32  # nested mappings/lists; the default policy needs 5

@@ -18,7 +18,7 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict
 from transitions import EventData, Machine
 
-from statemachine.errors import DomainError, InvalidAction, UnknownTarget
+from tierflow.statemachine.errors import DomainError, InvalidAction, UnknownTarget
 
 NEW: Final = "new"
 TRIAGE: Final = "triage"

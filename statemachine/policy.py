@@ -27,13 +27,13 @@ from pydantic import (
     model_validator,
 )
 
-from statemachine.calendar import BusinessCalendar
-from statemachine.durations import Duration
-from statemachine.errors import PolicyError, UnknownTarget
-from statemachine.inputs import MAX_FILE_BYTES, InputError, load_yaml, read_text
-from statemachine.machine import FIXED_STATES
-from statemachine.rules import RoutingRule
-from statemachine.ticket import Priority
+from tierflow.statemachine.calendar import BusinessCalendar
+from tierflow.statemachine.durations import Duration
+from tierflow.statemachine.errors import PolicyError, UnknownTarget
+from tierflow.statemachine.inputs import MAX_FILE_BYTES, InputError, load_yaml, read_text
+from tierflow.statemachine.machine import FIXED_STATES
+from tierflow.statemachine.rules import RoutingRule
+from tierflow.statemachine.ticket import Priority
 
 Role = Literal["agent", "supervisor", "manager", "director"]
 ROLES: Final[tuple[str, ...]] = get_args(Role)
@@ -466,7 +466,7 @@ def load_policy(path: str | Path) -> Policy:
 
 
 def _packaged(name: str) -> Policy:
-    resource = importlib.resources.files("statemachine") / "policies" / name
+    resource = importlib.resources.files("tierflow.statemachine") / "policies" / name
     return parse_policy(resource.read_text(encoding="utf-8"), f"statemachine/policies/{name}")
 
 

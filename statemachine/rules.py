@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from statemachine.ticket import Channel, CustomerStatus, Priority, Ticket
+from tierflow.statemachine.ticket import Channel, CustomerStatus, Priority, Ticket
 
 if TYPE_CHECKING:
-    from statemachine.policy import Policy
+    from tierflow.statemachine.policy import Policy
 
 
 def keyword_pattern(keyword: str) -> re.Pattern[str]:

@@ -24,8 +24,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from statemachine.calendar import BusinessCalendar
-from statemachine.policy import SlaTargets
+from tierflow.statemachine.calendar import BusinessCalendar
+from tierflow.statemachine.policy import SlaTargets
 
 
 class SlaTarget(StrEnum):

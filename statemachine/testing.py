@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from statemachine.ticket import Channel, Customer, CustomerStatus, Ticket
+from tierflow.statemachine.ticket import Channel, Customer, CustomerStatus, Ticket
 
 #: A fixed, timezone-aware moment to build tickets and clocks around (a Monday).
 EPOCH = datetime(2024, 3, 25, 9, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from statemachine.text import TAGS_MAX, Description, Line, Name, Subject
+from tierflow.statemachine.text import TAGS_MAX, Description, Line, Name, Subject
 
 
 class Channel(StrEnum):

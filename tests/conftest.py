@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tierflow.devserver import ensure_temporal_binary
 from tierflow.logs import configure_logging
-from workflows import search_attributes
+from tierflow.workflows import search_attributes
 
 
 @pytest.fixture(scope="session", autouse=True)

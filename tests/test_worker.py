@@ -14,9 +14,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from activities import TierflowActivities
+from tierflow.activities import TierflowActivities
 from tierflow.devserver import free_port
-from worker import parse_args, worker_for
+from tierflow.worker import parse_args, worker_for
 
 WORKER = str(Path(__file__).parent.parent / "worker.py")
 

@@ -33,8 +33,8 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from statemachine import CustomerStatus, Priority, Ticket
-from workflows.messages import CustomerFeedback, CustomerReply, TicketStatus, TimelineEntry
+from tierflow.statemachine import CustomerStatus, Priority, Ticket
+from tierflow.workflows.messages import CustomerFeedback, CustomerReply, TicketStatus, TimelineEntry
 
 from ._guards import (
     MAX_BODY_BYTES,

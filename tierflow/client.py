@@ -43,10 +43,10 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from statemachine import CustomerStatus, Policy, Priority, Ticket, default_policy
-from workflows import REJECTED, TicketWorkflow
-from workflows import search_attributes as sa
-from workflows.messages import (
+from tierflow.statemachine import CustomerStatus, Policy, Priority, Ticket, default_policy
+from tierflow.workflows import REJECTED, TicketWorkflow
+from tierflow.workflows import search_attributes as sa
+from tierflow.workflows.messages import (
     AddNote,
     Assign,
     Close,
@@ -66,8 +66,8 @@ from workflows.messages import (
     TimelineQuery,
     WaitCustomer,
 )
-from workflows.state import TicketRun
-from workflows.visibility import initial_search_attributes, static_summary
+from tierflow.workflows.state import TicketRun
+from tierflow.workflows.visibility import initial_search_attributes, static_summary
 
 from .config import DEFAULT_TASK_QUEUE
 from .errors import (

@@ -20,8 +20,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from activities import Settings, TierflowActivities
-from statemachine import EscalationReason, Ticket, demo_policy
+from tierflow.activities import Settings, TierflowActivities
 from tierflow.client import ActionRejected, TicketClient, TicketError, workflow_id_for
 from tierflow.connect import ServerUnreachableError, connect
 from tierflow.devserver import (
@@ -31,8 +30,9 @@ from tierflow.devserver import (
     ensure_temporal_binary,
 )
 from tierflow.logs import configure_logging
-from worker import build_worker
-from workflows.messages import (
+from tierflow.statemachine import EscalationReason, Ticket, demo_policy
+from tierflow.worker import build_worker
+from tierflow.workflows.messages import (
     Assign,
     Close,
     CustomerFeedback,

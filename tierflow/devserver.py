@@ -25,7 +25,7 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 
-from workflows import search_attributes
+from tierflow.workflows import search_attributes
 
 CLI_VERSION = "1.5.1"
 CLI_MODULE = f"github.com/temporalio/cli/cmd/temporal@v{CLI_VERSION}"

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
-from workflows.messages import TicketStatus, TimelineEntry
+from tierflow.workflows.messages import TicketStatus, TimelineEntry
 
 from .client import TIMELINE_MAX, TicketClient, TicketNotFound, TicketSummary
 

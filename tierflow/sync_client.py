@@ -24,12 +24,12 @@ from typing import Any, Self, TypeVar
 
 from pydantic import BaseModel
 
-from statemachine import Policy, Ticket
 from tierflow.client import OpenedTicket, TicketClient, TicketSummary
 from tierflow.config import TemporalSettings
 from tierflow.connect import ServerUnreachableError, connect
 from tierflow.errors import InvalidInput, TemporalUnavailable, TicketError
-from workflows.messages import TicketStatus, TimelineEntry
+from tierflow.statemachine import Policy, Ticket
+from tierflow.workflows.messages import TicketStatus, TimelineEntry
 
 T = TypeVar("T")
 _FILTERS = [name for name in inspect.signature(TicketClient.list).parameters if name != "self"]

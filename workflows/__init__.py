@@ -1,5 +1,5 @@
 """The ticket workflow: one durable Temporal workflow per support ticket."""
 
-from workflows.ticket import REJECTED, TicketWorkflow
+from tierflow.workflows.ticket import REJECTED, TicketWorkflow
 
 __all__ = ["REJECTED", "TicketWorkflow"]

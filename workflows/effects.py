@@ -10,19 +10,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from activities.dispatch import EffectBatch
-from activities.models import (
+from tierflow.activities.dispatch import EffectBatch
+from tierflow.activities.models import (
     CustomerUpdate,
     CustomerUpdateKind,
     Notification,
     NotifyChannel,
     TicketSync,
 )
-from statemachine import Channel, EscalationLevel, Recipient, audience
-from statemachine.sla import SlaTarget
-from statemachine.text import excerpt
-
-from .state import TicketState
+from tierflow.statemachine import Channel, EscalationLevel, Recipient, audience
+from tierflow.statemachine.sla import SlaTarget
+from tierflow.statemachine.text import excerpt
+from tierflow.workflows.state import TicketState
 
 # Agents' text quoted in a staff notification (a resolution, say) is cut to this length: a
 # batch may tell dozens of people on several channels, and must stay a small activity input.

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from statemachine import (
+from tierflow.statemachine import (
     EscalationReason,
     EscalationRecord,
     EscalationType,
@@ -18,8 +18,8 @@ from statemachine import (
     Priority,
     Ticket,
 )
-from statemachine.sla import TargetStatus
-from statemachine.text import REASONS_MAX, ActorName, Line, Name, Note, RequiredNote
+from tierflow.statemachine.sla import TargetStatus
+from tierflow.statemachine.text import REASONS_MAX, ActorName, Line, Name, Note, RequiredNote
 
 Actor = ActorName
 # A ticket carries its policy snapshot in every continue-as-new input; this keeps it small.

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from activities.dispatch import EffectBatch, TimelineNote
-from statemachine import (
+from tierflow.activities.dispatch import EffectBatch, TimelineNote
+from tierflow.statemachine import (
     EscalationActionKind,
     EscalationReason,
     EscalationRecord,
@@ -25,12 +25,11 @@ from statemachine import (
     audience,
     triage,
 )
-from statemachine.sla import ClockEvent, SlaTarget
-from statemachine.text import excerpt
-
-from . import views
-from .effects import EffectPlanner
-from .messages import (
+from tierflow.statemachine.sla import ClockEvent, SlaTarget
+from tierflow.statemachine.text import excerpt
+from tierflow.workflows import views
+from tierflow.workflows.effects import EffectPlanner
+from tierflow.workflows.messages import (
     AddNote,
     Assign,
     CustomerFeedback,
@@ -44,7 +43,7 @@ from .messages import (
     TicketStatus,
     WaitCustomer,
 )
-from .state import PendingRequest, TicketRun, TicketState
+from tierflow.workflows.state import PendingRequest, TicketRun, TicketState
 
 SYSTEM = "tierflow"  # the actor of everything the policy does on its own
 

@@ -12,10 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from statemachine import EscalationRecord, MachineState, Policy, Priority, Ticket
-from statemachine.sla import SlaClock
-
-from .messages import OpenTicket, TimelineEntry, TimelineKind
+from tierflow.statemachine import EscalationRecord, MachineState, Policy, Priority, Ticket
+from tierflow.statemachine.sla import SlaClock
+from tierflow.workflows.messages import OpenTicket, TimelineEntry, TimelineKind
 
 # How much of its past a ticket carries in memory and into each continue-as-new input. A run
 # continues as new once its timeline reaches RUN_TIMELINE_BYTES (so a ``timeline`` query stays

@@ -18,11 +18,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.dispatch import TIMELINE_NOTES, EffectBatch
-    from statemachine import DomainError, EscalationRecord
-
-    from . import views, visibility
-    from .messages import (
+    from tierflow.activities.dispatch import TIMELINE_NOTES, EffectBatch
+    from tierflow.statemachine import DomainError, EscalationRecord
+    from tierflow.workflows import views, visibility
+    from tierflow.workflows.messages import (
         AddNote,
         Assign,
         Close,
@@ -41,8 +40,8 @@ with workflow.unsafe.imports_passed_through():
         TimelineQuery,
         WaitCustomer,
     )
-    from .operations import Deadline, TicketOperations
-    from .state import TicketRun, TicketState
+    from tierflow.workflows.operations import Deadline, TicketOperations
+    from tierflow.workflows.state import TicketRun, TicketState
 
 # A domain error reaches the agent as this failure type, with the domain's own message.
 REJECTED = "TicketActionRejected"

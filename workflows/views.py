@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .messages import SlaView, TicketStatus
-from .state import TicketState
+from tierflow.workflows.messages import SlaView, TicketStatus
+from tierflow.workflows.state import TicketState
 
 
 def sla_views(state: TicketState, now: datetime) -> list[SlaView]:

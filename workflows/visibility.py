@@ -17,13 +17,12 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
 
-from statemachine import Ticket
-from statemachine.durations import format_duration
-
-from . import search_attributes as sa
-from .messages import SlaView
-from .state import TicketState
-from .views import sla_views
+from tierflow.statemachine import Ticket
+from tierflow.statemachine.durations import format_duration
+from tierflow.workflows import search_attributes as sa
+from tierflow.workflows.messages import SlaView
+from tierflow.workflows.state import TicketState
+from tierflow.workflows.views import sla_views
 
 # Bounds of user text in the UI (characters, before escaping) and of listed items.
 MAX_SUBJECT = 200

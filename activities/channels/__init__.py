@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import httpx
 
-from activities.channels.base import ChannelAdapter
-from activities.channels.chat import ChatAdapter
-from activities.channels.email import EmailAdapter
-from activities.channels.sms import SmsAdapter
-from activities.channels.webhook import WebhookAdapter
-from activities.models import NotifyChannel
-from activities.settings import Settings
+from tierflow.activities.channels.base import ChannelAdapter
+from tierflow.activities.channels.chat import ChatAdapter
+from tierflow.activities.channels.email import EmailAdapter
+from tierflow.activities.channels.sms import SmsAdapter
+from tierflow.activities.channels.webhook import WebhookAdapter
+from tierflow.activities.models import NotifyChannel
+from tierflow.activities.settings import Settings
 
 __all__ = [
     "ChannelAdapter",

@@ -12,11 +12,11 @@ import json
 
 import httpx
 
-from activities.errors import permanent
-from activities.http import post
-from activities.models import Notification, NotifyChannel
-from activities.safe_text import one_line, plain_text, slack_escape
-from activities.settings import Settings
+from tierflow.activities.errors import permanent
+from tierflow.activities.http import post
+from tierflow.activities.models import Notification, NotifyChannel
+from tierflow.activities.safe_text import one_line, plain_text, slack_escape
+from tierflow.activities.settings import Settings
 
 __all__ = ["MAX_BODY", "MAX_SUBJECT", "ChatAdapter", "chat_payload"]
 

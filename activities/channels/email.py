@@ -20,10 +20,10 @@ from urllib.parse import quote
 
 import aiosmtplib
 
-from activities.errors import permanent, smtp_code_is_transient, transient
-from activities.models import Notification, NotifyChannel
-from activities.safe_text import one_line, plain_text
-from activities.settings import Settings
+from tierflow.activities.errors import permanent, smtp_code_is_transient, transient
+from tierflow.activities.models import Notification, NotifyChannel
+from tierflow.activities.safe_text import one_line, plain_text
+from tierflow.activities.settings import Settings
 
 __all__ = [
     "IDEMPOTENCY_HEADER",

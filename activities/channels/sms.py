@@ -10,11 +10,11 @@ import re
 
 import httpx
 
-from activities.errors import permanent
-from activities.http import post
-from activities.models import Notification, NotifyChannel
-from activities.safe_text import bounded, one_line, plain_text
-from activities.settings import Settings
+from tierflow.activities.errors import permanent
+from tierflow.activities.http import post
+from tierflow.activities.models import Notification, NotifyChannel
+from tierflow.activities.safe_text import bounded, one_line, plain_text
+from tierflow.activities.settings import Settings
 
 __all__ = ["SmsAdapter", "is_e164", "sms_text"]
 

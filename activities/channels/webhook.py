@@ -8,11 +8,11 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from activities.errors import permanent
-from activities.http import post
-from activities.models import Notification, NotifyChannel
-from activities.settings import Settings
-from activities.signing import signature_headers
+from tierflow.activities.errors import permanent
+from tierflow.activities.http import post
+from tierflow.activities.models import Notification, NotifyChannel
+from tierflow.activities.settings import Settings
+from tierflow.activities.signing import signature_headers
 
 __all__ = ["WebhookAdapter", "post_signed_json"]
 

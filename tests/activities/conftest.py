@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from activities import Settings, TierflowActivities
 from tests.activities.servers import HttpRecorder, SmtpCapture
+from tierflow.activities import Settings, TierflowActivities
 
 WEBHOOK_SECRET = "webhook-secret"
 SYNC_SECRET = "sync-secret"

@@ -7,10 +7,10 @@ import dataclasses
 import structlog
 from temporalio.testing import ActivityEnvironment
 
-from activities import DeliveryResult, NotifyChannel, TierflowActivities
 from tests.activities import factories
 from tests.activities.conftest import ActivitiesFactory
 from tests.activities.servers import SmtpCapture
+from tierflow.activities import DeliveryResult, NotifyChannel, TierflowActivities
 
 
 class TestActivityLogging:

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from activities import TEMPLATE_ERROR, NotifyChannel, TierflowActivities, verify_signature
 from tests.activities import factories
 from tests.activities.conftest import WEBHOOK_SECRET, ActivitiesFactory
 from tests.activities.servers import HttpRecorder, SmtpCapture
+from tierflow.activities import TEMPLATE_ERROR, NotifyChannel, TierflowActivities, verify_signature
 
 
 class TestNotifyCustomer:

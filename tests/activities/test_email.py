@@ -7,11 +7,15 @@ from pathlib import Path
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from activities import PERMANENT_DELIVERY_ERROR, TRANSIENT_DELIVERY_ERROR, TierflowActivities
-from activities.channels.email import message_id_for
 from tests.activities import factories
 from tests.activities.conftest import ActivitiesFactory
 from tests.activities.servers import SmtpCapture, free_port, make_self_signed_cert
+from tierflow.activities import (
+    PERMANENT_DELIVERY_ERROR,
+    TRANSIENT_DELIVERY_ERROR,
+    TierflowActivities,
+)
+from tierflow.activities.channels.email import message_id_for
 
 
 class TestEmailDelivery:

@@ -5,13 +5,6 @@ from __future__ import annotations
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from activities import (
-    PERMANENT_DELIVERY_ERROR,
-    TRANSIENT_DELIVERY_ERROR,
-    NotifyChannel,
-    TierflowActivities,
-    verify_signature,
-)
 from tests.activities import factories
 from tests.activities.conftest import (
     SMS_ACCOUNT,
@@ -21,6 +14,13 @@ from tests.activities.conftest import (
     ActivitiesFactory,
 )
 from tests.activities.servers import HttpRecorder, Reply
+from tierflow.activities import (
+    PERMANENT_DELIVERY_ERROR,
+    TRANSIENT_DELIVERY_ERROR,
+    NotifyChannel,
+    TierflowActivities,
+    verify_signature,
+)
 
 
 class TestChat:

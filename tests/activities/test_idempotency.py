@@ -9,10 +9,10 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities import NotifyChannel, TierflowActivities
-from activities.dispatch import EffectBatch
 from tests.activities import factories
 from tests.activities.servers import HttpRecorder, SmtpCapture
+from tierflow.activities import NotifyChannel, TierflowActivities
+from tierflow.activities.dispatch import EffectBatch
 
 
 class TestSameKeyOnRetry:

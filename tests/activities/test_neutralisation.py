@@ -8,11 +8,11 @@ import json
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from activities import NotifyChannel, TierflowActivities, verify_signature
-from activities.channels.email import MAX_SUBJECT
 from tests.activities import factories
 from tests.activities.conftest import WEBHOOK_SECRET, ActivitiesFactory
 from tests.activities.servers import HttpRecorder, Reply, SmtpCapture
+from tierflow.activities import NotifyChannel, TierflowActivities, verify_signature
+from tierflow.activities.channels.email import MAX_SUBJECT
 
 INJECTION = "Hi\r\nBcc: evil@example.net\r\nX-Evil: 1\n\nforged body"
 

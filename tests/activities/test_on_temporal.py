@@ -16,9 +16,9 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from activities import DeliveryResult, Notification, NotifyChannel, TierflowActivities
 from tests.activities import factories
 from tests.activities.servers import HttpRecorder
+from tierflow.activities import DeliveryResult, Notification, NotifyChannel, TierflowActivities
 
 pytestmark = pytest.mark.integration
 

@@ -9,13 +9,13 @@ from email import message_from_bytes, policy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from activities import Settings
-from activities.channels.chat import chat_payload
-from activities.channels.email import EmailAdapter
-from activities.models import NotifyChannel
-from activities.safe_text import one_line, plain_text, slack_escape
-from activities.templates import TemplateSet
 from tests.activities import factories
+from tierflow.activities import Settings
+from tierflow.activities.channels.chat import chat_payload
+from tierflow.activities.channels.email import EmailAdapter
+from tierflow.activities.models import NotifyChannel
+from tierflow.activities.safe_text import one_line, plain_text, slack_escape
+from tierflow.activities.templates import TemplateSet
 
 # Arbitrary text, weighted towards the characters that matter here.
 HOSTILE = st.text(

@@ -15,9 +15,9 @@ import pytest
 import structlog
 from temporalio.client import Client
 
-from activities import Settings, TierflowActivities
 from tests.activities.servers import HttpRecorder, Reply, SmtpCapture
 from tests.workflows.support import running_worker, ticket
+from tierflow.activities import Settings, TierflowActivities
 from tierflow.logs import configure_logging
 
 pytestmark = pytest.mark.integration

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from activities import Settings
+from tierflow.activities import Settings
 
 
 class TestSettings:

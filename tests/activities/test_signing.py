@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from activities.signing import sign, signature_headers, verify_signature
+from tierflow.activities.signing import sign, signature_headers, verify_signature
 
 NOW = 1_800_000_000.0
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from activities import TierflowActivities, verify_signature
 from tests.activities import factories
 from tests.activities.conftest import SYNC_SECRET
 from tests.activities.servers import HttpRecorder
+from tierflow.activities import TierflowActivities, verify_signature
 
 
 class TestSyncTicket:

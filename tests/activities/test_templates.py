@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from activities.templates import KINDS, TemplateError, TemplateSet, format_estimate
 from tests.activities import factories
+from tierflow.activities.templates import KINDS, TemplateError, TemplateSet, format_estimate
 
 
 class TestDefaultTemplates:

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from activities import Settings, TierflowActivities
 from benchmarks import history, tickets
 from benchmarks.__main__ import main
 from benchmarks.lifecycle import wait_for_tier
 from benchmarks.stats import percentile, summarize
+from tierflow.activities import Settings, TierflowActivities
 from tierflow.client import TicketClient
-from worker import build_worker
+from tierflow.worker import build_worker
 
 
 def _ordered(s: dict[str, Any]) -> bool:

@@ -13,8 +13,8 @@ import jsonschema
 import pytest
 import yaml
 
-from activities import Settings
-from workflows import search_attributes
+from tierflow.activities import Settings
+from tierflow.workflows import search_attributes
 
 ROOT = Path(__file__).parent.parent.parent
 

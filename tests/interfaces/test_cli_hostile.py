@@ -23,11 +23,11 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from typer.testing import CliRunner, Result
 
-from statemachine.inputs import MAX_FILE_BYTES
 from tests.interfaces.support import settle
 from tests.workflows.support import fast_policy, ticket, wait_for
 from tierflow.cli import app
 from tierflow.client import TicketClient, workflow_id_for
+from tierflow.statemachine.inputs import MAX_FILE_BYTES
 
 SEED = 11  # the generator is seeded: a failure names a case that reproduces
 TIERFLOW = Path(sys.executable).with_name("tierflow")  # the real console script

@@ -7,7 +7,6 @@ import asyncio
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from statemachine import EscalationReason
 from tests.interfaces.support import settle
 from tests.workflows.support import fast_policy, ticket, wait_for
 from tierflow.client import (
@@ -20,8 +19,9 @@ from tierflow.client import (
 )
 from tierflow.config import TemporalSettings
 from tierflow.devserver import free_port
+from tierflow.statemachine import EscalationReason
 from tierflow.sync_client import SyncTicketClient
-from workflows.messages import Escalate
+from tierflow.workflows.messages import Escalate
 
 
 class TestVisibilityQuery:

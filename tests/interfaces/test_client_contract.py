@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from statemachine import EscalationReason
 from tests.interfaces.http_support import AUTH, exists, quiet_history_length, serving
 from tests.scale import scaled
 from tests.workflows.support import fast_policy, ticket, wait_for
@@ -27,7 +26,8 @@ from tierflow.client import (
     workflow_id_for,
 )
 from tierflow.report import build_report, escalations_of, fetch_histories
-from workflows.messages import AddNote, Close, Escalate, Resolve, TimelineEntry
+from tierflow.statemachine import EscalationReason
+from tierflow.workflows.messages import AddNote, Close, Escalate, Resolve, TimelineEntry
 
 T = TypeVar("T")
 

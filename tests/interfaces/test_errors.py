@@ -22,7 +22,7 @@ from tierflow.errors import (
     rpc_error,
     translated,
 )
-from workflows.messages import TicketStatus
+from tierflow.workflows.messages import TicketStatus
 
 SECRET = "customer secret 4111-1111"
 

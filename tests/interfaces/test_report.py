@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from statemachine import EscalationReason, EscalationType, Priority
 from tests.interfaces.conftest import Cli
 from tests.interfaces.support import settle
 from tests.workflows.support import fast_policy, ticket, wait_for
@@ -21,7 +20,8 @@ from tierflow.report import (
     sla_verdict,
     tier_stints,
 )
-from workflows.messages import Escalate, Resolve, SlaView, TicketStatus, TimelineEntry
+from tierflow.statemachine import EscalationReason, EscalationType, Priority
+from tierflow.workflows.messages import Escalate, Resolve, SlaView, TicketStatus, TimelineEntry
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 

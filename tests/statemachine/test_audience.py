@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from statemachine import Recipient, audience, default_policy
+from tierflow.statemachine import Recipient, audience, default_policy
 
 
 def names(people: list[Recipient]) -> list[str]:

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from statemachine import BusinessCalendar
+from tierflow.statemachine import BusinessCalendar
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday"]

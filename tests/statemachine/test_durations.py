@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from statemachine import Duration, format_duration, parse_duration
+from tierflow.statemachine import Duration, format_duration, parse_duration
 
 
 class TestParseDuration:

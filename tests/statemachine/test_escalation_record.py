@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from statemachine import EscalationReason, EscalationRecord, EscalationType
+from tierflow.statemachine import EscalationReason, EscalationRecord, EscalationType
 
 
 def record(**overrides: object) -> EscalationRecord:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from statemachine import PolicyError, load_policy, parse_policy
-from statemachine.inputs import (
+from tierflow.statemachine import PolicyError, load_policy, parse_policy
+from tierflow.statemachine.inputs import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
     InputError,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from statemachine import (
+from tierflow.statemachine import (
     EscalationActionKind,
     Policy,
     PolicyError,
@@ -25,7 +25,9 @@ from statemachine import (
 
 def default_data() -> dict[str, Any]:
     """The packaged default policy as plain data, ready to be broken by a test."""
-    text = (importlib.resources.files("statemachine") / "policies" / "default.yaml").read_text()
+    text = (
+        importlib.resources.files("tierflow.statemachine") / "policies" / "default.yaml"
+    ).read_text()
     data: dict[str, Any] = yaml.safe_load(text)
     return data
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from statemachine import BusinessCalendar, ClockEvent, SlaClock, SlaTarget, SlaTargets
+from tierflow.statemachine import BusinessCalendar, ClockEvent, SlaClock, SlaTarget, SlaTargets
 
 ALWAYS = BusinessCalendar()
 OFFICE = BusinessCalendar(

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from statemachine import (
+from tierflow.statemachine import (
     ACTIONS,
     DomainError,
     InvalidAction,

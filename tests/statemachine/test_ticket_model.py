@@ -7,8 +7,8 @@ from datetime import datetime
 import pytest
 from pydantic import ValidationError
 
-from statemachine import Priority, Ticket
-from statemachine.testing import make_customer, make_ticket
+from tierflow.statemachine import Priority, Ticket
+from tierflow.statemachine.testing import make_customer, make_ticket
 
 
 class TestPriority:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from statemachine import (
+from tierflow.statemachine import (
     Action,
     Channel,
     Condition,
@@ -14,7 +14,7 @@ from statemachine import (
     default_policy,
     triage,
 )
-from statemachine.testing import make_ticket
+from tierflow.statemachine.testing import make_ticket
 
 
 class TestDefaultRules:

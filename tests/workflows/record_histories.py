@@ -15,12 +15,12 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from statemachine import EscalationReason
-from statemachine.text import NOTE_MAX
 from tierflow.client import TicketClient, workflow_id_for
 from tierflow.devserver import ensure_temporal_binary
-from workflows import search_attributes
-from workflows.messages import (
+from tierflow.statemachine import EscalationReason
+from tierflow.statemachine.text import NOTE_MAX
+from tierflow.workflows import search_attributes
+from tierflow.workflows.messages import (
     Assign,
     CustomerFeedback,
     CustomerReply,

@@ -11,11 +11,11 @@ from typing import Any
 
 from temporalio.client import Client
 
-from activities import Settings, TierflowActivities
-from statemachine import Policy, Ticket, default_policy, policy_from_data
+from tierflow.activities import Settings, TierflowActivities
 from tierflow.client import TicketClient
-from worker import build_worker
-from workflows.messages import TicketStatus
+from tierflow.statemachine import Policy, Ticket, default_policy, policy_from_data
+from tierflow.worker import build_worker
+from tierflow.workflows.messages import TicketStatus
 
 
 def ticket(subject: str = "Cannot log in", **overrides: Any) -> Ticket:

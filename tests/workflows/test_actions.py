@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from temporalio.client import Client
 
-from statemachine import EscalationReason, EscalationRecord, EscalationType
 from tierflow.client import ActionRejected, TicketClient, workflow_id_for
-from workflows.messages import (
+from tierflow.statemachine import EscalationReason, EscalationRecord, EscalationType
+from tierflow.workflows.messages import (
     Assign,
     Close,
     Decide,

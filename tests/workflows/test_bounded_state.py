@@ -14,10 +14,10 @@ import asyncio
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 
-from statemachine.text import DESCRIPTION_MAX, NOTE_MAX
 from tests.scale import scaled
-from workflows.messages import CustomerReply, TimelineEntry, TimelinePage, TimelineQuery
-from workflows.state import RUN_TIMELINE_BYTES
+from tierflow.statemachine.text import DESCRIPTION_MAX, NOTE_MAX
+from tierflow.workflows.messages import CustomerReply, TimelineEntry, TimelinePage, TimelineQuery
+from tierflow.workflows.state import RUN_TIMELINE_BYTES
 
 from .support import running_worker, ticket, wait_for, wait_for_timeline
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from temporalio.client import Client
 
-from workflows import TicketWorkflow
-from workflows.messages import (
+from tierflow.workflows import TicketWorkflow
+from tierflow.workflows.messages import (
     AddNote,
     Assign,
     CustomerFeedback,

@@ -10,9 +10,9 @@ import pytest
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from activities import Settings, TierflowActivities, verify_signature
 from tests.activities.servers import HttpRecorder, SmtpCapture, free_port
-from workflows.messages import Resolve
+from tierflow.activities import Settings, TierflowActivities, verify_signature
+from tierflow.workflows.messages import Resolve
 
 from .support import fast_policy, running_worker, ticket, wait_for
 

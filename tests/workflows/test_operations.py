@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from statemachine import EscalationReason, default_policy
-from statemachine.sla import SlaTarget
-from workflows.messages import (
+from tierflow.statemachine import EscalationReason, default_policy
+from tierflow.statemachine.sla import SlaTarget
+from tierflow.workflows.messages import (
     CustomerReply,
     Decide,
     OpenTicket,
@@ -18,8 +18,8 @@ from workflows.messages import (
     Resolve,
     WaitCustomer,
 )
-from workflows.operations import TicketOperations
-from workflows.state import TicketState
+from tierflow.workflows.operations import TicketOperations
+from tierflow.workflows.state import TicketState
 
 from .support import ticket
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from temporalio.client import Client
 
-from statemachine import EscalationType
-from workflows.messages import CustomerReply, Respond, TimelineEntry, WaitCustomer
+from tierflow.statemachine import EscalationType
+from tierflow.workflows.messages import CustomerReply, Respond, TimelineEntry, WaitCustomer
 
 from .support import fast_policy, quiet_activities, running_worker, ticket, wait_for
 

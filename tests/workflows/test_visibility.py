@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from statemachine import default_policy
 from tierflow.client import workflow_id_for
 from tierflow.devserver import ensure_temporal_binary
-from workflows import search_attributes as sa
-from workflows.state import TicketState
-from workflows.visibility import (
+from tierflow.statemachine import default_policy
+from tierflow.workflows import search_attributes as sa
+from tierflow.workflows.state import TicketState
+from tierflow.workflows.visibility import (
     MAX_ITEMS,
     MAX_SUBJECT,
     details_markdown,

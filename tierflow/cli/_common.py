@@ -23,11 +23,11 @@ from temporalio.service import RPCError
 from typer import _click  # typer vendors click; its exceptions are not re-exported
 from typer.core import TyperGroup
 
-from statemachine import PolicyError
-from statemachine.inputs import InputError, clip, quoted
 from tierflow.client import TicketClient, TicketError
 from tierflow.config import TemporalSettings
 from tierflow.connect import ServerUnreachableError, address_problem, connect
+from tierflow.statemachine import PolicyError
+from tierflow.statemachine.inputs import InputError, clip, quoted
 
 T = TypeVar("T")
 

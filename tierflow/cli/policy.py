@@ -10,8 +10,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from statemachine import Policy, PolicyError, RoutingRule, default_policy, load_policy, mermaid
-from statemachine.durations import format_duration
+from tierflow.statemachine import (
+    Policy,
+    PolicyError,
+    RoutingRule,
+    default_policy,
+    load_policy,
+    mermaid,
+)
+from tierflow.statemachine.durations import format_duration
 
 from ._common import console, err_console, fail, one_line, policy_problems
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from rich.table import Table
 
-from statemachine import format_duration
 from tierflow.client import TicketSummary
 from tierflow.report import EscalationReport
-from workflows.messages import TicketStatus, TimelineEntry
+from tierflow.statemachine import format_duration
+from tierflow.workflows.messages import TicketStatus, TimelineEntry
 
 
 def _when(at: datetime | None) -> str:

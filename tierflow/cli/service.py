@@ -56,7 +56,7 @@ def server(
 def worker(ctx: typer.Context) -> None:
     """Run the ticket worker until Ctrl-C (uses the global --address/--namespace/--task-queue)."""
     from tierflow.logs import configure_logging
-    from worker import run_worker
+    from tierflow.worker import run_worker
 
     configure_logging()
     with guarded():

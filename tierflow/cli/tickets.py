@@ -11,7 +11,8 @@ from typing import Annotated, Any
 import typer
 from pydantic import BaseModel
 
-from statemachine import (
+from tierflow.client import ACTIONS, TicketClient
+from tierflow.statemachine import (
     Channel,
     CustomerStatus,
     EscalationReason,
@@ -21,9 +22,15 @@ from statemachine import (
     Ticket,
     load_policy,
 )
-from statemachine.inputs import MAX_FILE_BYTES, InputError, clip, load_json, quoted, read_text
-from tierflow.client import ACTIONS, TicketClient
-from workflows.messages import CustomerFeedback, CustomerReply, TicketStatus
+from tierflow.statemachine.inputs import (
+    MAX_FILE_BYTES,
+    InputError,
+    clip,
+    load_json,
+    quoted,
+    read_text,
+)
+from tierflow.workflows.messages import CustomerFeedback, CustomerReply, TicketStatus
 
 from . import render
 from ._common import console, default_actor, fail, guarded, run_with_client
