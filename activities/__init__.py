@@ -9,17 +9,17 @@ from tierflow.activities.errors import (
     TEMPLATE_ERROR,
     TRANSIENT_DELIVERY_ERROR,
 )
-from tierflow.activities.models import (
+from tierflow.activities.settings import Settings
+from tierflow.activities.signing import verify_signature
+from tierflow.activities.templates import TemplateError
+from tierflow.activities.tierflow_activities import TierflowActivities
+from tierflow.contracts import (
     CustomerUpdate,
     DeliveryResult,
     Notification,
     NotifyChannel,
     TicketSync,
 )
-from tierflow.activities.settings import Settings
-from tierflow.activities.signing import verify_signature
-from tierflow.activities.templates import TemplateError
-from tierflow.activities.tierflow_activities import TierflowActivities
 
 __all__ = [
     "PERMANENT_DELIVERY_ERROR",

@@ -16,44 +16,23 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from tierflow.activities.models import CustomerUpdate, DeliveryResult, Notification, TicketSync
+from tierflow.contracts import (
+    CustomerUpdate,
+    DeliveryResult,
+    EffectBatch,
+    Notification,
+    TicketSync,
+    TimelineNote,
+)
 
-__all__ = ["TIMELINE_NOTES", "DeliveredSoFar", "EffectBatch", "Item", "TimelineNote", "dispatch"]
+__all__ = ["DeliveredSoFar", "Item", "dispatch"]
 
-
-class EffectBatch(BaseModel):
-    """The effects of one ticket event, fully resolved by the workflow."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    batch_id: str
-    ticket_id: str
-    workflow_id: str
-    summary: str
-    notifications: list[Notification] = Field(default_factory=list)
-    customer_updates: list[CustomerUpdate] = Field(default_factory=list)
-    syncs: list[TicketSync] = Field(default_factory=list)
-
-
-class TimelineNote(BaseModel):
-    """What happened to one item, for the ticket's timeline."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    at: datetime
-    kind: Literal["notification", "delivery_failure"]
-    summary: str
-    data: dict[str, Any] = Field(default_factory=dict)
-
-
-# What ``dispatch_effects`` returns, as the workflow decodes it (built once per process).
-TIMELINE_NOTES = TypeAdapter(list[TimelineNote])
 
 Item = Notification | CustomerUpdate | TicketSync
 

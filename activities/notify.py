@@ -10,8 +10,8 @@ from temporalio.exceptions import ApplicationError
 from tierflow.activities.channels import ChannelAdapter
 from tierflow.activities.errors import TEMPLATE_ERROR, permanent
 from tierflow.activities.log import SkipNotices
-from tierflow.activities.models import CustomerUpdate, DeliveryResult, Notification, NotifyChannel
 from tierflow.activities.templates import RenderedMessage, TemplateError, TemplateSet
+from tierflow.contracts import CustomerUpdate, DeliveryResult, Notification, NotifyChannel
 
 __all__ = ["customer_notification", "deliver", "render_customer_update"]
 

@@ -8,8 +8,8 @@ from temporalio.exceptions import ApplicationError
 
 from tierflow.activities.channels.webhook import post_signed_json
 from tierflow.activities.log import SkipNotices
-from tierflow.activities.models import DeliveryResult, NotifyChannel, TicketSync
 from tierflow.activities.settings import Settings
+from tierflow.contracts import DeliveryResult, NotifyChannel, TicketSync
 
 __all__ = ["push_ticket_sync"]
 

@@ -25,8 +25,8 @@ from pathlib import Path
 from string import Template
 from typing import get_args
 
-from tierflow.activities.models import CustomerUpdate, CustomerUpdateKind
 from tierflow.activities.safe_text import one_line
+from tierflow.contracts import CustomerUpdate, CustomerUpdateKind
 
 __all__ = [
     "DEFAULT_TEMPLATES",

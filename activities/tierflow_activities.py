@@ -14,13 +14,20 @@ import httpx
 from temporalio import activity
 
 from tierflow.activities.channels import build_adapters
-from tierflow.activities.dispatch import DeliveredSoFar, EffectBatch, Item, TimelineNote, dispatch
+from tierflow.activities.dispatch import DeliveredSoFar, Item, dispatch
 from tierflow.activities.log import SkipNotices, activity_logger
-from tierflow.activities.models import CustomerUpdate, DeliveryResult, Notification, TicketSync
 from tierflow.activities.notify import customer_notification, deliver, render_customer_update
 from tierflow.activities.settings import Settings
 from tierflow.activities.sync import push_ticket_sync
 from tierflow.activities.templates import TemplateSet
+from tierflow.contracts import (
+    CustomerUpdate,
+    DeliveryResult,
+    EffectBatch,
+    Notification,
+    TicketSync,
+    TimelineNote,
+)
 
 __all__ = ["TierflowActivities"]
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tierflow.activities.dispatch import EffectBatch
-from tierflow.activities.models import (
+from tierflow.contracts import (
     CustomerUpdate,
     CustomerUpdateKind,
+    EffectBatch,
     Notification,
     NotifyChannel,
     TicketSync,

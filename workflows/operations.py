@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from tierflow.activities.dispatch import EffectBatch, TimelineNote
+from tierflow.contracts import EffectBatch, TimelineNote
 from tierflow.statemachine import (
     EscalationActionKind,
     EscalationReason,

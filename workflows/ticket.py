@@ -18,7 +18,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from tierflow.activities.dispatch import TIMELINE_NOTES, EffectBatch
+    from tierflow.contracts import TIMELINE_NOTES, EffectBatch
     from tierflow.statemachine import DomainError, EscalationRecord
     from tierflow.workflows import views, visibility
     from tierflow.workflows.messages import (

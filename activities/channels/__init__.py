@@ -9,8 +9,8 @@ from tierflow.activities.channels.chat import ChatAdapter
 from tierflow.activities.channels.email import EmailAdapter
 from tierflow.activities.channels.sms import SmsAdapter
 from tierflow.activities.channels.webhook import WebhookAdapter
-from tierflow.activities.models import NotifyChannel
 from tierflow.activities.settings import Settings
+from tierflow.contracts import NotifyChannel
 
 __all__ = [
     "ChannelAdapter",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from tierflow.activities.models import Notification, NotifyChannel
+from tierflow.contracts import Notification, NotifyChannel
 
 __all__ = ["ChannelAdapter"]
 

@@ -14,9 +14,9 @@ import httpx
 
 from tierflow.activities.errors import permanent
 from tierflow.activities.http import post
-from tierflow.activities.models import Notification, NotifyChannel
 from tierflow.activities.safe_text import one_line, plain_text, slack_escape
 from tierflow.activities.settings import Settings
+from tierflow.contracts import Notification, NotifyChannel
 
 __all__ = ["MAX_BODY", "MAX_SUBJECT", "ChatAdapter", "chat_payload"]
 

@@ -21,9 +21,9 @@ from urllib.parse import quote
 import aiosmtplib
 
 from tierflow.activities.errors import permanent, smtp_code_is_transient, transient
-from tierflow.activities.models import Notification, NotifyChannel
 from tierflow.activities.safe_text import one_line, plain_text
 from tierflow.activities.settings import Settings
+from tierflow.contracts import Notification, NotifyChannel
 
 __all__ = [
     "IDEMPOTENCY_HEADER",

@@ -12,9 +12,9 @@ import httpx
 
 from tierflow.activities.errors import permanent
 from tierflow.activities.http import post
-from tierflow.activities.models import Notification, NotifyChannel
 from tierflow.activities.safe_text import bounded, one_line, plain_text
 from tierflow.activities.settings import Settings
+from tierflow.contracts import Notification, NotifyChannel
 
 __all__ = ["SmsAdapter", "is_e164", "sms_text"]
 

@@ -10,9 +10,9 @@ from pydantic import SecretStr
 
 from tierflow.activities.errors import permanent
 from tierflow.activities.http import post
-from tierflow.activities.models import Notification, NotifyChannel
 from tierflow.activities.settings import Settings
 from tierflow.activities.signing import signature_headers
+from tierflow.contracts import Notification, NotifyChannel
 
 __all__ = ["WebhookAdapter", "post_signed_json"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from tierflow.activities.models import CustomerUpdate, Notification, NotifyChannel, TicketSync
+from tierflow.contracts import CustomerUpdate, Notification, NotifyChannel, TicketSync
 
 ESTIMATE = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 

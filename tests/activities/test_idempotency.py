@@ -12,7 +12,7 @@ from temporalio.testing import ActivityEnvironment
 from tests.activities import factories
 from tests.activities.servers import HttpRecorder, SmtpCapture
 from tierflow.activities import NotifyChannel, TierflowActivities
-from tierflow.activities.dispatch import EffectBatch
+from tierflow.contracts import EffectBatch
 
 
 class TestSameKeyOnRetry:

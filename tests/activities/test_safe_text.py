@@ -13,9 +13,9 @@ from tests.activities import factories
 from tierflow.activities import Settings
 from tierflow.activities.channels.chat import chat_payload
 from tierflow.activities.channels.email import EmailAdapter
-from tierflow.activities.models import NotifyChannel
 from tierflow.activities.safe_text import one_line, plain_text, slack_escape
 from tierflow.activities.templates import TemplateSet
+from tierflow.contracts import NotifyChannel
 
 # Arbitrary text, weighted towards the characters that matter here.
 HOSTILE = st.text(

@@ -1,8 +1,9 @@
-"""The messages the workflow hands to the activities, and what comes back.
+"""What the ticket workflow and its activities say to each other: names and message types.
 
 Every input is fully resolved by the workflow: who is told, over which channel, at which
-address, with which idempotency key. The activities only deliver. These models are defined
-here (not in `statemachine/`) so that the side-effect layer depends on nothing but itself.
+address, with which idempotency key; the activities only deliver and report back. Both sides
+import this module and nothing of each other, so loading the workflow loads no channel adapter
+(httpx, aiosmtplib), and the activities depend on no workflow code. Plain pydantic, no I/O.
 """
 
 from __future__ import annotations
@@ -11,16 +12,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 __all__ = [
+    "TIMELINE_NOTES",
     "CustomerUpdate",
     "CustomerUpdateKind",
     "DeliveryResult",
     "DeliveryStatus",
+    "EffectBatch",
     "Notification",
     "NotifyChannel",
     "TicketSync",
+    "TimelineNote",
 ]
 
 
@@ -97,3 +101,32 @@ class TicketSync(_Message):
     priority: str
     at: datetime
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+class EffectBatch(BaseModel):
+    """The effects of one ticket event, fully resolved by the workflow."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    batch_id: str
+    ticket_id: str
+    workflow_id: str
+    summary: str
+    notifications: list[Notification] = Field(default_factory=list)
+    customer_updates: list[CustomerUpdate] = Field(default_factory=list)
+    syncs: list[TicketSync] = Field(default_factory=list)
+
+
+class TimelineNote(BaseModel):
+    """What happened to one item, for the ticket's timeline."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    at: datetime
+    kind: Literal["notification", "delivery_failure"]
+    summary: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+# What ``dispatch_effects`` returns, as the workflow decodes it (built once per process).
+TIMELINE_NOTES = TypeAdapter(list[TimelineNote])
