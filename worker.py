@@ -1,10 +1,12 @@
 """Run Tierflow's worker: ``python worker.py [--address …] [--cache N] [--no-sandbox] …``.
 
-A thin shell over :func:`tierflow.worker.main` (the installed command is ``tierflow worker``),
+A thin shell over ``tierflow worker`` (the installed command; ``--help`` lists the flags),
 kept at the top of the repository where the design card puts it.
 """
 
-from tierflow.worker import main
+import sys
+
+from tierflow.cli.entry import main
 
 if __name__ == "__main__":
-    main()
+    main(["worker", *sys.argv[1:]])

@@ -21,6 +21,11 @@ from tierflow.activities.settings import Settings
 from tierflow.activities.sync import push_ticket_sync
 from tierflow.activities.templates import TemplateSet
 from tierflow.contracts import (
+    DISPATCH_EFFECTS,
+    LEGACY_DISPATCH_EFFECTS,
+    NOTIFY_CUSTOMER,
+    SEND_NOTIFICATION,
+    SYNC_TICKET,
     CustomerUpdate,
     DeliveryResult,
     EffectBatch,
@@ -47,13 +52,13 @@ class TierflowActivities:
         self.adapters = build_adapters(self.settings, self._client)
         self._skips = SkipNotices()
 
-    @activity.defn(name="send_notification")
+    @activity.defn(name=SEND_NOTIFICATION)
     async def send_notification(self, n: Notification) -> DeliveryResult:
         """Send a staff (or any pre-written) notification over its channel."""
         log = activity_logger("send_notification", ticket_id=n.ticket_id, workflow_id=n.workflow_id)
         return await deliver(self.adapters, n, log, self._skips)
 
-    @activity.defn(name="notify_customer")
+    @activity.defn(name=NOTIFY_CUSTOMER)
     async def notify_customer(self, u: CustomerUpdate) -> DeliveryResult:
         """Render the customer's message from its template and send it on their channel.
 
@@ -64,13 +69,13 @@ class TierflowActivities:
         rendered = render_customer_update(self.templates, u)
         return await deliver(self.adapters, customer_notification(u, rendered), log, self._skips)
 
-    @activity.defn(name="sync_ticket")
+    @activity.defn(name=SYNC_TICKET)
     async def sync_ticket(self, s: TicketSync) -> DeliveryResult:
         """Push the ticket's state to the host system's sync webhook."""
         log = activity_logger("sync_ticket", ticket_id=s.ticket_id, workflow_id=s.workflow_id)
         return await push_ticket_sync(self.settings, self._client, s, log, self._skips)
 
-    @activity.defn(name="dispatch_effects")
+    @activity.defn(name=DISPATCH_EFFECTS)
     async def dispatch_effects(self, batch: EffectBatch) -> list[TimelineNote]:
         """Deliver every effect of one ticket event (see `activities.dispatch`).
 
@@ -90,14 +95,26 @@ class TierflowActivities:
             return await self.notify_customer(item)
         return await self.sync_ticket(item)
 
-    def all(self) -> list[Callable[..., Any]]:
-        """The bound activity methods, for `Worker(activities=...)`."""
-        return [
+    def all(self, *, legacy_names: bool = False) -> list[Callable[..., Any]]:
+        """The bound activity methods, for `Worker(activities=...)`.
+
+        ``legacy_names`` also registers ``dispatch_effects``, the name tickets started before
+        Tierflow's type names were namespaced still call (only where no host activity has it).
+        """
+        registered: list[Callable[..., Any]] = [
             self.send_notification,
             self.notify_customer,
             self.sync_ticket,
             self.dispatch_effects,
         ]
+        if legacy_names:
+
+            @activity.defn(name=LEGACY_DISPATCH_EFFECTS)
+            async def legacy_dispatch_effects(batch: EffectBatch) -> list[TimelineNote]:
+                return await self.dispatch_effects(batch)
+
+            registered.append(legacy_dispatch_effects)
+        return registered
 
     async def aclose(self) -> None:
         """Close the shared HTTP client; call when the worker shuts down."""

@@ -24,7 +24,7 @@ from benchmarks.baseline import BaselineTicket, baseline_effects
 from tierflow.activities import Settings, TierflowActivities
 from tierflow.connect import connect
 from tierflow.logs import configure_logging
-from tierflow.worker import build_worker
+from tierflow.worker import WorkerSettings, build_worker
 
 
 def _worker(kind: str, client: Client, task_queue: str, cache: int, sandbox: bool) -> Worker:
@@ -42,8 +42,7 @@ def _worker(kind: str, client: Client, task_queue: str, cache: int, sandbox: boo
         client,
         task_queue,
         activities=TierflowActivities(settings),
-        max_cached_workflows=cache,
-        sandboxed=sandbox,
+        settings=WorkerSettings(max_cached_workflows=cache, workflow_sandbox=sandbox),
     )
 
 

@@ -14,9 +14,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from tierflow.activities import TierflowActivities
 from tierflow.devserver import free_port
-from tierflow.worker import parse_args, worker_for
+from tierflow.worker import WorkerSettings, build_worker
 
 WORKER = str(Path(__file__).parent.parent / "worker.py")
 
@@ -70,15 +69,44 @@ class TestSettingsHonoured:
 
     @pytest.mark.parametrize("sandboxed", [True, False])
     async def test_cache_size_and_sandbox_reach_the_worker(
-        self, client: Client, task_queue: str, sandboxed: bool
+        self, client: Client, task_queue: str, sandboxed: bool, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """``--cache`` and ``--no-sandbox`` (or their variables) configure the real worker."""
-        argv = ["--task-queue", task_queue, "--cache", "123"]
-        settings = parse_args([*argv, "--sandbox" if sandboxed else "--no-sandbox"])
-        async with TierflowActivities() as activities:
-            config = worker_for(client, settings, activities).config()
+        """``TIERFLOW_MAX_CACHED_WORKFLOWS`` and ``TIERFLOW_WORKFLOW_SANDBOX`` (and the flags
+        ``tierflow worker`` turns into the same settings) configure the real worker."""
+        monkeypatch.setenv("TIERFLOW_MAX_CACHED_WORKFLOWS", "123")
+        monkeypatch.setenv("TIERFLOW_WORKFLOW_SANDBOX", str(sandboxed).lower())
+        config = build_worker(client, task_queue, settings=WorkerSettings()).config(
+            active_config=True
+        )
         assert config["max_cached_workflows"] == 123
         runner = config["workflow_runner"]
         assert isinstance(runner, SandboxedWorkflowRunner) is sandboxed
         assert isinstance(runner, UnsandboxedWorkflowRunner) is not sandboxed
         assert config["task_queue"] == task_queue
+
+    async def test_tuning_reaches_the_worker(self, client: Client, task_queue: str) -> None:
+        """Fixed slots and pollers, or a resource-based tuner, are the worker's own."""
+        fixed = WorkerSettings(
+            max_concurrent_workflow_tasks=7,
+            max_concurrent_activities=9,
+            workflow_task_pollers=3,
+            activity_task_pollers=4,
+        )
+        config = build_worker(client, task_queue, settings=fixed).config(active_config=True)
+        assert config["max_concurrent_workflow_tasks"] == 7
+        assert config["max_concurrent_activities"] == 9
+        assert config["max_concurrent_workflow_task_polls"] == 3
+        assert config["max_concurrent_activity_task_polls"] == 4
+        tuned = WorkerSettings(tuner_target_cpu=0.7, tuner_target_memory=0.8)
+        # One worker per task queue in a process: the second looks at a queue of its own.
+        tuned_worker = build_worker(client, f"{task_queue}-tuned", settings=tuned)
+        assert tuned_worker.config(active_config=True)["tuner"] is not None
+
+    def test_conflicting_tuning_is_refused(self) -> None:
+        """Slots and a resource-based tuner exclude each other; a lone target is incomplete."""
+        with pytest.raises(ValueError, match="not both"):
+            WorkerSettings(
+                max_concurrent_activities=3, tuner_target_cpu=0.5, tuner_target_memory=0.5
+            )
+        with pytest.raises(ValueError, match="both a CPU and a memory"):
+            WorkerSettings(tuner_target_cpu=0.5)

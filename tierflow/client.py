@@ -43,6 +43,7 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from tierflow.contracts import LEGACY_WORKFLOW_TYPE, WORKFLOW_TYPE
 from tierflow.statemachine import CustomerStatus, Policy, Priority, Ticket, default_policy
 from tierflow.workflows import REJECTED, TicketWorkflow
 from tierflow.workflows import search_attributes as sa
@@ -241,7 +242,7 @@ def visibility_query(
     if not isinstance(breached, bool | None) or not isinstance(running_only, bool):
         raise InvalidInput("breached and running_only are true or false")
     clauses = [
-        "WorkflowType = 'Ticket'",
+        f"WorkflowType IN ('{WORKFLOW_TYPE}', '{LEGACY_WORKFLOW_TYPE}')",
         # Each continue-as-new leaves a finished run behind; only the newest run is the ticket.
         "ExecutionStatus != 'ContinuedAsNew'",
     ]

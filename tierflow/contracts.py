@@ -14,8 +14,26 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+# Temporal type names, namespaced so that Tierflow can share a namespace, a task queue and a
+# worker with a host's own workflows and activities. Tickets started before the namespacing
+# run as "Ticket" and call "dispatch_effects" (see README, "Changing the workflow").
+WORKFLOW_TYPE = "tierflow.Ticket"
+DISPATCH_EFFECTS = "tierflow.dispatch_effects"
+SEND_NOTIFICATION = "tierflow.send_notification"
+NOTIFY_CUSTOMER = "tierflow.notify_customer"
+SYNC_TICKET = "tierflow.sync_ticket"
+LEGACY_WORKFLOW_TYPE = "Ticket"
+LEGACY_DISPATCH_EFFECTS = "dispatch_effects"
+
 __all__ = [
+    "DISPATCH_EFFECTS",
+    "LEGACY_DISPATCH_EFFECTS",
+    "LEGACY_WORKFLOW_TYPE",
+    "NOTIFY_CUSTOMER",
+    "SEND_NOTIFICATION",
+    "SYNC_TICKET",
     "TIMELINE_NOTES",
+    "WORKFLOW_TYPE",
     "CustomerUpdate",
     "CustomerUpdateKind",
     "DeliveryResult",

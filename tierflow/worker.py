@@ -1,31 +1,76 @@
-"""Run Tierflow's worker: the ticket workflow and its activities on one task queue.
+"""Tierflow's own worker: the :class:`~tierflow.plugin.TierflowPlugin` on a worker of its own.
 
-    python worker.py [--address HOST:PORT] [--namespace NS] [--task-queue QUEUE]
-
-Flags default to ``TIERFLOW_TEMPORAL_ADDRESS``, ``TIERFLOW_NAMESPACE`` and
-``TIERFLOW_TASK_QUEUE``, and those to the local dev server. SIGINT or SIGTERM stops it cleanly:
-running activities finish (within a grace period) before the process exits.
+``tierflow worker`` (and ``python worker.py``, a shell over it) runs :func:`run_worker`.
+SIGINT or SIGTERM stops it cleanly: running activities finish (within a grace period) before
+the process exits.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import signal
 from datetime import timedelta
+from typing import Annotated, Any
 
 import structlog
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+from temporalio.worker import Worker, WorkerTuner
 
 from tierflow.activities import TierflowActivities
 from tierflow.config import DEFAULT_CACHE_SIZE, TemporalSettings
-from tierflow.connect import ServerUnreachableError, connect
-from tierflow.logs import configure_logging
-from tierflow.workflows import TicketWorkflow
+from tierflow.connect import connect
+from tierflow.plugin import TierflowPlugin
 
 log = structlog.get_logger("tierflow.worker")
+
+
+class WorkerSettings(BaseSettings):
+    """How a Tierflow worker runs: cache, sandbox and tuning. Environment variables
+    ``TIERFLOW_<FIELD>`` (e.g. ``TIERFLOW_MAX_CACHED_WORKFLOWS``); flags of ``tierflow worker``
+    override them. Unset tuning fields keep Temporal's defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="TIERFLOW_", extra="ignore", env_ignore_empty=True)
+
+    max_cached_workflows: Annotated[int, Field(ge=0)] = DEFAULT_CACHE_SIZE
+    workflow_sandbox: bool = True
+    # Fixed slots: how many workflow tasks and activities run at once, and poller counts.
+    max_concurrent_workflow_tasks: Annotated[int | None, Field(ge=2)] = None
+    max_concurrent_activities: Annotated[int | None, Field(ge=1)] = None
+    workflow_task_pollers: Annotated[int | None, Field(ge=2)] = None
+    activity_task_pollers: Annotated[int | None, Field(ge=1)] = None
+    # Or a resource-based tuner: slots follow the host's CPU and memory use toward targets.
+    tuner_target_cpu: Annotated[float | None, Field(gt=0, le=1)] = None
+    tuner_target_memory: Annotated[float | None, Field(gt=0, le=1)] = None
+
+    @model_validator(mode="after")
+    def _one_kind_of_tuning(self) -> WorkerSettings:
+        targets = (self.tuner_target_cpu, self.tuner_target_memory)
+        if (targets[0] is None) != (targets[1] is None):
+            raise ValueError("a resource-based tuner needs both a CPU and a memory target")
+        slots = (self.max_concurrent_workflow_tasks, self.max_concurrent_activities)
+        if targets[0] is not None and any(v is not None for v in slots):
+            raise ValueError("choose fixed slots or a resource-based tuner, not both")
+        return self
+
+    def worker_options(self) -> dict[str, Any]:
+        """These settings as ``Worker(...)`` keyword arguments."""
+        options: dict[str, Any] = {"max_cached_workflows": self.max_cached_workflows}
+        if self.tuner_target_cpu is not None and self.tuner_target_memory is not None:
+            options["tuner"] = WorkerTuner.create_resource_based(
+                target_memory_usage=self.tuner_target_memory,
+                target_cpu_usage=self.tuner_target_cpu,
+            )
+        for name, value in (
+            ("max_concurrent_workflow_tasks", self.max_concurrent_workflow_tasks),
+            ("max_concurrent_activities", self.max_concurrent_activities),
+            ("max_concurrent_workflow_task_polls", self.workflow_task_pollers),
+            ("max_concurrent_activity_task_polls", self.activity_task_pollers),
+        ):
+            if value is not None:
+                options[name] = value
+        return options
 
 
 def build_worker(
@@ -33,101 +78,57 @@ def build_worker(
     task_queue: str,
     *,
     activities: TierflowActivities | None = None,
-    max_cached_workflows: int = DEFAULT_CACHE_SIZE,
-    sandboxed: bool = True,
+    settings: WorkerSettings | None = None,
+    sandboxed: bool | None = None,
 ) -> Worker:
-    """The worker for ``task_queue``, as the CLI, the demo, tests and benchmarks all run it.
+    """Tierflow's own worker for ``task_queue``: the :class:`TierflowPlugin` on a worker of
+    its own (with the pre-namespacing type names, for tickets of earlier versions), as the
+    CLI, the demo, tests and benchmarks run it.
 
-    ``sandboxed=False`` runs the ticket workflow outside Temporal's Python sandbox. The sandbox
-    re-imports the workflow module for every ticket it loads and proxies module access, which
-    on a busy worker costs about half its CPU (see README, Benchmarks). The workflow code is
-    deterministic without it (pure ``statemachine/``, ``workflow.now()``, no I/O; the test
-    suite runs it sandboxed, which would catch a forbidden call, and replays recorded
-    histories), so high-volume deployments may turn it off.
+    ``sandboxed`` (default: the settings' choice) runs the ticket workflow in Temporal's
+    Python sandbox. The sandbox re-imports the workflow module for every ticket it loads and
+    proxies module access, which on a busy worker costs about half its CPU (see README,
+    Benchmarks). The workflow code is deterministic without it (pure ``statemachine/``,
+    ``workflow.now()``, no I/O; the test suite runs it sandboxed, which would catch a
+    forbidden call, and replays recorded histories), so high-volume deployments may turn it
+    off.
     """
-    acts = activities or TierflowActivities()
+    settings = settings or WorkerSettings()
+    plugin = TierflowPlugin(
+        activities=activities,
+        sandboxed=settings.workflow_sandbox if sandboxed is None else sandboxed,
+        legacy_type_names=True,
+    )
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[TicketWorkflow],
-        activities=acts.all(),
-        max_cached_workflows=max_cached_workflows,
-        workflow_runner=SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner(),
+        plugins=[plugin],
         graceful_shutdown_timeout=timedelta(seconds=10),
+        **settings.worker_options(),
     )
 
 
-def worker_for(
-    client: Client, settings: TemporalSettings, activities: TierflowActivities
-) -> Worker:
-    """The worker ``settings`` describe: task queue, cache size and sandbox as configured."""
-    return build_worker(
-        client,
-        settings.task_queue,
-        activities=activities,
-        max_cached_workflows=settings.max_cached_workflows,
-        sandboxed=settings.workflow_sandbox,
-    )
-
-
-async def run_worker(settings: TemporalSettings, *, stop: asyncio.Event | None = None) -> None:
+async def run_worker(
+    settings: TemporalSettings,
+    worker_settings: WorkerSettings | None = None,
+    *,
+    stop: asyncio.Event | None = None,
+) -> None:
     """Connect, then poll until ``stop`` is set (by SIGINT/SIGTERM when not given)."""
+    worker_settings = worker_settings or WorkerSettings()
     client = await connect(settings.temporal_address, settings.namespace)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with (
-        TierflowActivities() as activities,
-        worker_for(client, settings, activities),
-    ):
+    async with build_worker(client, settings.task_queue, settings=worker_settings):
         log.info(
             "worker started",
             address=settings.temporal_address,
             namespace=settings.namespace,
             task_queue=settings.task_queue,
-            sandboxed=settings.workflow_sandbox,
-            cache=settings.max_cached_workflows,
+            **worker_settings.model_dump(exclude_none=True),
         )
         await stop.wait()
         log.info("worker stopping")
     log.info("worker stopped")
-
-
-def parse_args(argv: list[str] | None = None) -> TemporalSettings:
-    """Flags override the environment, which overrides the local defaults."""
-    env = TemporalSettings()
-    parser = argparse.ArgumentParser(description="Run the Tierflow worker.")
-    parser.add_argument("--address", default=env.temporal_address, help="Temporal frontend")
-    parser.add_argument("--namespace", default=env.namespace)
-    parser.add_argument("--task-queue", default=env.task_queue)
-    parser.add_argument(
-        "--cache", type=int, default=env.max_cached_workflows, help="max cached workflows"
-    )
-    parser.add_argument(
-        "--sandbox",
-        action=argparse.BooleanOptionalAction,
-        default=env.workflow_sandbox,
-        help="run the ticket workflow in Temporal's sandbox (default: on)",
-    )
-    args = parser.parse_args(argv)
-    return TemporalSettings(
-        temporal_address=args.address,
-        namespace=args.namespace,
-        task_queue=args.task_queue,
-        max_cached_workflows=args.cache,
-        workflow_sandbox=args.sandbox,
-    )
-
-
-def main(argv: list[str] | None = None) -> None:
-    settings = parse_args(argv)
-    configure_logging()
-    try:
-        asyncio.run(run_worker(settings))
-    except ServerUnreachableError as err:
-        raise SystemExit(f"error: {err}") from None
-
-
-if __name__ == "__main__":
-    main()

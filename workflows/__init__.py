@@ -1,5 +1,5 @@
 """The ticket workflow: one durable Temporal workflow per support ticket."""
 
-from tierflow.workflows.ticket import REJECTED, TicketWorkflow
+from tierflow.workflows.ticket import REJECTED, LegacyTicketWorkflow, TicketWorkflow
 
-__all__ = ["REJECTED", "TicketWorkflow"]
+__all__ = ["REJECTED", "LegacyTicketWorkflow", "TicketWorkflow"]

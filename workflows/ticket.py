@@ -18,7 +18,14 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from tierflow.contracts import TIMELINE_NOTES, EffectBatch
+    from tierflow.contracts import (
+        DISPATCH_EFFECTS,
+        LEGACY_DISPATCH_EFFECTS,
+        LEGACY_WORKFLOW_TYPE,
+        TIMELINE_NOTES,
+        WORKFLOW_TYPE,
+        EffectBatch,
+    )
     from tierflow.statemachine import DomainError, EscalationRecord
     from tierflow.workflows import views, visibility
     from tierflow.workflows.messages import (
@@ -49,6 +56,7 @@ REJECTED = "TicketActionRejected"
 # workflow.patched ids: each guards a change of the commands a ticket issues (see README,
 # "Changing the workflow"). Its marker is not a billable action.
 TIMELINE_BUDGET_PATCH = "timeline-budget-continue-as-new"
+NAMESPACED_TYPES_PATCH = "namespaced-activity-types"
 
 EFFECT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -67,7 +75,7 @@ def _reject(check: Callable[[], None]) -> None:
         raise ApplicationError(err.message, type=REJECTED, non_retryable=True) from None
 
 
-@workflow.defn(name="Ticket")
+@workflow.defn(name=WORKFLOW_TYPE)
 class TicketWorkflow:
     """One support ticket, from triage to closed."""
 
@@ -126,6 +134,8 @@ class TicketWorkflow:
                     self._publish()
                 workflow.continue_as_new(
                     self.ops.carry_over(workflow.info().run_id),
+                    # A ticket of the legacy type moves to the namespaced one here.
+                    workflow=TicketWorkflow.run,
                     search_attributes=visibility.typed_pairs(self._indexed),
                 )
             deadline = self.ops.next_deadline(workflow.now())
@@ -194,7 +204,7 @@ class TicketWorkflow:
             # Decoded here with an adapter built once per process: the converter in each
             # workflow's sandbox would build a new one for ``list[TimelineNote]`` every time.
             raw = await workflow.execute_activity(
-                "dispatch_effects",
+                self._dispatch_activity(),
                 batch,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=EFFECT_RETRY,
@@ -205,6 +215,14 @@ class TicketWorkflow:
             self.ops.delivery_failed(batch, cause, workflow.now())
         else:
             self.ops.delivered(batch, TIMELINE_NOTES.validate_python(raw))
+
+    @staticmethod
+    def _dispatch_activity() -> str:
+        """The effects activity's name: namespaced, except where an older ticket called the
+        old name (its replay finds no patch marker there)."""
+        if workflow.patched(NAMESPACED_TYPES_PATCH):
+            return DISPATCH_EFFECTS
+        return LEGACY_DISPATCH_EFFECTS
 
     async def _drain_effects(self) -> None:
         while self._effects:
@@ -363,3 +381,17 @@ class TicketWorkflow:
     @workflow.query
     def escalations(self) -> list[EscalationRecord]:
         return list(self.state.escalations)
+
+
+@workflow.defn(name=LEGACY_WORKFLOW_TYPE)
+class LegacyTicketWorkflow(TicketWorkflow):
+    """Tickets started before Tierflow's type names were namespaced ("Ticket"): the same
+    workflow under the old name, until they continue as new as ``tierflow.Ticket``."""
+
+    @workflow.init
+    def __init__(self, run: TicketRun) -> None:
+        super().__init__(run)
+
+    @workflow.run
+    async def run(self, run: TicketRun) -> TicketStatus:
+        return await super().run(run)

@@ -32,7 +32,7 @@ class DeliveryProbe:
         """`sent: <detail>` or `failed: <error type>`."""
         try:
             result = await workflow.execute_activity(
-                "send_notification",
+                "tierflow.send_notification",
                 n,
                 result_type=DeliveryResult,
                 start_to_close_timeout=timedelta(seconds=10),

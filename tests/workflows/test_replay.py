@@ -10,7 +10,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from tierflow.workflows import TicketWorkflow
+from tierflow.workflows import LegacyTicketWorkflow, TicketWorkflow
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 
@@ -29,7 +29,7 @@ class TestReplay:
         in or out of the sandbox."""
         history = WorkflowHistory.from_json(f"ticket-{path.stem}", path.read_text())
         replayer = Replayer(
-            workflows=[TicketWorkflow],
+            workflows=[TicketWorkflow, LegacyTicketWorkflow],
             data_converter=pydantic_data_converter,
             workflow_runner=runner(),
         )

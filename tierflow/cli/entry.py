@@ -61,8 +61,8 @@ def flush() -> None:
             stream.flush()
 
 
-def main() -> NoReturn:
-    """Entry point of the ``tierflow`` console script."""
-    code = run()
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point of the ``tierflow`` console script (``argv``: instead of ``sys.argv``)."""
+    code = run(argv)
     flush()
     os._exit(code)

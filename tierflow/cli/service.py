@@ -53,14 +53,65 @@ def server(
         dev.stop()
 
 
-def worker(ctx: typer.Context) -> None:
-    """Run the ticket worker until Ctrl-C (uses the global --address/--namespace/--task-queue)."""
+def worker(
+    ctx: typer.Context,
+    address: Annotated[str | None, typer.Option(help="Temporal frontend host:port")] = None,
+    namespace: Annotated[str | None, typer.Option(help="Temporal namespace")] = None,
+    task_queue: Annotated[str | None, typer.Option(help="the workers' task queue")] = None,
+    cache: Annotated[
+        int | None,
+        typer.Option(help="tickets kept in memory (env TIERFLOW_MAX_CACHED_WORKFLOWS)", min=0),
+    ] = None,
+    sandbox: Annotated[
+        bool | None,
+        typer.Option(
+            "--sandbox/--no-sandbox",
+            help="run the ticket workflow in Temporal's sandbox (env TIERFLOW_WORKFLOW_SANDBOX)",
+            show_default=False,
+        ),
+    ] = None,
+    max_workflow_tasks: Annotated[
+        int | None, typer.Option(help="workflow tasks at once (fixed slots)", min=2)
+    ] = None,
+    max_activities: Annotated[
+        int | None, typer.Option(help="activities at once (fixed slots)", min=1)
+    ] = None,
+    workflow_pollers: Annotated[int | None, typer.Option(min=2)] = None,
+    activity_pollers: Annotated[int | None, typer.Option(min=1)] = None,
+    target_cpu: Annotated[
+        float | None, typer.Option(help="resource-based tuner: CPU target, 0-1", min=0, max=1)
+    ] = None,
+    target_memory: Annotated[
+        float | None, typer.Option(help="resource-based tuner: memory target, 0-1", min=0, max=1)
+    ] = None,
+) -> None:
+    """Run the ticket worker until Ctrl-C or SIGTERM. Flags override TIERFLOW_* variables."""
     from tierflow.logs import configure_logging
-    from tierflow.worker import run_worker
+    from tierflow.worker import WorkerSettings, run_worker
 
+    settings = settings_of(ctx)
+    overrides = {
+        "temporal_address": address,
+        "namespace": namespace,
+        "task_queue": task_queue,
+    }
+    tuning = {
+        "max_cached_workflows": cache,
+        "workflow_sandbox": sandbox,
+        "max_concurrent_workflow_tasks": max_workflow_tasks,
+        "max_concurrent_activities": max_activities,
+        "workflow_task_pollers": workflow_pollers,
+        "activity_task_pollers": activity_pollers,
+        "tuner_target_cpu": target_cpu,
+        "tuner_target_memory": target_memory,
+    }
     configure_logging()
     with guarded():
-        asyncio.run(run_worker(settings_of(ctx)))
+        settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+        worker_settings = WorkerSettings.model_validate(
+            {k: v for k, v in tuning.items() if v is not None}
+        )
+        asyncio.run(run_worker(settings, worker_settings))
 
 
 def api(

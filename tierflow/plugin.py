@@ -1,0 +1,127 @@
+"""Tierflow as a Temporal plugin: the whole embedding of ticket escalation into a host's worker.
+
+    client = await Client.connect("…", plugins=[TierflowPlugin()])
+    worker = Worker(client, task_queue="help-desk", workflows=[HostWorkflow])
+
+A plugin given to the client reaches every worker built on it (and sets Tierflow's data
+converter on the client); ``Worker(client, task_queue=…, plugins=[TierflowPlugin()])`` works
+too when the client already uses a pydantic-aware converter. The plugin registers the ticket
+workflow and its activities under namespaced type names (``tierflow.Ticket``,
+``tierflow.dispatch_effects``, …), lets the workflow's pure modules through the sandbox, and
+closes the activities' HTTP connections when the worker stops.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
+from temporalio.converter import DataConverter
+from temporalio.plugin import SimplePlugin
+from temporalio.worker import UnsandboxedWorkflowRunner, WorkerConfig, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
+from tierflow.activities import Settings, TierflowActivities
+from tierflow.workflows import LegacyTicketWorkflow, TicketWorkflow
+
+PLUGIN_NAME = "tierflow.TierflowPlugin"
+
+# Imported once outside the sandbox and shared by every ticket: pure and deterministic, and
+# re-importing them for each workflow would cost most of a ticket's CPU.
+SANDBOX_PASSTHROUGH: Sequence[str] = (
+    "tierflow.statemachine",
+    "tierflow.contracts",
+    "transitions",
+    "six",
+    "pydantic",
+    "pydantic_core",
+    "yaml",
+)
+
+
+class TierflowPlugin(SimplePlugin):
+    """Tierflow's ticket workflow and activities, ready for ``Worker(…, plugins=[…])``."""
+
+    def __init__(
+        self,
+        *,
+        activities: TierflowActivities | None = None,
+        settings: Settings | None = None,
+        sandboxed: bool = True,
+        legacy_type_names: bool = False,
+    ) -> None:
+        """``activities`` (default: built from ``settings``, else the environment) deliver the
+        effects; the plugin closes them when the worker stops unless they were given.
+
+        ``sandboxed=False`` runs the worker's workflows outside Temporal's sandbox — every
+        workflow of that worker, the host's too; it halves a ticket's CPU (README,
+        Benchmarks). ``legacy_type_names`` also registers the pre-namespacing names
+        (``Ticket``, ``dispatch_effects``) for tickets started by earlier versions; leave it
+        off where a host workflow or activity might already use them.
+        """
+        owned = activities is None
+        self.tierflow_activities = activities or TierflowActivities(settings)
+        workflows: list[type] = [TicketWorkflow]
+        if legacy_type_names:
+            workflows.append(LegacyTicketWorkflow)
+
+        @asynccontextmanager
+        async def activities_open() -> AsyncIterator[None]:
+            try:
+                yield
+            finally:
+                if owned:
+                    await self.tierflow_activities.aclose()
+
+        super().__init__(
+            PLUGIN_NAME,
+            data_converter=_with_pydantic,
+            activities=self.tierflow_activities.all(legacy_names=legacy_type_names),
+            workflows=workflows,
+            workflow_runner=lambda existing: _runner(existing, sandboxed=sandboxed),
+            run_context=activities_open,
+        )
+
+    def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
+        """Check the worker's client speaks Tierflow's messages before registering them."""
+        client = config.get("client")
+        if client is not None and not _is_pydantic(client.data_converter):
+            raise ValueError(
+                "Tierflow's workflow exchanges pydantic models: connect the worker's client "
+                "with plugins=[TierflowPlugin()] (or data_converter="
+                "temporalio.contrib.pydantic.pydantic_data_converter)"
+            )
+        return super().configure_worker(config)
+
+
+def _is_pydantic(converter: DataConverter) -> bool:
+    return issubclass(converter.payload_converter_class, PydanticPayloadConverter)
+
+
+def _with_pydantic(existing: DataConverter | None) -> DataConverter:
+    """The client's converter, made pydantic-aware; a codec it carries is kept."""
+    if existing is None:
+        return pydantic_data_converter
+    if _is_pydantic(existing):
+        return existing
+    return dataclasses.replace(existing, payload_converter_class=PydanticPayloadConverter)
+
+
+def _runner(existing: WorkflowRunner | None, *, sandboxed: bool) -> WorkflowRunner:
+    """The worker's runner, with Tierflow's pure modules passed through the sandbox."""
+    if not sandboxed:
+        return UnsandboxedWorkflowRunner()
+    if isinstance(existing, SandboxedWorkflowRunner):
+        restrictions = existing.restrictions
+        kwargs: dict[str, Any] = {"runner_class": existing.runner_class}
+    elif existing is None:
+        restrictions = SandboxedWorkflowRunner().restrictions
+        kwargs = {}
+    else:
+        return existing  # a host's own runner (unsandboxed, say) is the host's choice
+    return SandboxedWorkflowRunner(
+        restrictions=restrictions.with_passthrough_modules(*SANDBOX_PASSTHROUGH), **kwargs
+    )
