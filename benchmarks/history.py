@@ -45,7 +45,7 @@ def billable(events: Sequence[HistoryEvent]) -> Counter[str]:
     attempts: dict[int, int] = {}
     for e in events:
         kind = _BILLABLE.get(e.event_type)
-        if kind is not None:
+        if kind is not None and not _patch_bookkeeping(e):
             counts[kind] += 1
         if e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attempts[e.event_id] = 1
@@ -54,6 +54,21 @@ def billable(events: Sequence[HistoryEvent]) -> Counter[str]:
             attempts[a.scheduled_event_id] = max(1, a.attempt)
     counts["activity_attempts"] = sum(attempts.values())
     return counts
+
+
+# A ``workflow.patched`` marker and the upsert of ``TemporalChangeVersion`` that goes with it:
+# bookkeeping of workflow versioning, which Temporal Cloud does not bill.
+_PATCH_MARKER = "core_patch"
+_CHANGE_VERSION = "TemporalChangeVersion"
+
+
+def _patch_bookkeeping(e: HistoryEvent) -> bool:
+    if e.event_type == E.EVENT_TYPE_MARKER_RECORDED:
+        return e.marker_recorded_event_attributes.marker_name == _PATCH_MARKER
+    if e.event_type == E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+        fields = e.upsert_workflow_search_attributes_event_attributes.search_attributes
+        return set(fields.indexed_fields) == {_CHANGE_VERSION}
+    return False
 
 
 def _time(e: HistoryEvent) -> datetime:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
+from temporalio.common import VersioningBehavior
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
@@ -101,6 +102,21 @@ class TestSettingsHonoured:
         # One worker per task queue in a process: the second looks at a queue of its own.
         tuned_worker = build_worker(client, f"{task_queue}-tuned", settings=tuned)
         assert tuned_worker.config(active_config=True)["tuner"] is not None
+
+    async def test_worker_versioning_reaches_the_worker(
+        self, client: Client, task_queue: str
+    ) -> None:
+        """A deployment name and build id turn on Worker Versioning, tickets pinned."""
+        versioned = WorkerSettings(deployment_name="help-desk", build_id="2026.11.29")
+        config = build_worker(client, task_queue, settings=versioned).config(active_config=True)
+        deployment = config["deployment_config"]
+        assert deployment is not None
+        assert deployment.use_worker_versioning
+        assert deployment.version.deployment_name == "help-desk"
+        assert deployment.version.build_id == "2026.11.29"
+        assert deployment.default_versioning_behavior == VersioningBehavior.PINNED
+        with pytest.raises(ValueError, match="both a deployment name and a build id"):
+            WorkerSettings(build_id="x")
 
     def test_conflicting_tuning_is_refused(self) -> None:
         """Slots and a resource-based tuner exclude each other; a lone target is incomplete."""

@@ -16,7 +16,8 @@ import structlog
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.client import Client
-from temporalio.worker import Worker, WorkerTuner
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.worker import Worker, WorkerDeploymentConfig, WorkerTuner
 
 from tierflow.activities import TierflowActivities
 from tierflow.config import DEFAULT_CACHE_SIZE, TemporalSettings
@@ -43,12 +44,18 @@ class WorkerSettings(BaseSettings):
     # Or a resource-based tuner: slots follow the host's CPU and memory use toward targets.
     tuner_target_cpu: Annotated[float | None, Field(gt=0, le=1)] = None
     tuner_target_memory: Annotated[float | None, Field(gt=0, le=1)] = None
+    # Worker Versioning: this worker serves one build of a deployment; tickets are pinned to
+    # the build they started on and move to the current one when they continue as new.
+    deployment_name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    build_id: Annotated[str | None, Field(min_length=1, max_length=200)] = None
 
     @model_validator(mode="after")
     def _one_kind_of_tuning(self) -> WorkerSettings:
         targets = (self.tuner_target_cpu, self.tuner_target_memory)
         if (targets[0] is None) != (targets[1] is None):
             raise ValueError("a resource-based tuner needs both a CPU and a memory target")
+        if (self.deployment_name is None) != (self.build_id is None):
+            raise ValueError("Worker Versioning needs both a deployment name and a build id")
         slots = (self.max_concurrent_workflow_tasks, self.max_concurrent_activities)
         if targets[0] is not None and any(v is not None for v in slots):
             raise ValueError("choose fixed slots or a resource-based tuner, not both")
@@ -61,6 +68,12 @@ class WorkerSettings(BaseSettings):
             options["tuner"] = WorkerTuner.create_resource_based(
                 target_memory_usage=self.tuner_target_memory,
                 target_cpu_usage=self.tuner_target_cpu,
+            )
+        if self.deployment_name is not None and self.build_id is not None:
+            options["deployment_config"] = WorkerDeploymentConfig(
+                version=WorkerDeploymentVersion(self.deployment_name, self.build_id),
+                use_worker_versioning=True,
+                default_versioning_behavior=VersioningBehavior.PINNED,
             )
         for name, value in (
             ("max_concurrent_workflow_tasks", self.max_concurrent_workflow_tasks),

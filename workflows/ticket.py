@@ -136,6 +136,9 @@ class TicketWorkflow:
                     self.ops.carry_over(workflow.info().run_id),
                     # A ticket of the legacy type moves to the namespaced one here.
                     workflow=TicketWorkflow.run,
+                    # Under Worker Versioning a ticket is pinned to its worker's build while
+                    # it runs, and moves to the current build when it continues as new.
+                    initial_versioning_behavior=workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE,
                     search_attributes=visibility.typed_pairs(self._indexed),
                 )
             deadline = self.ops.next_deadline(workflow.now())

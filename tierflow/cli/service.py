@@ -84,6 +84,12 @@ def worker(
     target_memory: Annotated[
         float | None, typer.Option(help="resource-based tuner: memory target, 0-1", min=0, max=1)
     ] = None,
+    deployment: Annotated[
+        str | None, typer.Option(help="Worker Versioning: deployment name (with --build-id)")
+    ] = None,
+    build_id: Annotated[
+        str | None, typer.Option(help="Worker Versioning: this worker's build id")
+    ] = None,
 ) -> None:
     """Run the ticket worker until Ctrl-C or SIGTERM. Flags override TIERFLOW_* variables."""
     from tierflow.logs import configure_logging
@@ -104,6 +110,8 @@ def worker(
         "activity_task_pollers": activity_pollers,
         "tuner_target_cpu": target_cpu,
         "tuner_target_memory": target_memory,
+        "deployment_name": deployment,
+        "build_id": build_id,
     }
     configure_logging()
     with guarded():
