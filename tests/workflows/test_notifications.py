@@ -77,7 +77,8 @@ class TestDelivery:
                 assert addressed("technical@example.com", "new ticket for tier2/technical")
                 customer = [e for e in smtp.delivered if "ana@example.com" in e.rcpt_tos]
                 assert len(customer) == 3  # received, transferred, resolved
-                transferred = customer[1]
+                # Batches are delivered concurrently: find the transfer notice by its key.
+                transferred = next(e for e in customer if "customer-transferred" in e.message_id)
                 assert "Technical" in transferred.body
                 assert "expect" in transferred.body
                 # Every email's Message-ID carries its idempotency key.
@@ -114,9 +115,13 @@ class TestDelivery:
                 await tickets.open(t, fast_policy(resolution="2s"))
                 status = await wait_for(tickets, t.id, lambda s: s.tier == "tier2", timeout=20)
                 assert status.escalations == 1
-                assert len(http.requests) > 1  # retried, with the same keys
-                keys = [r.header("Idempotency-Key") for r in http.requests if r.path == "/sync"]
-                assert len(set(keys)) < len(keys)
+
+                def sync_keys() -> list[str | None]:
+                    return [r.header("Idempotency-Key") for r in http.requests if r.path == "/sync"]
+
+                # Meanwhile (on the retry clock, not the escalation's) the failed deliveries
+                # are retried, with the same keys.
+                await eventually(lambda: len(set(sync_keys())) < len(sync_keys()))
 
     async def test_permanent_failures_are_recorded_on_the_timeline(
         self, client: Client, task_queue: str
