@@ -8,7 +8,9 @@ loaded (so a typo stops the worker at start-up) and again at render.
 Placeholders available to every template:
 
     $customer_name  $first_name  $greeting  $subject  $ticket_id  $team
-    $estimate  $estimate_sentence  $survey_url
+    $estimate  $estimate_sentence  $survey_url  $request
+
+`$request` (on `waiting`) is what the agent asked of the customer, several lines allowed.
 
 Customer text is placed, never interpreted: `string.Template` substitutes each placeholder
 once, so a subject such as `${greeting}` or `{customer.__class__}` arrives as written. The
@@ -25,7 +27,7 @@ from pathlib import Path
 from string import Template
 from typing import get_args
 
-from tierflow.activities.safe_text import one_line
+from tierflow.activities.safe_text import one_line, plain_text
 from tierflow.contracts import CustomerUpdate, CustomerUpdateKind
 
 __all__ = [
@@ -53,6 +55,7 @@ PLACEHOLDERS = frozenset(
         "estimate",
         "estimate_sentence",
         "survey_url",
+        "request",
     }
 )
 
@@ -70,11 +73,12 @@ $estimate_sentence
 
 You do not need to do anything; we will let you know as soon as there is news.""",
     "waiting": """\
-Subject: We are still working on "$subject"
-$greeting, we have not forgotten your request "$subject". Our $team is still working on it. \
-$estimate_sentence
+Subject: We need something from you for "$subject"
+$greeting, to carry on with your request "$subject" our $team needs something from you:
 
-Thank you for your patience.""",
+$request
+
+Simply reply to this message; we pick it up again as soon as you do.""",
     "resolved": """\
 Subject: Your request "$subject" has been resolved
 $greeting, we believe your request "$subject" is now resolved. If anything is still not \
@@ -97,6 +101,7 @@ _SUBJECT_PREFIX = "Subject:"
 # Bounds of the customer's own words inside a message written in Tierflow's name.
 MAX_SUBJECT = 200
 MAX_NAME = 100
+MAX_REQUEST = 2_000
 
 
 class TemplateError(ValueError):
@@ -135,6 +140,11 @@ def _placeholder_values(update: CustomerUpdate) -> dict[str, str]:
             else "We will tell you as soon as we can give you a time."
         ),
         "survey_url": update.survey_url or "",
+        "request": (
+            plain_text(update.request, MAX_REQUEST)
+            if update.request
+            else "a reply with any details you can add"
+        ),
     }
 
 

@@ -56,11 +56,25 @@ def owner(policy: Policy, tier: str, team: str | None, assignee: str | None) -> 
     return person or team_queue(policy, tier, team)
 
 
+def owner_and_followers(
+    policy: Policy, tier: str, team: str | None, assignee: str | None, followers: Sequence[str]
+) -> list[Recipient]:
+    """The ticket's owner and everyone following it."""
+    return unique([*owner(policy, tier, team, assignee), *named(policy, followers)])
+
+
 def breach_warning(
     policy: Policy, tier: str, team: str | None, assignee: str | None, followers: Sequence[str]
 ) -> list[Recipient]:
-    """A target is about to be breached: the owner and everyone following the ticket."""
-    return unique([*owner(policy, tier, team, assignee), *named(policy, followers)])
+    """A target is about to be breached: the roles ``notify.warning_roles`` names (``agent``
+    meaning the ticket's owner), and everyone following the ticket."""
+    people: list[Recipient] = []
+    for role in policy.notify.warning_roles:
+        if role == "agent":
+            people += owner(policy, tier, team, assignee)
+        else:
+            people += policy.recipients_for(tier, team, role)
+    return unique([*people, *named(policy, followers)])
 
 
 def escalation_level(

@@ -102,8 +102,11 @@ class CustomerUpdate(_Message):
     customer_name: str
     subject: str
     team_label: str | None = None
+    # When we expect to answer: the earliest running SLA deadline we owe the customer.
     estimate: datetime | None = None
     survey_url: str | None = None
+    # What we wait for from the customer (the agent's note), on ``waiting``.
+    request: str | None = None
 
 
 class TicketSync(_Message):

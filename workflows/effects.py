@@ -27,12 +27,38 @@ from tierflow.workflows.state import TicketState
 # batch may tell dozens of people on several channels, and must stay a small activity input.
 QUOTED_TEXT_MAX = 2_000
 
-# A customer on one of these channels is reached through the host system's webhook.
-_CUSTOMER_CHANNEL = {
+# The channels Tierflow reaches a customer on directly, with the customer's field for each,
+# in the order tried after the ticket's own channel. Other customers (phone, social, web, or
+# no address at all) are reached through the host system's webhook.
+_DIRECT: dict[Channel, tuple[NotifyChannel, str]] = {
     Channel.EMAIL: (NotifyChannel.email, "email"),
     Channel.SMS: (NotifyChannel.sms, "phone"),
     Channel.CHAT: (NotifyChannel.chat, "chat"),
 }
+
+
+def _customer_address(s: TicketState) -> tuple[NotifyChannel, str]:
+    """Where to tell the customer: their own channel first, then any address they gave."""
+    customer = s.ticket.customer
+    order = [s.ticket.channel, *(c for c in _DIRECT if c != s.ticket.channel)]
+    for channel in order:
+        if channel in _DIRECT:
+            notify, field = _DIRECT[channel]
+            address: str | None = getattr(customer, field)
+            if address:
+                return notify, address
+    return NotifyChannel.webhook, ""
+
+
+def _promised(s: TicketState) -> datetime | None:
+    """The next answer we owe the customer: the earliest running SLA deadline (the first
+    response before the resolution), none while the clock waits on them."""
+    dues = [
+        due
+        for target in (SlaTarget.FIRST_RESPONSE, SlaTarget.NEXT_RESPONSE, SlaTarget.RESOLUTION)
+        if (due := s.clock.due(target, s.policy.calendar)) is not None
+    ]
+    return min(dues) if dues else None
 
 
 class EffectPlanner:
@@ -131,45 +157,62 @@ class EffectPlanner:
         )
         self._note(f"sync:{event}")
 
-    def customer(self, now: datetime, kind: CustomerUpdateKind) -> None:
-        """Tell the customer, in plain words, with a realistic estimate from the SLA."""
+    def customer(
+        self, now: datetime, kind: CustomerUpdateKind, *, request: str | None = None
+    ) -> None:
+        """Tell the customer, in plain words, with a realistic estimate from the SLA.
+
+        The customer is reached on the channel the ticket came in on when we have their
+        address there, else on another address they gave (email, then SMS, then chat), else
+        through the host system's webhook (which knows how it talks to them).
+        """
         s = self.state
         if s.policy.notify.customer_updates:
-            channel, field = _CUSTOMER_CHANNEL.get(s.ticket.channel, (NotifyChannel.webhook, ""))
-            address: str | None = getattr(s.ticket.customer, field) if field else ""
-            if address is not None:
-                team = s.policy.team(s.team).label if s.team else None
-                self._customer.append(
-                    CustomerUpdate(
-                        idempotency_key=self._key(f"customer-{kind}"),
-                        ticket_id=s.ticket.id,
-                        workflow_id=self.workflow_id,
-                        kind=kind,
-                        channel=channel,
-                        address=address,
-                        customer_name=s.ticket.customer.name,
-                        subject=s.ticket.subject,
-                        team_label=team,
-                        estimate=s.clock.due(SlaTarget.RESOLUTION, s.policy.calendar),
-                        survey_url=s.policy.follow_up.survey_link(s.ticket.id)
-                        if kind == "survey"
-                        else None,
-                    )
+            channel, address = _customer_address(s)
+            team = s.policy.team(s.team).label if s.team else None
+            self._customer.append(
+                CustomerUpdate(
+                    idempotency_key=self._key(f"customer-{kind}"),
+                    ticket_id=s.ticket.id,
+                    workflow_id=self.workflow_id,
+                    kind=kind,
+                    channel=channel,
+                    address=address,
+                    customer_name=s.ticket.customer.name,
+                    subject=s.ticket.subject,
+                    team_label=team,
+                    estimate=_promised(s),
+                    survey_url=s.policy.follow_up.survey_link(s.ticket.id)
+                    if kind == "survey"
+                    else None,
+                    request=excerpt(request, QUOTED_TEXT_MAX) if request else None,
                 )
-                self._note(f"customer:{kind}")
+            )
+            self._note(f"customer:{kind}")
         self.sync(now, kind)
 
     # --- the events ---------------------------------------------------------------------------
 
-    def landed(self, now: datetime, *, first: bool, also: list[str] | None = None) -> None:
-        """The ticket landed in a tier or team: its queue hears; the customer is told."""
+    def landed(
+        self,
+        now: datetime,
+        *,
+        first: bool,
+        also: list[str] | None = None,
+        tell_customer: bool = True,
+    ) -> None:
+        """The ticket landed in a tier or team: its queue hears; the customer is told (unless
+        the event that moved it tells them already)."""
         s = self.state
         assert s.tier is not None
         people = audience.team_queue(s.policy, s.tier, s.team)
         people += audience.named(s.policy, [*(also or []), *s.followers])
         where = f"{s.tier}/{s.team}" if s.team else s.tier
         self._tell(people, "landed", f"new ticket for {where}", f"A ticket landed in {where}.")
-        self.customer(now, "received" if first else "transferred")
+        if tell_customer:
+            self.customer(now, "received" if first else "transferred")
+        else:
+            self.sync(now, "landed")
 
     def assigned(self, now: datetime) -> None:
         s = self.state
@@ -205,9 +248,12 @@ class EffectPlanner:
         self._tell(audience.named(s.policy, s.followers), event, subject, text)
 
     def breach_warning(self, now: datetime, target: SlaTarget, due: datetime) -> None:
-        """A target is about to breach: the owner and the followers hear."""
-        self._alert_owner(
+        """A target is about to breach: the roles the policy names and the followers hear."""
+        s = self.state
+        assert s.tier is not None
+        self._alert(
             now,
+            audience.breach_warning(s.policy, s.tier, s.team, s.assignee, s.followers),
             "breach_warning",
             f"{target} SLA due {due:%H:%M:%S} UTC",
             f"The {target} target of this ticket is due at {due:%Y-%m-%d %H:%M:%S} UTC.",
@@ -215,17 +261,19 @@ class EffectPlanner:
 
     def breached(self, now: datetime, target: SlaTarget) -> None:
         """A target breached and no ladder level fires at this moment: tell the owner."""
-        self._alert_owner(
+        s = self.state
+        assert s.tier is not None
+        self._alert(
             now,
+            audience.owner_and_followers(s.policy, s.tier, s.team, s.assignee, s.followers),
             "breach",
             f"{target} SLA breached",
             f"The {target} target of this ticket is breached.",
         )
 
-    def _alert_owner(self, now: datetime, event: str, subject: str, body: str) -> None:
-        s = self.state
-        assert s.tier is not None
-        people = audience.breach_warning(s.policy, s.tier, s.team, s.assignee, s.followers)
+    def _alert(
+        self, now: datetime, people: list[Recipient], event: str, subject: str, body: str
+    ) -> None:
         self._tell(people, event, subject, body)
         self.sync(now, event)
 

@@ -402,7 +402,7 @@ class TicketOperations:
         # The escalation ladder pauses with the clock (next_deadline) and resumes after.
         s.clock.pause(now, s.policy.calendar)
         s.record(now, "transition", a.actor, "waiting on the customer; SLA paused", note=a.note)
-        self.effects.customer(now, "waiting")
+        self.effects.customer(now, "waiting", request=a.note or None)
 
     def resolve(self, a: Resolve, now: datetime) -> None:
         s = self.state
@@ -427,7 +427,7 @@ class TicketOperations:
         s.record(now, "transition", actor, f"reopened: {reason}")
         self._land(tier, s.team, now)
         self.effects.customer(now, "reopened")
-        self.effects.landed(now, first=False)
+        self.effects.landed(now, first=False, tell_customer=False)  # one mail, not two
 
     def close(self, actor: str, note: str, now: datetime) -> None:
         s = self.state
@@ -525,7 +525,9 @@ class TicketOperations:
             s.clock.mark(ClockEvent(at=d.at, kind=d.kind, target=d.target), now)
             if d.kind == "warning":
                 s.record(now, "sla", SYSTEM, f"{d.target} due soon ({s.tier})", due=d.at)
-                self.effects.breach_warning(now, d.target, d.at)
+                # The warning fires at d.at; the people warned need the target's own deadline.
+                deadline = s.clock.due(d.target, s.policy.calendar) or d.at
+                self.effects.breach_warning(now, d.target, deadline)
             else:
                 s.record(now, "sla", SYSTEM, f"{d.target} breached ({s.tier})", due=d.at)
                 # A second target breaching does not push the ladder back.
