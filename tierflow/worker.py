@@ -72,7 +72,7 @@ def worker_for(
 
 async def run_worker(settings: TemporalSettings, *, stop: asyncio.Event | None = None) -> None:
     """Connect, then poll until ``stop`` is set (by SIGINT/SIGTERM when not given)."""
-    client = await connect(settings.temporal_address, settings.namespace)
+    client = await connect(settings)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
