@@ -361,7 +361,7 @@ async def connect(
     except (RuntimeError, RPCError, OSError) as err:
         reason = _reason(err, target, timeout)
         raise ServerUnreachableError(
-            _scrub(f"cannot connect to Temporal at {target.describe()}: {reason}", target)
+            _scrub(f"cannot reach the Temporal server at {target.describe()}: {reason}", target)
         ) from err
     return client
 
