@@ -22,7 +22,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from benchmarks.baseline import BaselineTicket, baseline_effects
 from tierflow.activities import Settings, TierflowActivities
-from tierflow.connect import connect
+from tierflow.connect import connect_local
 from tierflow.logs import configure_logging
 from tierflow.worker import WorkerSettings, build_worker
 
@@ -52,7 +52,7 @@ async def serve(
     if kind == "baseline":
         client = await Client.connect(address)
     else:
-        client = await connect(address, "default")
+        client = await connect_local(address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

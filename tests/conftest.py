@@ -6,8 +6,9 @@ pinned binary `make demo` uses), started on free ports with Tierflow's search at
 
 from __future__ import annotations
 
+import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
@@ -32,6 +33,19 @@ def _logs_to_stderr() -> None:
     configure_logging("WARNING", json=False)
     # capture_logs() in tests needs loggers that read the configuration anew.
     structlog.configure(cache_logger_on_first_use=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_temporal_configuration(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The developer's TEMPORAL_* variables and config-file profiles (which may point at
+    Temporal Cloud) never reach the tests: an empty config file stands in for theirs."""
+    empty = tmp_path_factory.mktemp("temporal-config") / "temporal.toml"
+    empty.write_text("")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("TEMPORAL_")]:
+            patch.delenv(name)
+        patch.setenv("TEMPORAL_CONFIG_FILE", str(empty))
+        yield
 
 
 @pytest_asyncio.fixture(scope="session")

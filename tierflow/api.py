@@ -290,7 +290,7 @@ def create_app(
             app.state.tickets = tickets
         else:
             s = settings or TemporalSettings()
-            client = await connect(s.temporal_address, s.namespace)
+            client = await connect(s)
             app.state.tickets = TicketClient(client, s.task_queue)
         yield
 

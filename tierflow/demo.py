@@ -22,7 +22,7 @@ from rich.table import Table
 
 from tierflow.activities import Settings, TierflowActivities
 from tierflow.client import ActionRejected, TicketClient, TicketError, workflow_id_for
-from tierflow.connect import ServerUnreachableError, connect
+from tierflow.connect import ServerUnreachableError, connect_local
 from tierflow.devserver import (
     BinaryUnavailableError,
     DevServer,
@@ -186,7 +186,7 @@ async def run_demo(*, keep_running: bool, data_dir: Path, port: int, ui_port: in
         server.start()
         await server.wait_ready()
     try:
-        client = await connect(server.address, server.namespace)
+        client = await connect_local(server.address, server.namespace)
         added = await ensure_search_attributes(client, server.namespace)
         if added:
             console.print(f"Registered search attributes: {', '.join(added)}")

@@ -46,7 +46,7 @@ class SyncTicketClient:
         )
         self._thread.start()
         try:
-            client = self._run(connect(self.settings.temporal_address, self.settings.namespace))
+            client = self._run(connect(self.settings))
         except ServerUnreachableError as err:
             self.close()
             raise TemporalUnavailable(str(err)) from err

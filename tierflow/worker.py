@@ -129,7 +129,7 @@ async def run_worker(
 ) -> None:
     """Connect, then poll until ``stop`` is set (by SIGINT/SIGTERM when not given)."""
     worker_settings = worker_settings or WorkerSettings()
-    client = await connect(settings.temporal_address, settings.namespace)
+    client = await connect(settings)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -137,8 +137,8 @@ async def run_worker(
     async with build_worker(client, settings.task_queue, settings=worker_settings):
         log.info(
             "worker started",
-            address=settings.temporal_address,
-            namespace=settings.namespace,
+            address=client.service_client.config.target_host,
+            namespace=client.namespace,
             task_queue=settings.task_queue,
             **worker_settings.model_dump(exclude_none=True),
         )

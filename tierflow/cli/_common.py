@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import typer
@@ -54,11 +55,20 @@ class GlobalOptions:
     address: str | None = None
     namespace: str | None = None
     task_queue: str | None = None
+    profile: str | None = None
+    config_file: Path | None = None
+    tls: bool | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
+    tls_server_name: str | None = None
 
 
 def settings_of(ctx: typer.Context) -> TemporalSettings:
-    """The connection settings: the global options over the environment, checked before any
-    command connects (a malformed address is refused here, naming where it came from)."""
+    """The connection settings: the global options over Tierflow's environment, checked before
+    any command connects (a malformed address is refused here, naming where it came from).
+    What neither sets comes from the Temporal configuration when connecting (TEMPORAL_*,
+    profiles: :func:`tierflow.connect.resolve`)."""
     root = ctx.find_root()
     given = root.obj if isinstance(root.obj, GlobalOptions) else GlobalOptions()
     try:
@@ -68,21 +78,30 @@ def settings_of(ctx: typer.Context) -> TemporalSettings:
         names = ", ".join(f"TIERFLOW_{name.upper()}" for name in sorted(bad)) or "TIERFLOW_*"
         fail(f"invalid environment variable {names}: {validation_message(err)}")
     address = given.address or env.temporal_address
-    problem = address_problem(address)
-    if problem is not None:
+    problem = address_problem(address) if address is not None else None
+    if address is not None and problem is not None:
         where = "--address" if given.address else "TIERFLOW_TEMPORAL_ADDRESS"
         fail(f"invalid {where} {quoted(address)}: {problem}", code=2 if given.address else 1)
     settings = TemporalSettings(
         temporal_address=address,
         namespace=given.namespace or env.namespace,
         task_queue=given.task_queue or env.task_queue,
-        max_cached_workflows=env.max_cached_workflows,
-        workflow_sandbox=env.workflow_sandbox,
+        profile=given.profile,
+        config_file=given.config_file,
+        tls=given.tls,
+        tls_cert=given.tls_cert,
+        tls_key=given.tls_key,
+        tls_ca=given.tls_ca,
+        tls_server_name=given.tls_server_name,
     )
     for option, value in (
         ("--namespace", settings.namespace),
         ("--task-queue", settings.task_queue),
+        ("--profile", settings.profile),
+        ("--tls-server-name", settings.tls_server_name),
     ):
+        if value is None:
+            continue
         if len(value) > 200 or not value.isprintable() or not value.strip():
             fail(f"invalid {option} {quoted(value)}: use up to 200 printable characters", 2)
     return settings
@@ -205,7 +224,7 @@ def run_with_client(ctx: typer.Context, work: Callable[[TicketClient], Awaitable
     settings = settings_of(ctx)
 
     async def main() -> T:
-        client = await connect(settings.temporal_address, settings.namespace)
+        client = await connect(settings)
         return await work(TicketClient(client, settings.task_queue))
 
     with guarded():

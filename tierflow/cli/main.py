@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -34,10 +35,53 @@ def options(
     task_queue: Annotated[
         str | None, typer.Option(help="the workers' task queue (env TIERFLOW_TASK_QUEUE)")
     ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(help="profile of the Temporal config file (env TEMPORAL_PROFILE)"),
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(help="Temporal config file, TOML (env TEMPORAL_CONFIG_FILE)"),
+    ] = None,
+    tls: Annotated[
+        bool | None,
+        typer.Option(
+            "--tls/--no-tls", help="use TLS or not (env TEMPORAL_TLS)", show_default=False
+        ),
+    ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(help="client certificate for mTLS (env TEMPORAL_TLS_CLIENT_CERT_PATH)"),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(help="client key for mTLS (env TEMPORAL_TLS_CLIENT_KEY_PATH)"),
+    ] = None,
+    tls_ca: Annotated[
+        Path | None,
+        typer.Option(help="CA of the server's certificate (env TEMPORAL_TLS_SERVER_CA_CERT_PATH)"),
+    ] = None,
+    tls_server_name: Annotated[
+        str | None,
+        typer.Option(help="server name to verify (env TEMPORAL_TLS_SERVER_NAME)"),
+    ] = None,
 ) -> None:
-    """Connection options apply to every command; they default to the environment."""
+    """Connection options apply to every command; they default to the environment: Tierflow's
+    TIERFLOW_* variables, then Temporal's TEMPORAL_* variables and config-file profile. An API
+    key is read from TEMPORAL_API_KEY or the profile only, never from the command line."""
     # Checked (with the environment) only by the commands that connect: see settings_of.
-    ctx.obj = GlobalOptions(address=address, namespace=namespace, task_queue=task_queue)
+    ctx.obj = GlobalOptions(
+        address=address,
+        namespace=namespace,
+        task_queue=task_queue,
+        profile=profile,
+        config_file=config_file,
+        tls=tls,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_ca=tls_ca,
+        tls_server_name=tls_server_name,
+    )
 
 
 app.command("server")(service.server)
