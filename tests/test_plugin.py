@@ -55,6 +55,9 @@ class TestEmbedding:
             assert scheduled == {"tierflow.dispatch_effects"}
             timeline = await tickets.timeline(t.id)
             assert any(e.kind == "notification" for e in timeline)  # the effects were handled
+            # The host's own "Ticket" is not one of Tierflow's tickets.
+            listed = await tickets.list(task_queue=task_queue, with_summary=True)
+            assert [x.ticket_id for x in listed] == [t.id]
 
     async def test_plugin_on_the_client_reaches_the_worker(
         self, client: Client, task_queue: str

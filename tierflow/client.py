@@ -242,7 +242,10 @@ def visibility_query(
     if not isinstance(breached, bool | None) or not isinstance(running_only, bool):
         raise InvalidInput("breached and running_only are true or false")
     clauses = [
-        f"WorkflowType IN ('{WORKFLOW_TYPE}', '{LEGACY_WORKFLOW_TYPE}')",
+        # Tickets of earlier versions run as "Ticket", a name a host's own workflow may use
+        # too: only those with a ticket's workflow id are tickets.
+        f"(WorkflowType = '{WORKFLOW_TYPE}' OR (WorkflowType = '{LEGACY_WORKFLOW_TYPE}' "
+        f"AND WorkflowId STARTS_WITH '{WORKFLOW_ID_PREFIX}'))",
         # Each continue-as-new leaves a finished run behind; only the newest run is the ticket.
         "ExecutionStatus != 'ContinuedAsNew'",
     ]

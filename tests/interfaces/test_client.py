@@ -32,7 +32,10 @@ class TestVisibilityQuery:
         assert "TicketPriority = 'high'" in query
         assert "TicketSlaBreached = false" in query
         assert "ExecutionStatus = 'Running'" in query
-        assert query.startswith("WorkflowType IN ('tierflow.Ticket', 'Ticket')")
+        assert query.startswith(
+            "(WorkflowType = 'tierflow.Ticket' OR (WorkflowType = 'Ticket' "
+            "AND WorkflowId STARTS_WITH 'ticket-'))"
+        )
 
     def test_unknown_priority_is_a_clear_error(self) -> None:
         """A priority that does not exist names the known ones."""
