@@ -7,6 +7,7 @@ task queue, and each gets its own.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -56,7 +57,12 @@ class TestEmbedding:
             timeline = await tickets.timeline(t.id)
             assert any(e.kind == "notification" for e in timeline)  # the effects were handled
             # The host's own "Ticket" is not one of Tierflow's tickets.
-            listed = await tickets.list(task_queue=task_queue, with_summary=True)
+            listed = []
+            for _ in range(100):  # visibility is eventually consistent
+                listed = await tickets.list(task_queue=task_queue, with_summary=True)
+                if listed:
+                    break
+                await asyncio.sleep(0.1)
             assert [x.ticket_id for x in listed] == [t.id]
 
     async def test_plugin_on_the_client_reaches_the_worker(
