@@ -24,7 +24,11 @@ class Settings(BaseSettings):
     """Configuration of every channel and of the host-system sync."""
 
     model_config = SettingsConfigDict(
-        env_prefix="TIERFLOW_", extra="ignore", frozen=True, env_ignore_empty=True
+        env_prefix="TIERFLOW_",
+        extra="ignore",
+        frozen=True,
+        env_ignore_empty=True,
+        hide_input_in_errors=True,  # a mistyped setting may be a secret
     )
 
     # Email over SMTP.

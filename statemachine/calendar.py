@@ -80,7 +80,7 @@ def _require_aware(value: datetime, name: str) -> datetime:
 class BusinessCalendar(BaseModel):
     """Opening hours, a time zone and holidays; ``always_open`` means 24x7 (plain arithmetic)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(hide_input_in_errors=True, frozen=True, extra="forbid")
 
     timezone: str = "UTC"
     always_open: bool = True

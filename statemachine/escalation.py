@@ -36,7 +36,7 @@ class EscalationReason(StrEnum):
 class EscalationRecord(BaseModel):
     """One escalation, as it will be kept in the ticket's history."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(hide_input_in_errors=True, frozen=True, extra="forbid")
 
     type: EscalationType
     from_tier: str | None = None

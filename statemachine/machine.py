@@ -71,7 +71,7 @@ TARGETED_ACTIONS: Final = frozenset({"route", "escalate", "request_escalation"})
 class MachineState(BaseModel):
     """Everything needed to rebuild a :class:`TicketMachine` (carried in workflow state)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(hide_input_in_errors=True, frozen=True, extra="forbid")
 
     state: str = NEW
     last_tier: str | None = None

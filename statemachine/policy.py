@@ -43,7 +43,7 @@ _TIER_NAME = r"^[a-z][a-z0-9-]*$"  # no '_': it separates nested states in trans
 class _Strict(BaseModel):
     """Policy models are immutable and refuse unknown keys (typos must not pass silently)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(hide_input_in_errors=True, frozen=True, extra="forbid")
 
 
 class NotifyChannel(StrEnum):

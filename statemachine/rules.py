@@ -39,7 +39,7 @@ class Condition(BaseModel):
     An empty condition always holds, which makes a catch-all rule.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(hide_input_in_errors=True, frozen=True, extra="forbid")
 
     keywords: list[str] = Field(default_factory=list)
     categories: list[str] = Field(default_factory=list)
@@ -96,7 +96,7 @@ def _find_keyword(keywords: list[str], ticket: Ticket) -> str | None:
 class Action(BaseModel):
     """What a rule does when it fires."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(hide_input_in_errors=True, frozen=True, extra="forbid")
 
     set_category: str | None = None
     set_priority: Priority | None = None
@@ -110,7 +110,7 @@ class Action(BaseModel):
 class RoutingRule(BaseModel):
     """A named if/then rule."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(hide_input_in_errors=True, frozen=True, extra="forbid")
 
     name: str = Field(min_length=1)
     description: str = ""
@@ -121,7 +121,7 @@ class RoutingRule(BaseModel):
 class FiredRule(BaseModel):
     """A rule that fired, and why."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(hide_input_in_errors=True, frozen=True)
 
     name: str
     reason: str
@@ -130,7 +130,7 @@ class FiredRule(BaseModel):
 class TriageResult(BaseModel):
     """Where triage puts a ticket, with the rules that put it there."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(hide_input_in_errors=True, frozen=True)
 
     category: str | None
     priority: Priority

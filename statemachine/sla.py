@@ -42,6 +42,8 @@ _ORDER = list(SlaTarget)
 class TargetClock(BaseModel):
     """One target's clock."""
 
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     target: SlaTarget
     budget: timedelta
     consumed: timedelta = timedelta(0)
@@ -71,7 +73,7 @@ class TargetClock(BaseModel):
 class ClockEvent(BaseModel):
     """The next moment the workflow must wake up for: a warning or a breach of a target."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(hide_input_in_errors=True, frozen=True)
 
     at: AwareDatetime
     kind: Literal["warning", "breach"]
@@ -81,7 +83,7 @@ class ClockEvent(BaseModel):
 class TargetStatus(BaseModel):
     """A target's state for display (queries, the UI summary)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(hide_input_in_errors=True, frozen=True)
 
     target: SlaTarget
     budget: timedelta
@@ -95,6 +97,8 @@ class TargetStatus(BaseModel):
 
 class SlaClock(BaseModel):
     """All SLA targets of a ticket. Methods mutate in place; none reads the clock."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     clocks: dict[SlaTarget, TargetClock] = Field(default_factory=dict)
     paused: bool = False

@@ -96,7 +96,7 @@ _CUSTOMER_ID = r"^[^\x00-\x20\x7f-\x9f][^\x00-\x1f\x7f-\x9f]{0,127}$"
 class Customer(BaseModel):
     """The person the ticket is for, with the addresses we can reach them on."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(hide_input_in_errors=True, frozen=True, extra="forbid")
 
     id: Annotated[str, Field(pattern=_CUSTOMER_ID)]
     name: Name
@@ -126,7 +126,7 @@ class Customer(BaseModel):
 class Ticket(BaseModel):
     """A support ticket. Frozen: change it with ``ticket.model_copy(update={...})``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(hide_input_in_errors=True, frozen=True, extra="forbid")
 
     id: Annotated[str, Field(pattern=_TICKET_ID)]
     subject: Subject

@@ -62,7 +62,7 @@ CustomerUpdateKind = Literal["received", "transferred", "waiting", "resolved", "
 class _Message(BaseModel):
     """Common base: immutable, and strict about unknown fields so typos fail loudly."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(hide_input_in_errors=True, frozen=True, extra="forbid")
 
 
 class Notification(_Message):
@@ -127,7 +127,7 @@ class TicketSync(_Message):
 class EffectBatch(BaseModel):
     """The effects of one ticket event, fully resolved by the workflow."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(hide_input_in_errors=True, frozen=True, extra="forbid")
 
     batch_id: str
     ticket_id: str
@@ -141,7 +141,7 @@ class EffectBatch(BaseModel):
 class TimelineNote(BaseModel):
     """What happened to one item, for the ticket's timeline."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(hide_input_in_errors=True, frozen=True, extra="forbid")
 
     at: datetime
     kind: Literal["notification", "delivery_failure"]

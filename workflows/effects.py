@@ -26,6 +26,7 @@ from tierflow.workflows.state import TicketState
 # Agents' text quoted in a staff notification (a resolution, say) is cut to this length: a
 # batch may tell dozens of people on several channels, and must stay a small activity input.
 QUOTED_TEXT_MAX = 2_000
+MAX_SYNCS_PER_BATCH = 20
 
 # The channels Tierflow reaches a customer on directly, with the customer's field for each,
 # in the order tried after the ticket's own channel. Other customers (phone, social, web, or
@@ -135,8 +136,15 @@ class EffectPlanner:
             self._events.append(event)
 
     def sync(self, now: datetime, event: str) -> None:
-        """Push the ticket's state to the host system (every state change)."""
+        """Push the ticket's state to the host system (every state change).
+
+        One batch carries at most ``MAX_SYNCS_PER_BATCH`` syncs: beyond that (a flood of
+        customer replies in one moment) the last one is replaced, so the host still gets the
+        ticket's latest state and the batch stays small.
+        """
         s = self.state
+        if len(self._syncs) >= MAX_SYNCS_PER_BATCH:
+            self._syncs.pop()
         self._syncs.append(
             TicketSync(
                 idempotency_key=self._key(f"sync-{event}"),

@@ -28,7 +28,7 @@ Reasons = Annotated[list[EscalationReason], Field(min_length=1, max_length=REASO
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(hide_input_in_errors=True, extra="forbid", frozen=True)
 
 
 class OpenTicket(_Message):
@@ -198,7 +198,9 @@ class SlaView(_Message):
     """One SLA target as agents see it; ``remaining`` is in seconds (negative once overdue)."""
 
     # A negative ISO 8601 duration is not valid JSON Schema; seconds are plain numbers.
-    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_timedelta="float")
+    model_config = ConfigDict(
+        hide_input_in_errors=True, extra="forbid", frozen=True, ser_json_timedelta="float"
+    )
 
     target: str
     due: datetime | None

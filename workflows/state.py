@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tierflow.contracts import EffectBatch
 from tierflow.statemachine import EscalationRecord, MachineState, Policy, Priority, Ticket
 from tierflow.statemachine.sla import SlaClock
 from tierflow.workflows.messages import OpenTicket, TimelineEntry, TimelineKind
@@ -55,6 +56,8 @@ PAGE_ENTRIES = 1_000
 class PendingRequest(BaseModel):
     """An escalation waiting for a supervisor's decision."""
 
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     actor: str
     tier: str
     team: str | None
@@ -65,6 +68,8 @@ class PendingRequest(BaseModel):
 
 class TicketState(BaseModel):
     """Everything one ticket knows about itself."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     ticket: Ticket
     policy: Policy
@@ -98,6 +103,9 @@ class TicketState(BaseModel):
     earlier_run_id: str | None = None
     # Continue-as-new once the history is this long (None: when the server suggests it).
     history_limit: int | None = None
+    # Effects planned while the run drained before continuing as new; the next run sends
+    # them first.
+    undelivered: list[EffectBatch] = Field(default_factory=list)
     # Numbers side effects, so that each one's idempotency key is stable across retries,
     # replays and continue-as-new.
     effect_seq: int = 0
@@ -203,6 +211,8 @@ class TicketRun(BaseModel):
     Runs continued as new carry only ``carried`` (the policy travels once, inside it); tickets
     continued by earlier versions carry ``open`` as well.
     """
+
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     open: OpenTicket | None = None
     carried: TicketState | None = None

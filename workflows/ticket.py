@@ -12,12 +12,15 @@ dead notification channel never holds a ticket back.
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel, ValidationError
+
     from tierflow.contracts import (
         DISPATCH_EFFECTS,
         LEGACY_DISPATCH_EFFECTS,
@@ -57,6 +60,7 @@ REJECTED = "TicketActionRejected"
 # "Changing the workflow"). Its marker is not a billable action.
 TIMELINE_BUDGET_PATCH = "timeline-budget-continue-as-new"
 NAMESPACED_TYPES_PATCH = "namespaced-activity-types"
+CARRY_EFFECTS_PATCH = "carry-undelivered-effects"
 
 EFFECT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -65,6 +69,23 @@ EFFECT_RETRY = RetryPolicy(
     maximum_attempts=8,
     non_retryable_error_types=["PermanentDeliveryError", "TemplateError"],
 )
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _signal_message(model: type[M], name: str, payloads: tuple[Any, ...]) -> M | None:
+    """The one valid ``model`` among ``payloads``, or None (logged without the content)."""
+    if len(payloads) == 1:
+        try:
+            return model.model_validate(payloads[0])
+        except ValidationError as err:
+            # Error kinds only: even a field's name was chosen by the sender.
+            kinds = sorted({e["type"] for e in err.errors()})
+            workflow.logger.warning("signal %s dropped: %s", name, ", ".join(kinds))
+            return None
+    workflow.logger.warning("signal %s dropped: %d payloads, expected 1", name, len(payloads))
+    return None
 
 
 def _reject(check: Callable[[], None]) -> None:
@@ -128,10 +149,16 @@ class TicketWorkflow:
                 break
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                # Handlers may plan effects while earlier ones drain: send and wait for all.
-                while self._effects:
+                if workflow.patched(CARRY_EFFECTS_PATCH):
+                    # Wait for the deliveries under way only. What handlers plan meanwhile
+                    # travels to the next run, which sends it first: customer replies that
+                    # keep arriving would otherwise keep this run from ever ending.
                     await self._drain_effects()
-                    self._publish()
+                    self.state.undelivered = self.ops.take_effects()
+                else:
+                    while self._effects:
+                        await self._drain_effects()
+                        self._publish()
                 workflow.continue_as_new(
                     self.ops.carry_over(workflow.info().run_id),
                     # A ticket of the legacy type moves to the namespaced one here.
@@ -190,7 +217,8 @@ class TicketWorkflow:
 
     def _publish(self) -> None:
         """Send planned side effects and bring the UI's view of the ticket up to date."""
-        for batch in self.ops.take_effects():
+        carried, self.state.undelivered = self.state.undelivered, []
+        for batch in [*carried, *self.ops.take_effects()]:
             task = asyncio.create_task(self._dispatch(batch))
             self._effects.add(task)
             task.add_done_callback(self._effects.discard)
@@ -347,15 +375,24 @@ class TicketWorkflow:
 
     # --- customer events (signals) ------------------------------------------------------------
 
-    @workflow.signal
-    def customer_reply(self, e: CustomerReply) -> None:
-        self.ops.customer_reply(e, workflow.now())
-        self._dirty = True
+    # Signals cannot be refused, and a handler that raised would fail every workflow task of
+    # the ticket from then on. So they take whatever arrived (any number of payloads, decoded
+    # as plain JSON) and keep it only when it is exactly one valid message; anything else is
+    # dropped with a log line that names the signal, never its content.
 
-    @workflow.signal
-    def customer_feedback(self, e: CustomerFeedback) -> None:
-        self.ops.customer_feedback(e, workflow.now())
-        self._dirty = True
+    @workflow.signal(name="customer_reply")
+    def customer_reply(self, *payloads: Any) -> None:
+        e = _signal_message(CustomerReply, "customer_reply", payloads)
+        if e is not None:
+            self.ops.customer_reply(e, workflow.now())
+            self._dirty = True
+
+    @workflow.signal(name="customer_feedback")
+    def customer_feedback(self, *payloads: Any) -> None:
+        e = _signal_message(CustomerFeedback, "customer_feedback", payloads)
+        if e is not None:
+            self.ops.customer_feedback(e, workflow.now())
+            self._dirty = True
 
     # --- queries -------------------------------------------------------------------------------
 

@@ -118,6 +118,39 @@ def _ticket_events(entries: list[TimelineEntry]) -> list[str]:
     return [e.summary for e in entries if e.kind not in ("notification", "delivery_failure")]
 
 
+class TestReplyStream:
+    async def test_a_stream_of_maximal_replies_keeps_continuing_as_new(
+        self, client: Client, task_queue: str
+    ) -> None:
+        """Replies sent one after another as fast as the server takes them (each planning a
+        delivery) never keep a run from continuing as new: every run stays small."""
+        async with running_worker(client, task_queue) as tickets:
+            t = ticket("Customer who never stops writing", channel="chat")
+            opened = await tickets.open(t)
+            message = WIDE * (NOTE_MAX - 12)
+            count = scaled(120, 1500)
+            for n in range(count):
+                await tickets.customer_reply(t.id, CustomerReply(message=f"{n:05d} {message}"))
+            last = f"{count - 1:05d} "
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 120
+            while not any(
+                str(e.data.get("message", "")).startswith(last)
+                for e in await tickets.timeline(t.id, limit=10)
+            ):
+                assert loop.time() < deadline, "the last reply never reached the timeline"
+                await asyncio.sleep(0.2)
+            runs = await _runs(client, opened.workflow_id)
+            assert runs[-1][1] == WorkflowExecutionStatus.RUNNING
+            assert len(runs) >= 3
+            for run, _ in runs:
+                history = await client.get_workflow_handle(
+                    opened.workflow_id, run_id=run
+                ).fetch_history()
+                size = sum(e.ByteSize() for e in history.events)
+                assert size < 4 * 1024 * 1024, f"run {run} has {size} bytes of history"
+
+
 class TestRawCaller:
     """Whoever can reach the namespace can send Temporal messages without Tierflow's client:
     what the models refuse there must leave the ticket as it was."""
@@ -145,9 +178,13 @@ class TestRawCaller:
             for name, arg in (
                 ("customer_reply", {"message": huge}),
                 ("customer_reply", "bob"),
+                ("customer_reply", {"message": "m", "SECRET-key": "SECRET-value"}),
                 ("customer_feedback", {"score": 99}),
             ):
                 await handle.signal(name, arg)
+            # The wrong number of payloads: none, or two.
+            await handle.signal("customer_reply")
+            await handle.signal("customer_feedback", args=[{"score": 3}, {"score": 3}])
             # A good message after the bad ones: once it shows, the bad ones were handled.
             await handle.signal("customer_reply", {"message": "still here"})
             await wait_for_timeline(tickets, t.id, "the customer replied")
