@@ -48,6 +48,9 @@ class CostResult:
     per_lifecycle: dict[str, float]
     events_per_ticket: float
     server_actions_per_lifecycle: dict[str, float] = field(default_factory=dict)
+    # workflow.patched markers and their TemporalChangeVersion upserts: the server's metric
+    # counts them, Temporal Cloud does not bill them (so they are not in the total).
+    patch_bookkeeping_per_lifecycle: float = 0.0
 
     @property
     def total(self) -> float:
@@ -81,6 +84,7 @@ async def measure(
         kind=kind,
         lifecycles=n,
         per_lifecycle=per,
+        patch_bookkeeping_per_lifecycle=totals.get("patch_bookkeeping", 0) / n,
         events_per_ticket=events / n,
         server_actions_per_lifecycle={k: v / n for k, v in sorted(delta.items()) if v},
     )

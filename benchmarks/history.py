@@ -45,8 +45,8 @@ def billable(events: Sequence[HistoryEvent]) -> Counter[str]:
     attempts: dict[int, int] = {}
     for e in events:
         kind = _BILLABLE.get(e.event_type)
-        if kind is not None and not _patch_bookkeeping(e):
-            counts[kind] += 1
+        if kind is not None:
+            counts["patch_bookkeeping" if _patch_bookkeeping(e) else kind] += 1
         if e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attempts[e.event_id] = 1
         elif e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_STARTED:

@@ -118,6 +118,7 @@ def cost(r: CostResult) -> dict[str, Any]:
             k: round(v, 2) for k, v in r.server_actions_per_lifecycle.items()
         },
         "server_action_metric_total": round(r.server_total, 2),
+        "patch_bookkeeping_per_lifecycle": round(r.patch_bookkeeping_per_lifecycle, 2),
         "target": {"at_most": TARGET_ACTIONS, "met": r.total <= TARGET_ACTIONS},
     }
 

@@ -51,7 +51,9 @@ class UnknownTarget(DomainError):  # noqa: N818
         self.name = name
         self.known = list(known)
         known_text = ", ".join(self.known) if self.known else "none"
-        super().__init__(f"unknown {kind} {name!r}; known: {known_text}")
+        # The name was given by the caller: quote only its beginning.
+        shown = name if len(name) <= 60 else name[:59] + "…"
+        super().__init__(f"unknown {kind} {shown!r}; known: {known_text}")
 
 
 class PolicyError(DomainError):

@@ -63,10 +63,16 @@ _ADDRESS_FIELD: Final = {
 }
 
 
+# Tier and team names become search-attribute values (Temporal allows 2 KB per keyword) and
+# appear in every notification: short identifiers. People's names and labels are text.
+KEY_MAX = 64
+NAME_MAX = 200
+
+
 class Recipient(_Strict):
     """A person (or a shared inbox) who is alerted, on the channels listed."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=NAME_MAX)
     role: Role
     email: str | None = None
     phone: str | None = None
@@ -95,8 +101,8 @@ class Tier(_Strict):
     """A support level. ``requires_approval``: escalating OUT of this tier by hand needs a
     supervisor's approval (automatic escalations by the policy do not)."""
 
-    name: str = Field(pattern=_TIER_NAME)
-    label: str
+    name: str = Field(pattern=_TIER_NAME, max_length=KEY_MAX)
+    label: str = Field(max_length=NAME_MAX)
     level: int = Field(ge=0)
     teams: list[str] = Field(default_factory=list)
     requires_approval: bool = False
@@ -106,9 +112,9 @@ class Tier(_Strict):
 class Team(_Strict):
     """A team within a tier (billing, technical ...) and its people."""
 
-    name: str = Field(min_length=1)
-    tier: str
-    label: str
+    name: str = Field(min_length=1, max_length=KEY_MAX)
+    tier: str = Field(max_length=KEY_MAX)
+    label: str = Field(max_length=NAME_MAX)
     recipients: Recipients = Field(default_factory=list)
 
 

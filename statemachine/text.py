@@ -33,6 +33,9 @@ REASONS_MAX: Final = 7  # escalation reasons on one action (there are seven kind
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Invisible format characters that can make a line read as something else (bidi overrides and
+# isolates, zero-width spaces); joiners inside emoji (U+200C/U+200D) are kept.
+_DECEPTIVE = re.compile("[\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
 _TEXT_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _LINE_BREAKS = re.compile("\r\n?|[\u2028\u2029\x85]")
 _SPACES = re.compile(r"\s+")
@@ -45,8 +48,10 @@ def _encodable(value: str) -> str:
 
 
 def one_line(value: str) -> str:
-    """``value`` on one line: control characters and runs of white space become one space."""
-    return _SPACES.sub(" ", _CONTROLS.sub(" ", _encodable(value))).strip()
+    """``value`` on one line: control characters and runs of white space become one space;
+    invisible bidi and zero-width characters go."""
+    value = _DECEPTIVE.sub("", _encodable(value))
+    return _SPACES.sub(" ", _CONTROLS.sub(" ", value)).strip()
 
 
 def clean_text(value: str) -> str:

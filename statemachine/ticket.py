@@ -85,12 +85,16 @@ class Priority(StrEnum):
 
 
 # Deliberately plain: one @, a dotted domain, and nothing that could end or split a mail header.
-_NOT_IN_ADDRESS = r'[^@\s<>(),;:"\[\]\\\x00-\x1f\x7f]+'
+# (Format characters too: a bidi override would make an address read as another.)
+_NOT_IN_ADDRESS = r'[^@\s<>(),;:"\[\]\\\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]+'
 _EMAIL = re.compile(rf"{_NOT_IN_ADDRESS}@{_NOT_IN_ADDRESS}\.{_NOT_IN_ADDRESS}")
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _TICKET_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 # A customer's id in the host system: printable, one line, bounded.
-_CUSTOMER_ID = r"^[^\x00-\x20\x7f-\x9f][^\x00-\x1f\x7f-\x9f]{0,127}$"
+_CUSTOMER_ID = (
+    r"^[^\x00-\x20\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]"
+    r"[^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]{0,127}$"
+)
 
 
 class Customer(BaseModel):
@@ -135,6 +139,6 @@ class Ticket(BaseModel):
     customer: Customer
     category: Line | None = None
     priority: Priority = Priority.NORMAL
-    impacted_customers: Annotated[int, Field(ge=1, le=1_000_000_000)] = 1
+    impacted_customers: Annotated[int, Field(strict=True, ge=1, le=1_000_000_000)] = 1
     tags: Annotated[list[Line], Field(max_length=TAGS_MAX)] = Field(default_factory=list)
     created_at: AwareDatetime

@@ -283,6 +283,9 @@ def create_app(
     """The API. Without ``tickets`` it connects at startup using ``settings`` (default: the
     environment); without ``token`` it reads ``TIERFLOW_API_TOKEN`` (unset or empty: no auth)."""
     token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
+    if token is not None and not (token.isascii() and token.isprintable()):
+        # Bytes that are not text would fail every comparison (a 500 on every request).
+        raise ValueError(f"{TOKEN_ENV} must be printable ASCII")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

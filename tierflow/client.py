@@ -68,7 +68,11 @@ from tierflow.workflows.messages import (
     WaitCustomer,
 )
 from tierflow.workflows.state import TicketRun
-from tierflow.workflows.visibility import initial_search_attributes, static_summary
+from tierflow.workflows.visibility import (
+    initial_search_attributes,
+    static_details,
+    static_summary,
+)
 
 from .config import DEFAULT_TASK_QUEUE
 from .errors import (
@@ -146,6 +150,8 @@ _TICKET_ID = TypeAdapter(Annotated[str, StringConstraints(strict=True, pattern=T
 # worker to answer its query). A run holds up to 2,000 entries or 512 KiB of them.
 TIMELINE_MAX = 20_000
 TIMELINE_PAGES_MAX = 128
+# One call returns at most this much (at least one entry): more is read with ``before``.
+TIMELINE_MAX_BYTES = 1024 * 1024
 LIST_MAX = 100_000
 # A query (read-only) that no worker answers within this is TemporalUnavailable, not a hang.
 # Updates have no such bound: one that timed out might still be applied later.
@@ -159,6 +165,10 @@ def _workflow_not_ready(err: RPCError) -> bool:
     return err.status == RPCStatusCode.FAILED_PRECONDITION and any(
         d.Is(WorkflowNotReadyFailure.DESCRIPTOR) for d in err.grpc_status.details
     )
+
+
+def _entry_size(entry: TimelineEntry) -> int:
+    return len(entry.model_dump_json())
 
 
 def workflow_id_for(ticket_id: str) -> str:
@@ -320,8 +330,7 @@ class TicketClient:
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     search_attributes=initial_search_attributes(ticket),
                     static_summary=static_summary(ticket),
-                    static_details=f"Customer {ticket.customer.name} ({ticket.customer.status}), "
-                    f"via {ticket.channel}",
+                    static_details=static_details(ticket),
                 )
             except WorkflowAlreadyStartedError:
                 # Running (perhaps continued as new: the newest run is the ticket) or closed.
@@ -472,11 +481,16 @@ class TicketClient:
         return status
 
     async def timeline(
-        self, ticket_id: str, *, before: int | None = None, limit: int | None = None
+        self,
+        ticket_id: str,
+        *,
+        before: int | None = None,
+        limit: int | None = None,
+        max_bytes: int = TIMELINE_MAX_BYTES,
     ) -> builtins.list[TimelineEntry]:
         """The ticket's audit trail, oldest first: the newest ``limit`` entries (all of them,
         up to :data:`TIMELINE_MAX`, when None) numbered below ``before`` (an entry's ``seq``;
-        1 is the first entry ever).
+        1 is the first entry ever), at most ``max_bytes`` of them (at least one).
 
         The next older page is ``before=entries[0].seq``. A ticket that continued as new keeps
         earlier entries in its earlier runs; they are read run by run, at most
@@ -498,12 +512,21 @@ class TicketClient:
                 cursor = page.entries[0].seq
             if len(found) >= want or (cursor is not None and cursor <= 1):
                 break
+            if sum(_entry_size(e) for e in found.values()) >= max_bytes:
+                break
             if page.more_here:
                 continue  # the same run holds older entries than one answer carries
             if page.earlier_run_id is None:
                 break
             run_id = page.earlier_run_id
-        return [found[seq] for seq in sorted(found)[-want:]]
+        newest: list[TimelineEntry] = []
+        size = 0
+        for seq in sorted(found, reverse=True)[:want]:
+            size += _entry_size(found[seq])
+            if newest and size > max_bytes:
+                break  # one answer stays small: the caller pages on with ``before``
+            newest.append(found[seq])
+        return newest[::-1]
 
     async def _timeline_page(
         self, ticket_id: str, run_id: str | None, before: int | None

@@ -25,6 +25,8 @@ from .client import TIMELINE_MAX, TicketClient, TicketNotFound, TicketSummary
 
 # The most recent entries of a ticket's timeline the report reads (20,000: about ten full runs).
 TIMELINE_CAP = TIMELINE_MAX
+# The report reads further back than one API answer does (escalations of long tickets).
+TIMELINE_BYTES_CAP = 32 * 1024 * 1024
 
 # Timeline summaries the report reads. They are written by workflows/operations.py; the
 # patterns are kept loose on purpose (anchored on the verb) so that wording tweaks after the
@@ -194,7 +196,8 @@ async def fetch_histories(
         async with gate:
             try:
                 status, timeline = await asyncio.gather(
-                    tickets.status(ticket_id), tickets.timeline(ticket_id, limit=TIMELINE_CAP)
+                    tickets.status(ticket_id),
+                    tickets.timeline(ticket_id, limit=TIMELINE_CAP, max_bytes=TIMELINE_BYTES_CAP),
                 )
             except TicketNotFound:
                 return None

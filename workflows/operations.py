@@ -366,7 +366,10 @@ class TicketOperations:
         )
 
     def check_set_priority(self, a: SetPriority) -> None:
-        self.check("note")
+        # Allowed wherever a note is (the machine has no transition for it), named as itself.
+        allowed = self._allowed()
+        if "note" not in allowed:
+            raise InvalidAction("set_priority", self.state.machine.state, allowed)
         if a.priority == self.state.priority:
             raise InvalidAction(
                 "set_priority",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -237,3 +238,30 @@ async def test_concurrent_requests_stay_independent(http: httpx.AsyncClient) -> 
     _, text = ticket_text(impacted_customers="NaN")
     answers = await asyncio.gather(*(post_raw(http, "/tickets", text) for _ in range(8)))
     assert {a.status_code for a in answers} == {422}
+
+
+class TestConfiguration:
+    def test_a_token_that_is_not_text_is_refused_at_start(self) -> None:
+        """A non-UTF-8 TIERFLOW_API_TOKEN would fail every comparison (a 500 on every
+        request); the API refuses to start with it instead."""
+        from tierflow.api import create_app
+
+        with pytest.raises(ValueError, match="printable ASCII"):
+            create_app(token="s\udcffx")
+
+
+class TestUiMetadata:
+    async def test_static_details_are_escaped_and_bounded(
+        self, client: Client, tickets: TicketClient
+    ) -> None:
+        """A customer name full of Markdown and HTML reaches the UI's static details as text."""
+        name = "**URGENT** [Click](https://evil.example) <img src=x onerror=alert(1)> " + "n" * 120
+        t = ticket("Phishing attempt", customer={"name": name})
+        opened = await tickets.open(t)
+        desc = await client.get_workflow_handle(opened.workflow_id).describe()
+        details = await desc.static_details()
+        assert details is not None
+        # Markdown's own escapes: each special character is preceded by a backslash.
+        for raw in ("*", "<", ">", "[", "]"):
+            assert re.search(rf"(?<!\\){re.escape(raw)}", details.split(" (standard)")[0]) is None
+        assert len(details) < 300

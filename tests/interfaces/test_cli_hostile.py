@@ -202,7 +202,8 @@ def argument_cases(existing: str, rng: random.Random, opened: list[str]) -> list
         Case("unknown command", ("nope",), 2),
         Case("unknown option", ("tickets", "list", "--bogus"), 2),
         Case("bad env address", ("tickets", "list"), 1, (("TIERFLOW_TEMPORAL_ADDRESS", "x:0"),)),
-        Case("bad env cache", ("tickets", "list"), 1, (("TIERFLOW_MAX_CACHED_WORKFLOWS", "x"),)),
+        Case("bad env cache", ("worker",), 1, (("TIERFLOW_MAX_CACHED_WORKFLOWS", "x"),)),
+        Case("negative env cache", ("worker",), 1, (("TIERFLOW_MAX_CACHED_WORKFLOWS", "-5"),)),
     ]
     on = existing
     cases += [  # actions on the open ticket that must be refused before its history grows

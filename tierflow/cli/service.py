@@ -136,7 +136,10 @@ def api(
 
     from tierflow.api import create_app
 
-    app = create_app(token=token or None, settings=settings_of(ctx))
+    try:
+        app = create_app(token=token or None, settings=settings_of(ctx))
+    except ValueError as err:
+        fail(str(err))
     if not token:
         console.print("[yellow]no TIERFLOW_API_TOKEN: the API is open to anyone who reaches it")
     with guarded():
