@@ -20,12 +20,14 @@ import os
 import threading
 from typing import TYPE_CHECKING
 
+from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from tierflow.connect import address_problem
 from tierflow.workflows.metrics import ESCALATION_LATENESS
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
     from temporalio.contrib.opentelemetry import TracingInterceptor
 
 __all__ = [
@@ -33,7 +35,9 @@ __all__ = [
     "TelemetryError",
     "configure_tracing",
     "install_metrics_runtime",
+    "is_traced",
     "metrics_bind_problem",
+    "traced",
     "tracing_interceptor",
 ]
 
@@ -112,13 +116,33 @@ def install_metrics_runtime(bind: str) -> Runtime:
         return runtime
 
 
-def tracing_interceptor() -> TracingInterceptor:
-    """The SDK's OpenTelemetry tracing interceptor, for a worker's or client's interceptors."""
+def tracing_interceptor(tracer: Tracer | None = None) -> TracingInterceptor:
+    """The SDK's OpenTelemetry tracing interceptor, for a worker's or client's interceptors
+    (``tracer`` defaults to the process's tracer provider)."""
     try:
         from temporalio.contrib.opentelemetry import TracingInterceptor
     except ImportError as err:  # opentelemetry-api is missing
         raise TelemetryError("tracing needs OpenTelemetry: pip install 'tierflow[otel]'") from err
-    return TracingInterceptor()
+    return TracingInterceptor(tracer)
+
+
+def is_traced(client: Client) -> bool:
+    """Whether ``client`` already carries the SDK's tracing interceptor."""
+    return any(
+        type(i).__module__.startswith("temporalio.contrib.opentelemetry")
+        for i in client.config(active_config=True)["interceptors"]
+    )
+
+
+def traced(client: Client, tracer: Tracer | None = None) -> Client:
+    """``client`` (same connection, converter and plugins) tracing what it starts, updates,
+    signals and queries, so a caller's trace continues into the ticket's workflow. Workers
+    built on it trace too."""
+    if is_traced(client):
+        return client
+    config = client.config()
+    config["interceptors"] = [*config["interceptors"], tracing_interceptor(tracer)]
+    return Client(**config)
 
 
 def configure_tracing(service_name: str = "tierflow-worker") -> bool:

@@ -26,6 +26,7 @@ from tierflow.plugin import TierflowPlugin
 from tierflow.telemetry import (
     configure_tracing,
     install_metrics_runtime,
+    is_traced,
     metrics_bind_problem,
     tracing_interceptor,
 )
@@ -134,7 +135,8 @@ def build_worker(
         client,
         task_queue=task_queue,
         plugins=[plugin],
-        interceptors=[tracing_interceptor()] if settings.tracing else [],
+        # A traced client's interceptor reaches its workers already.
+        interceptors=[tracing_interceptor()] if settings.tracing and not is_traced(client) else [],
         graceful_shutdown_timeout=timedelta(seconds=10),
         **settings.worker_options(),
     )
