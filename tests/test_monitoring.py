@@ -98,16 +98,24 @@ class TestPrometheusEndpoint:
     async def test_a_breached_ticket_shows_in_tierflow_and_temporal_series(
         self, temporal_env: WorkflowEnvironment, client: Client, task_queue: str
     ) -> None:
-        """A ticket that breaches and escalates on its own, with a host sync that fails, is
-        counted on the worker's endpoint — exactly once, although the worker (cache 0)
-        replays the ticket's history for every task — next to Temporal's own series."""
+        """A ticket that breaches and escalates on its own, with a host sync that fails and a
+        chat that works, is counted on the worker's endpoint — exactly once, although the
+        worker (cache 0) replays the ticket's history for every task — next to Temporal's own
+        series."""
         address = temporal_env.client.service_client.config.target_host
         port = free_port()
         url = f"http://127.0.0.1:{port}/metrics"
         # The host's sync endpoint is down once, then refuses: one transient, then permanent.
-        with HttpRecorder(default=Reply(400, body=b'{"error":"no"}')) as host:
+        with (
+            HttpRecorder(default=Reply(400, body=b'{"error":"no"}')) as host,
+            HttpRecorder() as chat,
+        ):
             host.script(503)
-            env = {"TIERFLOW_SYNC_URL": f"{host.url}/sync", "TIERFLOW_SYNC_SECRET": "s3cret"}
+            env = {
+                "TIERFLOW_SYNC_URL": f"{host.url}/sync",
+                "TIERFLOW_SYNC_SECRET": "s3cret",
+                "TIERFLOW_CHAT_WEBHOOK_URL": f"{chat.url}/chat",
+            }
             async with worker_process(
                 "--address",
                 address,
@@ -134,6 +142,7 @@ class TestPrometheusEndpoint:
                     return (
                         total(text, "tierflow_escalations", **ours) >= len(escalations)
                         and total(text, "tierflow_delivery_failures", kind="permanent") >= 1
+                        and total(text, "tierflow_deliveries_sent", channel="chat") >= 1
                     )
 
                 text = await scrape_until(url, settled)
@@ -152,6 +161,8 @@ class TestPrometheusEndpoint:
         assert 0 <= lateness < 30_000  # milliseconds: fired within moments of its due time
         assert total(text, "tierflow_delivery_failures", channel="sync", kind="transient") >= 1
         assert total(text, "tierflow_delivery_failures", channel="sync", kind="permanent") >= 1
+        assert total(text, "tierflow_deliveries_sent", channel="chat") >= 1
+        assert total(text, "tierflow_deliveries_skipped", channel="email") >= 1
         # No label carries the ticket's id, subject or customer.
         for line in text.splitlines():
             if line.startswith("tierflow_"):
