@@ -7,6 +7,7 @@ COPY workflows ./workflows
 COPY activities ./activities
 # tierflow/ links the three folders above into the package; pip builds one `tierflow` package.
 COPY tierflow ./tierflow
-RUN pip install --no-cache-dir .
+# With the otel extra, so that TIERFLOW_TRACING works in the stack.
+RUN pip install --no-cache-dir '.[otel]'
 USER nobody
 CMD ["tierflow", "worker"]

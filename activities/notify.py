@@ -10,6 +10,7 @@ from temporalio.exceptions import ApplicationError
 from tierflow.activities.channels import ChannelAdapter
 from tierflow.activities.errors import TEMPLATE_ERROR, permanent
 from tierflow.activities.log import SkipNotices
+from tierflow.activities.metrics import count_failure, count_sent, count_skipped
 from tierflow.activities.templates import RenderedMessage, TemplateError, TemplateSet
 from tierflow.contracts import CustomerUpdate, DeliveryResult, Notification, NotifyChannel
 
@@ -36,6 +37,7 @@ async def deliver(
     adapter = adapters[n.channel]
     if not adapter.configured:
         skips.skipped(log, "delivery_skipped", n.channel.value, "channel not configured")
+        count_skipped(n.channel.value)
         return DeliveryResult(
             idempotency_key=n.idempotency_key,
             channel=n.channel,
@@ -51,8 +53,13 @@ async def deliver(
             retryable=not exc.non_retryable,
             error=exc.message,
         )
+        count_failure(n.channel.value, exc)
+        raise
+    except Exception as exc:  # unclassified: Temporal retries it
+        count_failure(n.channel.value, exc)
         raise
     log.info("delivery_sent", detail=detail)
+    count_sent(n.channel.value)
     return DeliveryResult(
         idempotency_key=n.idempotency_key, channel=n.channel, status="sent", detail=detail
     )

@@ -8,6 +8,7 @@ from temporalio.exceptions import ApplicationError
 
 from tierflow.activities.channels.webhook import post_signed_json
 from tierflow.activities.log import SkipNotices
+from tierflow.activities.metrics import count_failure, count_sent, count_skipped
 from tierflow.activities.settings import Settings
 from tierflow.contracts import DeliveryResult, NotifyChannel, TicketSync
 
@@ -25,6 +26,7 @@ async def push_ticket_sync(
     log = log.bind(ticket_event=s.event, state=s.state, idempotency_key=s.idempotency_key)
     if settings.sync_url is None or settings.sync_secret is None:
         skips.skipped(log, "sync_skipped", "sync", "sync not configured")
+        count_skipped("sync")
         return DeliveryResult(
             idempotency_key=s.idempotency_key,
             channel=NotifyChannel.webhook,
@@ -44,9 +46,14 @@ async def push_ticket_sync(
         log.warning(
             "sync_failed", error_type=exc.type, retryable=not exc.non_retryable, error=exc.message
         )
+        count_failure("sync", exc)
+        raise
+    except Exception as exc:  # unclassified: Temporal retries it
+        count_failure("sync", exc)
         raise
     detail = f"sync {response.status_code}"
     log.info("sync_sent", detail=detail)
+    count_sent("sync")
     return DeliveryResult(
         idempotency_key=s.idempotency_key,
         channel=NotifyChannel.webhook,

@@ -16,6 +16,7 @@ from temporalio import activity
 from tierflow.activities.channels import build_adapters
 from tierflow.activities.dispatch import DeliveredSoFar, Item, dispatch
 from tierflow.activities.log import SkipNotices, activity_logger
+from tierflow.activities.metrics import count_failure
 from tierflow.activities.notify import customer_notification, deliver, render_customer_update
 from tierflow.activities.settings import Settings
 from tierflow.activities.sync import push_ticket_sync
@@ -66,7 +67,11 @@ class TierflowActivities:
         (customers on phone, social media or the web) the host system gets the message.
         """
         log = activity_logger("notify_customer", ticket_id=u.ticket_id, workflow_id=u.workflow_id)
-        rendered = render_customer_update(self.templates, u)
+        try:
+            rendered = render_customer_update(self.templates, u)
+        except Exception as exc:
+            count_failure(u.channel.value, exc)
+            raise
         return await deliver(self.adapters, customer_notification(u, rendered), log, self._skips)
 
     @activity.defn(name=SYNC_TICKET)

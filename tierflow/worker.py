@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import structlog
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
@@ -23,6 +23,13 @@ from tierflow.activities import TierflowActivities
 from tierflow.config import DEFAULT_CACHE_SIZE, TemporalSettings
 from tierflow.connect import connect
 from tierflow.plugin import TierflowPlugin
+from tierflow.telemetry import (
+    configure_tracing,
+    install_metrics_runtime,
+    is_traced,
+    metrics_bind_problem,
+    tracing_interceptor,
+)
 
 log = structlog.get_logger("tierflow.worker")
 
@@ -48,6 +55,18 @@ class WorkerSettings(BaseSettings):
     # the build they started on and move to the current one when they continue as new.
     deployment_name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
     build_id: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    # Monitoring: a Prometheus endpoint (host:port) for Temporal's and Tierflow's metrics,
+    # and OpenTelemetry traces of every ticket's workflow, updates and activities.
+    metrics_bind: Annotated[str | None, Field(min_length=1, max_length=300)] = None
+    tracing: bool = False
+
+    @field_validator("metrics_bind")
+    @classmethod
+    def _bind_address(cls, value: str | None) -> str | None:
+        problem = None if value is None else metrics_bind_problem(value)
+        if problem is not None:
+            raise ValueError(f"metrics bind address: {problem}")
+        return value
 
     @model_validator(mode="after")
     def _one_kind_of_tuning(self) -> WorkerSettings:
@@ -116,6 +135,8 @@ def build_worker(
         client,
         task_queue=task_queue,
         plugins=[plugin],
+        # A traced client's interceptor reaches its workers already.
+        interceptors=[tracing_interceptor()] if settings.tracing and not is_traced(client) else [],
         graceful_shutdown_timeout=timedelta(seconds=10),
         **settings.worker_options(),
     )
@@ -127,8 +148,17 @@ async def run_worker(
     *,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Connect, then poll until ``stop`` is set (by SIGINT/SIGTERM when not given)."""
+    """Connect, then poll until ``stop`` is set (by SIGINT/SIGTERM when not given).
+
+    With ``metrics_bind`` the process's Temporal runtime serves Prometheus metrics there
+    (installed before connecting: a client keeps the runtime it connected with); with
+    ``tracing`` the worker traces through OpenTelemetry (see :mod:`tierflow.telemetry`).
+    """
     worker_settings = worker_settings or WorkerSettings()
+    if worker_settings.metrics_bind is not None:
+        install_metrics_runtime(worker_settings.metrics_bind)
+    if worker_settings.tracing:
+        configure_tracing()
     client = await connect(settings)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -527,12 +527,30 @@ class TicketOperations:
             assert d.target is not None
             s.clock.mark(ClockEvent(at=d.at, kind=d.kind, target=d.target), now)
             if d.kind == "warning":
-                s.record(now, "sla", SYSTEM, f"{d.target} due soon ({s.tier})", due=d.at)
+                s.record(
+                    now,
+                    "sla",
+                    SYSTEM,
+                    f"{d.target} due soon ({s.tier})",
+                    due=d.at,
+                    sla="warning",
+                    target=d.target,
+                    tier=s.tier,
+                )
                 # The warning fires at d.at; the people warned need the target's own deadline.
                 deadline = s.clock.due(d.target, s.policy.calendar) or d.at
                 self.effects.breach_warning(now, d.target, deadline)
             else:
-                s.record(now, "sla", SYSTEM, f"{d.target} breached ({s.tier})", due=d.at)
+                s.record(
+                    now,
+                    "sla",
+                    SYSTEM,
+                    f"{d.target} breached ({s.tier})",
+                    due=d.at,
+                    sla="breach",
+                    target=d.target,
+                    tier=s.tier,
+                )
                 # A second target breaching does not push the ladder back.
                 if s.breach_at is None:
                     s.breach_at = d.at
@@ -566,6 +584,9 @@ class TicketOperations:
             + ", ".join(str(a) for a in level.actions),
             due=due,
             late_ms=round((now - due).total_seconds() * 1000),
+            sla="level",
+            level=level.name,
+            tier=s.tier,
         )
         self.effects.level_reached(now, level)
         if EscalationActionKind.RAISE_PRIORITY in level.actions:

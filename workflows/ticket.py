@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineQuery,
         WaitCustomer,
     )
+    from tierflow.workflows.metrics import TicketMeters, samples
     from tierflow.workflows.operations import Deadline, TicketOperations
     from tierflow.workflows.state import TicketRun, TicketState
 
@@ -111,6 +112,10 @@ class TicketWorkflow:
             assert run.open is not None  # TicketRun validates that one of the two is there
             state = TicketState.opening(run.open, workflow.now())
         self.ops = TicketOperations(state, workflow.info().workflow_id)
+        # Timeline entries up to this seq are reported to metrics (a carried state's were,
+        # by the run before).
+        self._metered = state.timeline_total if run.carried is not None else 0
+        self._meters: TicketMeters | None = None
         if run.carried is None:
             # Triage here, not in run(): an update that arrives with the start is handled
             # before run() begins, and it must find the ticket already in its tier.
@@ -176,6 +181,7 @@ class TicketWorkflow:
             if fired is not None:
                 self.ops.on_deadline(fired, workflow.now())
         await self._drain_effects()
+        self._report_metrics()
         return self.ops.status(workflow.now())
 
     def _should_continue_as_new(self) -> bool:
@@ -229,6 +235,23 @@ class TicketWorkflow:
             workflow.upsert_search_attributes(updates)
             self._indexed = current
         workflow.set_current_details(visibility.details_markdown(self.state, now))
+        self._report_metrics()
+
+    def _report_metrics(self) -> None:
+        """Count what the timeline recorded since the last report (escalations, breaches,
+        warnings, escalation lateness) on the workflow's replay-safe meter. No command."""
+        s = self.state
+        if s.timeline_total <= self._metered:
+            return
+        # Entries are only appended within a run, so the new ones are the last few.
+        new = min(s.timeline_total - self._metered, len(s.timeline))
+        fresh = s.timeline[len(s.timeline) - new :]
+        self._metered = s.timeline_total
+        found = samples(fresh)
+        if found:
+            if self._meters is None:
+                self._meters = TicketMeters(workflow.metric_meter())
+            self._meters.record(found)
 
     async def _dispatch(self, batch: EffectBatch) -> None:
         try:

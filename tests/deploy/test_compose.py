@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tierflow.activities import Settings
+from tierflow.worker import WorkerSettings
 from tierflow.workflows import search_attributes
 
 ROOT = Path(__file__).parent.parent.parent
@@ -89,5 +90,17 @@ class TestComposeFile:
         """Every TIERFLOW_ variable of the worker names a setting (a typo would be ignored)."""
         environment = compose()["services"]["worker"]["environment"]
         known = {f"TIERFLOW_{name.upper()}" for name in Settings.model_fields}
+        known |= {f"TIERFLOW_{name.upper()}" for name in WorkerSettings.model_fields}
         known |= {"TIERFLOW_TEMPORAL_ADDRESS", "TIERFLOW_NAMESPACE", "TIERFLOW_TASK_QUEUE"}
         assert {k for k in environment if k.startswith("TIERFLOW_")} <= known
+
+    def test_worker_serves_metrics_on_the_stack_network(self) -> None:
+        """The worker's Prometheus endpoint listens on all of the container's interfaces, on
+        the port it exposes to the stack's network, and is not published on the host."""
+        worker = compose()["services"]["worker"]
+        bind = worker["environment"]["TIERFLOW_METRICS_BIND"]
+        assert WorkerSettings(metrics_bind=bind).metrics_bind == bind
+        host, _, port = bind.rpartition(":")
+        assert host == "0.0.0.0"
+        assert worker["expose"] == [port]
+        assert "ports" not in worker

@@ -90,9 +90,25 @@ def worker(
     build_id: Annotated[
         str | None, typer.Option(help="Worker Versioning: this worker's build id")
     ] = None,
+    metrics_bind: Annotated[
+        str | None,
+        typer.Option(
+            help="serve Prometheus metrics on host:port, e.g. 0.0.0.0:9464 "
+            "(env TIERFLOW_METRICS_BIND)"
+        ),
+    ] = None,
+    tracing: Annotated[
+        bool | None,
+        typer.Option(
+            "--tracing/--no-tracing",
+            help="OpenTelemetry traces, exported over OTLP (env TIERFLOW_TRACING)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the ticket worker until Ctrl-C or SIGTERM. Flags override TIERFLOW_* variables."""
     from tierflow.logs import configure_logging
+    from tierflow.telemetry import TelemetryError
     from tierflow.worker import WorkerSettings, run_worker
 
     settings = settings_of(ctx)
@@ -112,6 +128,8 @@ def worker(
         "tuner_target_memory": target_memory,
         "deployment_name": deployment,
         "build_id": build_id,
+        "metrics_bind": metrics_bind,
+        "tracing": tracing,
     }
     configure_logging()
     with guarded():
@@ -119,7 +137,10 @@ def worker(
         worker_settings = WorkerSettings.model_validate(
             {k: v for k, v in tuning.items() if v is not None}
         )
-        asyncio.run(run_worker(settings, worker_settings))
+        try:
+            asyncio.run(run_worker(settings, worker_settings))
+        except TelemetryError as err:
+            fail(str(err))
 
 
 def api(
