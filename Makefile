@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_ARGS ?=
 
-.PHONY: demo test lint format bench install temporal clean
+.PHONY: demo test lint format bench install temporal browser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,16 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: temporal lint
+# Debian's chromium for the Temporal UI test (tests/privacy/test_ui_browser.py); Playwright's
+# own browser download is not used. Installed once, only where /usr/bin/chromium is missing.
+browser:
+	@test -x /usr/bin/chromium || { \
+	  echo "installing chromium (Debian package) for the UI test"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
+
+test: temporal lint browser
 	$(VENV)/bin/pytest
 
 format: install

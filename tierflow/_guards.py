@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import traceback
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Final
 
 import structlog
@@ -49,24 +49,33 @@ class BodyLimit:
 
     A declared Content-Length over the limit is refused without reading the body; otherwise
     the body is read as it streams in, counted, and refused as soon as it passes the limit.
-    A body within the limit is handed on to the app whole.
+    A body within the limit is handed on to the app whole. ``prefixes`` give paths under a
+    prefix a limit of their own (the codec routes carry whole payloads).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int = MAX_BODY_BYTES,
+        prefixes: Mapping[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.prefixes = dict(prefixes or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope.get("path", "")
+        limit = next((n for p, n in self.prefixes.items() if path.startswith(p)), self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
             if not declared.isdigit():
                 await self._refuse(send, 400, "invalid Content-Length")
                 return
-            if int(declared) > self.max_bytes:
-                await self._refuse(send, 413, self._too_large)
+            if int(declared) > limit:
+                await self._refuse(send, 413, self._too_large(limit))
                 return
         chunks: list[bytes] = []
         size = 0
@@ -76,17 +85,17 @@ class BodyLimit:
                 return  # the client went away
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(send, 413, self._too_large)
+            if size > limit:
+                await self._refuse(send, 413, self._too_large(limit))
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         await self.app(scope, _replay(b"".join(chunks), receive), send)
 
-    @property
-    def _too_large(self) -> str:
-        return f"request body over {self.max_bytes // 1024} KiB"
+    @staticmethod
+    def _too_large(limit: int) -> str:
+        return f"request body over {limit // 1024} KiB"
 
     @staticmethod
     async def _refuse(send: Send, status: int, detail: str) -> None:

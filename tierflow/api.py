@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
@@ -52,8 +52,11 @@ from .client import (
     TicketClient,
     TicketSummary,
 )
+from .codec_server import MAX_CODEC_BODY_BYTES, CodecCORS, codec_router, cors_origins
+from .codec_server import PREFIX as CODEC_PREFIX
 from .config import TemporalSettings
 from .connect import ServerUnreachableError, connect
+from .encryption import EncryptionCodec, codec_from_env
 from .errors import (
     ActionRejected,
     InvalidInput,
@@ -279,10 +282,17 @@ def create_app(
     tickets: TicketClient | None = None,
     token: str | None = None,
     settings: TemporalSettings | None = None,
+    *,
+    codec: EncryptionCodec | Literal["env"] | None = "env",
+    codec_origins: Sequence[str] | None = None,
 ) -> FastAPI:
     """The API. Without ``tickets`` it connects at startup using ``settings`` (default: the
-    environment); without ``token`` it reads ``TIERFLOW_API_TOKEN`` (unset or empty: no auth)."""
+    environment); without ``token`` it reads ``TIERFLOW_API_TOKEN`` (unset or empty: no auth).
+    The codec routes use ``codec`` (default: ``TIERFLOW_ENCRYPTION_KEYS``) and answer CORS for
+    ``codec_origins`` (default: ``TIERFLOW_CODEC_CORS_ORIGINS``, else the dev server's UI)."""
     token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
+    # Read before anything starts: a bad key file is one line at start, not a 500 later.
+    payload_codec = codec_from_env() if codec == "env" else codec
     if token is not None and not (token.isascii() and token.isprintable()):
         # Bytes that are not text would fail every comparison (a 500 on every request).
         raise ValueError(f"{TOKEN_ENV} must be printable ASCII")
@@ -314,8 +324,16 @@ def create_app(
     )
     _ticket_routes(router)
     app.include_router(router)
+    # --- codec server (issue 13, privacy): /codec/encode, /codec/decode, CORS for the UI ---
+    app.include_router(codec_router(payload_codec, _auth(token), _ALWAYS))
     _error_handlers(app)
-    # The last added is the outermost: the size limit refuses a body before anything reads it.
+    # The last added is the outermost: the size limit refuses a body before anything reads it,
+    # and CORS headers (codec routes only) are on every answer, refusals included.
     app.add_middleware(LastResort)
-    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(
+        BodyLimit, max_bytes=MAX_BODY_BYTES, prefixes={CODEC_PREFIX + "/": MAX_CODEC_BODY_BYTES}
+    )
+    app.add_middleware(
+        CodecCORS, origins=cors_origins() if codec_origins is None else list(codec_origins)
+    )
     return app

@@ -23,11 +23,12 @@ from pathlib import Path
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.envconfig import ClientConfigProfile, ClientConfigTLS, DataSource
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from tierflow.config import DEFAULT_ADDRESS, DEFAULT_NAMESPACE, TemporalSettings
+from tierflow.encryption import EncryptionConfigError, codec_from_env
 
 
 class ServerUnreachableError(RuntimeError):
@@ -39,9 +40,26 @@ class ConnectionConfigError(ServerUnreachableError):
     """The connection settings themselves are wrong (a missing file, an unknown profile, …)."""
 
 
-def data_converter() -> DataConverter:
-    """The data converter of every Tierflow client, and so of its workers: pydantic models."""
-    return pydantic_data_converter
+def data_converter(environ: Mapping[str, str] | None = None) -> DataConverter:
+    """The data converter of every Tierflow client, and so of its workers: pydantic models,
+    encrypted when ``TIERFLOW_ENCRYPTION_KEYS`` names a key file (:mod:`tierflow.encryption`).
+
+    Encrypted, failures carry their message and stack trace as an encoded (so encrypted)
+    payload too: a delivery error may quote an address. Without a key file this is the SDK's
+    ``pydantic_data_converter`` itself. Raises :class:`ConnectionConfigError` for a bad key
+    file or key id.
+    """
+    try:
+        codec = codec_from_env(environ)
+    except EncryptionConfigError as err:
+        raise ConnectionConfigError(str(err)) from None
+    if codec is None:
+        return pydantic_data_converter
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 # A host name, an IPv4 address or a bracketed IPv6 address.
@@ -344,6 +362,7 @@ async def connect(
     """Connect as ``settings`` and the Temporal configuration say (see :func:`resolve`), and
     check the namespace is served; raise :class:`ServerUnreachableError` with one line."""
     target = resolve(settings, environment=environment)
+    converter = data_converter()
     try:
         client = await Client.connect(
             target.address,
@@ -351,7 +370,7 @@ async def connect(
             api_key=target.api_key,
             tls=target.tls,
             rpc_metadata=target.rpc_metadata,
-            data_converter=data_converter(),
+            data_converter=converter,
             connect_timeout=timedelta(seconds=timeout),
         )
         # Connecting does not check the namespace; describing it proves the server serves it.

@@ -144,6 +144,8 @@ class DevServer:
     ui_port: int = 8233
     ip: str = "127.0.0.1"
     namespace: str = "default"
+    # The UI's codec server (Tierflow's API: ``http://127.0.0.1:8000/codec``), or None.
+    codec_endpoint: str | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -179,6 +181,8 @@ class DevServer:
             "warn",
             *search_attribute_args(),
         ]
+        if self.codec_endpoint:
+            cmd += ["--ui-codec-endpoint", self.codec_endpoint]
         # A new session keeps Ctrl-C in the terminal from reaching the server before we stop it.
         self.process = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
 

@@ -12,6 +12,11 @@ import typer
 
 from tierflow.cli._common import console, fail, guarded, settings_of
 from tierflow.devserver import BinaryUnavailableError, DevServer, ensure_temporal_binary
+from tierflow.encryption import KEYS_ENV
+from tierflow.encryption import configured as encryption_configured
+
+# Where `tierflow api` serves the codec routes by default.
+DEFAULT_CODEC_ENDPOINT = "http://127.0.0.1:8000/codec"
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -24,13 +29,29 @@ def server(
     ),
     port: Annotated[int, typer.Option(help="frontend (gRPC) port")] = 7233,
     ui_port: Annotated[int, typer.Option(help="Web UI port")] = 8233,
+    codec_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            help="the UI's codec server, to show encrypted tickets decoded (default with "
+            f"{KEYS_ENV} set: {DEFAULT_CODEC_ENDPOINT}, served by `tierflow api`)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the Temporal dev server (SQLite, Web UI, Tierflow's search attributes) until Ctrl-C."""
     try:
         binary = ensure_temporal_binary(say=console.print)
     except BinaryUnavailableError as err:
         fail(str(err))
-    dev = DevServer(binary=binary, data_dir=data, port=port, ui_port=ui_port)
+    if codec_endpoint is None and encryption_configured():
+        codec_endpoint = DEFAULT_CODEC_ENDPOINT
+    dev = DevServer(
+        binary=binary,
+        data_dir=data,
+        port=port,
+        ui_port=ui_port,
+        codec_endpoint=codec_endpoint or None,
+    )
     if dev.already_running():
         console.print(f"A Temporal server is already running on {dev.address}; using it is fine.")
         return
@@ -42,6 +63,11 @@ def server(
             fail(str(err))
         console.print(f"Temporal dev server on [bold]{dev.address}[/bold], data in {data}")
         console.print(f"Web UI: [link={dev.ui_url}]{dev.ui_url}[/link]  — Ctrl-C stops it")
+        if dev.codec_endpoint:
+            console.print(
+                f"The UI decodes through {dev.codec_endpoint}: run `tierflow api` beside it "
+                "(same TIERFLOW_ENCRYPTION_KEYS; README, Privacy)"
+            )
         # Sleep until a signal; SIGTERM is turned into the same clean stop as Ctrl-C.
         signal.signal(signal.SIGTERM, _interrupt)
         assert dev.process is not None
