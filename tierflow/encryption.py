@@ -39,6 +39,7 @@ ENCODING: Final = b"binary/encrypted"
 KEY_ID_METADATA: Final = "encryption-key-id"
 KEY_BYTES: Final = 32
 NONCE_BYTES: Final = 12
+TAG_BYTES: Final = 16
 MAX_KEY_FILE_BYTES: Final = 64 * 1024
 KEY_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -182,6 +183,8 @@ class EncryptionCodec(PayloadCodec):
             )
         data = payload.data
         try:
+            if len(data) < NONCE_BYTES + TAG_BYTES:
+                raise InvalidTag
             plain = cipher.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], raw_id)
         except InvalidTag:
             raise DecryptionError(
