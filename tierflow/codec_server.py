@@ -62,10 +62,13 @@ def _parse(body: WirePayloads) -> Payloads:
     try:
         return json_format.ParseDict(body.model_dump(exclude_defaults=False), Payloads())
     except json_format.ParseError:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
-            "not Temporal Payloads as proto JSON (metadata values and data are base64)",
-        ) from None
+        # Shaped like every other 422 of the API (a list of field errors).
+        problem = {
+            "loc": ["body", "payloads"],
+            "msg": "not Temporal Payloads as proto JSON (metadata values and data are base64)",
+            "type": "value_error",
+        }
+        raise HTTPException(422, [problem]) from None
 
 
 def _answer(payloads: Sequence[Any]) -> dict[str, Any]:
