@@ -325,7 +325,13 @@ def create_app(
     _ticket_routes(router)
     app.include_router(router)
     # --- codec server (issue 13, privacy): /codec/encode, /codec/decode, CORS for the UI ---
-    app.include_router(codec_router(payload_codec, _auth(token), _ALWAYS))
+    codec_answers = _errors(
+        e400="a payload cannot be decrypted (unknown key id, altered, or no keys here)",
+        e401="missing or wrong bearer token",
+        e413=f"request body over {MAX_CODEC_BODY_BYTES // 1024 // 1024} MiB",
+        e500="unexpected internal error (logged; the answer says no more)",
+    )
+    app.include_router(codec_router(payload_codec, _auth(token), codec_answers))
     _error_handlers(app)
     # The last added is the outermost: the size limit refuses a body before anything reads it,
     # and CORS headers (codec routes only) are on every answer, refusals included.
