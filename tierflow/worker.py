@@ -22,6 +22,7 @@ from temporalio.worker import Worker, WorkerDeploymentConfig, WorkerTuner
 from tierflow.activities import TierflowActivities
 from tierflow.config import DEFAULT_CACHE_SIZE, TemporalSettings
 from tierflow.connect import connect
+from tierflow.encryption import EncryptionCodec
 from tierflow.plugin import TierflowPlugin
 from tierflow.telemetry import (
     configure_tracing,
@@ -142,6 +143,14 @@ def build_worker(
     )
 
 
+def _encryption_line(client: Client) -> str:
+    """``off``, or the key ids (never a key): which key encrypts, which decrypt."""
+    codec = client.data_converter.payload_codec
+    if not isinstance(codec, EncryptionCodec):
+        return "off"
+    return f"AES-256-GCM, encrypting with {codec.key_id!r}, decrypting {', '.join(codec.key_ids)}"
+
+
 async def run_worker(
     settings: TemporalSettings,
     worker_settings: WorkerSettings | None = None,
@@ -170,6 +179,7 @@ async def run_worker(
             address=client.service_client.config.target_host,
             namespace=client.namespace,
             task_queue=settings.task_queue,
+            encryption=_encryption_line(client),
             **worker_settings.model_dump(exclude_none=True),
         )
         await stop.wait()
