@@ -115,6 +115,9 @@ class TestAtRest:
         absent(opened.pii, await raw_metadata_query(client, handle.id), "the details query")
         # Start input, updates, signal, activity inputs and results, timer summaries.
         assert b"".join(raw_events).count(b"binary/encrypted") >= 8
+        summaries = [e.user_metadata.summary for e in history.events if e.HasField("user_metadata")]
+        assert len(summaries) >= 3  # the start, the SLA timer, the effects activities
+        assert all(p.metadata["encoding"] == b"binary/encrypted" for p in summaries)
         kinds = {e.WhichOneof("attributes") for e in history.events}
         assert "activity_task_scheduled_event_attributes" in kinds
 
