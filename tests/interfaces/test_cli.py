@@ -127,6 +127,27 @@ class TestErrors:
         assert result.exit_code == 1
         assert "cannot 'approve'" in one_error_line(result.stderr)
 
+    async def test_approval_by_a_made_up_name_is_refused(
+        self, tickets: TicketClient, cli: Cli
+    ) -> None:
+        """Issue 13: approving as someone the policy does not name is one line and exit 1."""
+        t = ticket("Dashboard totals are wrong", customer={"status": "vip"})
+        await tickets.open(t, fast_policy(resolution="1h"))
+        await wait_for(tickets, t.id, lambda s: s.state == "tier2")
+        asked = await cli(
+            "ticket", "request-escalation", t.id, "--reason", "limited_access",
+            "--actor", "Robin Ortiz",
+        )  # fmt: skip
+        assert asked.exit_code == 0, asked.output
+        result = await cli("ticket", "approve", t.id, "--actor", "random-bob-123")
+        assert result.exit_code == 1
+        assert one_error_line(result.stderr) == (
+            "error: only a supervisor or above of tier2/technical other than the requester — "
+            "Riley Chen, Morgan Lee, Dana Fox — may approve; 'random-bob-123' is not one of "
+            "the policy's people"
+        )
+        assert (await tickets.status(t.id)).state == "approval"
+
     async def test_unknown_ticket(self, tickets: TicketClient, cli: Cli) -> None:
         """Reading or acting on a ticket that was never opened says so."""
         for args in (("show", "NOPE-1"), ("note", "NOPE-1", "hello")):
