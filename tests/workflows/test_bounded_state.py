@@ -50,7 +50,7 @@ class TestLongLivedTicket:
             for r in range(ROUNDS):
                 await asyncio.gather(
                     *(
-                        tickets.act(t.id, "note", {"actor": "alex", "text": f"{r}.{n} {note}"})
+                        tickets.act(t.id, "note", {"actor": "Jo Park", "text": f"{r}.{n} {note}"})
                         for n in range(PER_ROUND)
                     ),
                     *(
@@ -168,11 +168,11 @@ class TestRawCaller:
             before = await tickets.timeline(t.id)
             huge = "x" * 1_500_000
             for name, arg in (
-                ("note", {"actor": "alex", "text": huge}),
+                ("note", {"actor": "Jo Park", "text": huge}),
                 ("note", "bob"),
-                ("assign", {"actor": "alex", "assignee": huge}),
-                ("resolve", {"actor": "alex", "resolution": huge}),
-                ("escalate", {"actor": "alex", "reasons": ["rule"] * 1000}),
+                ("assign", {"actor": "Jo Park", "assignee": huge}),
+                ("resolve", {"actor": "Jo Park", "resolution": huge}),
+                ("escalate", {"actor": "Jo Park", "reasons": ["rule"] * 1000}),
             ):
                 with pytest.raises(WorkflowUpdateFailedError):
                     await handle.execute_update(name, arg)
