@@ -100,6 +100,9 @@ class Settings(BaseSettings):
             missing.append("TIERFLOW_SYNC_URL needs TIERFLOW_SYNC_SECRET")
         if bool(self.smtp_username) != bool(self.smtp_password):
             missing.append("TIERFLOW_SMTP_USERNAME and TIERFLOW_SMTP_PASSWORD go together")
+        if self.smtp_password and self.smtp_tls == "none":
+            # A password sent in clear over the network is a password given away.
+            missing.append("SMTP credentials need TIERFLOW_SMTP_TLS=starttls or tls")
         if missing:
             raise ValueError("; ".join(missing))
         return self

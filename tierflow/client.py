@@ -45,7 +45,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from tierflow.contracts import LEGACY_WORKFLOW_TYPE, WORKFLOW_TYPE
 from tierflow.statemachine import CustomerStatus, Policy, Priority, Ticket, default_policy
-from tierflow.workflows import REJECTED, TicketWorkflow
+from tierflow.workflows import FORBIDDEN, REJECTED, TicketWorkflow
 from tierflow.workflows import search_attributes as sa
 from tierflow.workflows.messages import (
     AddNote,
@@ -363,7 +363,9 @@ class TicketClient:
                 status: TicketStatus = await self._update(self._handle(ticket_id), action, message)
             except WorkflowUpdateFailedError as err:
                 cause = err.cause
-                if isinstance(cause, ApplicationError) and cause.type == REJECTED:
+                # FORBIDDEN (the policy does not allow this caller) is an ActionRejected until
+                # the client gets an error of its own for it (and the API its 403).
+                if isinstance(cause, ApplicationError) and cause.type in (REJECTED, FORBIDDEN):
                     raise ActionRejected(cause.message) from None
                 raise UnexpectedError(f"{action} on ticket {ticket_id!r} failed") from err
             except RPCError as err:

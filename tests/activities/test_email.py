@@ -13,6 +13,7 @@ from tests.activities.servers import SmtpCapture, free_port, make_self_signed_ce
 from tierflow.activities import (
     PERMANENT_DELIVERY_ERROR,
     TRANSIENT_DELIVERY_ERROR,
+    Settings,
     TierflowActivities,
 )
 from tierflow.activities.channels.email import message_id_for
@@ -110,13 +111,18 @@ class TestEmailAuthAndTls:
     """SMTP AUTH, STARTTLS and implicit TLS follow the settings."""
 
     async def test_auth_logs_in_with_configured_credentials(
-        self, make_activities: ActivitiesFactory
+        self, make_activities: ActivitiesFactory, tmp_path: Path
     ) -> None:
         """The server sees the configured username."""
-        with SmtpCapture(credentials=("tierflow", "s3cret")) as server:
+        cert = make_self_signed_cert(tmp_path)
+        with SmtpCapture(
+            credentials=("tierflow", "s3cret"), tls_context=cert.server_context()
+        ) as server:
             acts = make_activities(
                 smtp_host=server.host,
                 smtp_port=server.port,
+                smtp_tls="starttls",
+                smtp_ca_file=cert.cert_file,
                 smtp_username="tierflow",
                 smtp_password="s3cret",
             )
@@ -124,12 +130,19 @@ class TestEmailAuthAndTls:
 
         assert [e.authenticated_as for e in server.received] == ["tierflow"]
 
-    async def test_wrong_password_is_permanent(self, make_activities: ActivitiesFactory) -> None:
+    async def test_wrong_password_is_permanent(
+        self, make_activities: ActivitiesFactory, tmp_path: Path
+    ) -> None:
         """A 535 authentication failure will not fix itself by retrying."""
-        with SmtpCapture(credentials=("tierflow", "s3cret")) as server:
+        cert = make_self_signed_cert(tmp_path)
+        with SmtpCapture(
+            credentials=("tierflow", "s3cret"), tls_context=cert.server_context()
+        ) as server:
             acts = make_activities(
                 smtp_host=server.host,
                 smtp_port=server.port,
+                smtp_tls="starttls",
+                smtp_ca_file=cert.cert_file,
                 smtp_username="tierflow",
                 smtp_password="wrong",
             )
@@ -138,6 +151,12 @@ class TestEmailAuthAndTls:
 
         assert caught.value.non_retryable
         assert "535" in caught.value.message
+
+    def test_credentials_without_tls_are_refused(self) -> None:
+        """A password would cross the network in clear: the settings refuse it, by name."""
+        with pytest.raises(ValueError, match="SMTP credentials need TIERFLOW_SMTP_TLS") as caught:
+            Settings(smtp_host="mail.example", smtp_username="tierflow", smtp_password="s3cret")
+        assert "s3cret" not in str(caught.value)
 
     @pytest.mark.parametrize("mode", ["starttls", "tls"])
     async def test_tls_modes_deliver_with_a_private_ca(

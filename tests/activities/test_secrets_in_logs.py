@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import structlog
 from temporalio.client import Client
 
-from tests.activities.servers import HttpRecorder, Reply, SmtpCapture
+from tests.activities.servers import HttpRecorder, Reply, SmtpCapture, make_self_signed_cert
 from tests.workflows.support import running_worker, ticket
 from tierflow.activities import Settings, TierflowActivities
 from tierflow.logs import configure_logging
@@ -43,15 +44,20 @@ def captured_logs(request: pytest.FixtureRequest) -> Iterator[io.StringIO]:
 
 @pytest.mark.parametrize("captured_logs", [True, False], ids=["json", "terminal"], indirect=True)
 async def test_failed_deliveries_log_no_secret(
-    client: Client, task_queue: str, captured_logs: io.StringIO
+    client: Client, task_queue: str, captured_logs: io.StringIO, tmp_path: Path
 ) -> None:
     """Every channel fails (wrong SMTP password, 500s, 401s); no log line holds a secret."""
     failing = HttpRecorder(default=Reply(500, body=b'{"error": "down"}'))
-    with SmtpCapture(credentials=("tierflow", "the-right-one")) as smtp, failing as http:
+    cert = make_self_signed_cert(tmp_path)
+    smtp_server = SmtpCapture(
+        credentials=("tierflow", "the-right-one"), tls_context=cert.server_context()
+    )
+    with smtp_server as smtp, failing as http:
         settings = Settings(
             smtp_host=smtp.host,
             smtp_port=smtp.port,
-            smtp_tls="none",
+            smtp_tls="starttls",
+            smtp_ca_file=cert.cert_file,
             smtp_username="tierflow",
             smtp_password=SMTP_PASSWORD,
             smtp_from="Tierflow <tierflow@example.com>",

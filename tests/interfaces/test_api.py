@@ -95,11 +95,13 @@ class TestTickets:
         assert (await http.post("/tickets", json=body)).status_code == 201
         await wait_for(tickets, tid, lambda s: s.state == "tier1")
         assigned = await http.post(
-            f"/tickets/{tid}/actions/assign", json={"actor": "alex", "assignee": "Alex Kim"}
+            f"/tickets/{tid}/actions/assign", json={"actor": "Jo Park", "assignee": "Alex Kim"}
         )
         assert assigned.status_code == 200, assigned.text
         assert assigned.json()["assignee"] == "Alex Kim"
-        waiting = await http.post(f"/tickets/{tid}/actions/wait_customer", json={"actor": "alex"})
+        waiting = await http.post(
+            f"/tickets/{tid}/actions/wait_customer", json={"actor": "Jo Park"}
+        )
         assert waiting.json()["state"] == "waiting"
         reply = await http.post(f"/tickets/{tid}/events", json={"type": "reply", "message": "hi"})
         assert reply.status_code == 202
@@ -118,7 +120,7 @@ class TestTickets:
         tid = str(body["id"])
         await http.post("/tickets", json=body)
         await wait_for(tickets, tid, lambda s: s.state == "tier1")
-        response = await http.post(f"/tickets/{tid}/actions/approve", json={"actor": "m"})
+        response = await http.post(f"/tickets/{tid}/actions/approve", json={"actor": "Morgan Lee"})
         assert response.status_code == 409
         assert response.json()["detail"].startswith("cannot 'approve'")
 

@@ -196,7 +196,7 @@ class TestRefusedActions:
             ("actions/note", '{"actor": "a", "text": NaN}', 422),
             ("actions/set_priority", '{"actor": "a", "priority": Infinity}', 422),
             ("actions/resolve", json.dumps({"actor": "a", "resolution": "r" * 5_000_000}), 413),
-            ("actions/approve", '{"actor": "a"}', 409),
+            ("actions/approve", '{"actor": "Morgan Lee"}', 409),
             ("events", '{"type": "feedback", "score": 1e999}', 422),
             ("events", '{"type": "feedback", "score": ' + "9" * 5000 + "}", 422),
             ("events", '{"type": "reply", "message": "\\udc00"}', 422),
