@@ -73,9 +73,11 @@ async def opened(
     async with running_worker(client, task_queue) as tickets:
         ticket = pii.ticket()
         await tickets.open(ticket, fast_policy(resolution="1h"))
-        await tickets.act(ticket.id, "assign", {"actor": "Alex", "assignee": "Casey Brown"})
-        await tickets.act(ticket.id, "respond", {"actor": "Casey", "message": pii.agent_reply})
-        await tickets.act(ticket.id, "note", {"actor": "Casey", "text": pii.note})
+        await tickets.act(ticket.id, "assign", {"actor": "Alex Kim", "assignee": "Casey Brown"})
+        await tickets.act(
+            ticket.id, "respond", {"actor": "Casey Brown", "message": pii.agent_reply}
+        )
+        await tickets.act(ticket.id, "note", {"actor": "Casey Brown", "text": pii.note})
         await tickets.customer_reply(ticket.id, {"message": pii.customer_reply})
         await wait_for_timeline(tickets, ticket.id, "replied")
         async with serving_api(tickets, codec_of(keys), origins=[UI_ORIGIN]) as api:
