@@ -440,8 +440,14 @@ def create_app(
     it refuses to build (:class:`IdentityConfigError`, one line saying what to set) unless
     ``insecure_no_auth`` says to serve everyone, with the actor taken from the body."""
     if insecure_no_auth:
-        if isinstance(identities, Identities):
-            raise IdentityConfigError("identities and insecure_no_auth exclude each other")
+        configured = (
+            isinstance(identities, Identities) or (identities or IdentitySettings()).configured
+        )
+        if configured:
+            raise IdentityConfigError(
+                "identities are configured: drop --insecure-no-auth, or unset TIERFLOW_JWT_* "
+                "and TIERFLOW_API_KEYS_FILE"
+            )
         checked: Identities | None = None
     elif isinstance(identities, Identities):
         checked = identities

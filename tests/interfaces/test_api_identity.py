@@ -400,6 +400,16 @@ class TestWithoutAuthentication:
         assert "--insecure-no-auth" in message
         assert "\n" not in message
 
+    def test_the_opt_in_and_identities_exclude_each_other(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """--insecure-no-auth beside configured identities is a mistake, not a choice."""
+        keys_file = tmp_path / "api-keys"
+        keys_file.write_text("")
+        monkeypatch.setenv("TIERFLOW_API_KEYS_FILE", str(keys_file))
+        with pytest.raises(IdentityConfigError, match="drop --insecure-no-auth"):
+            create_app(insecure_no_auth=True)
+
     async def test_the_opt_in_serves_everyone_with_the_body_actor(
         self, tickets: TicketClient
     ) -> None:
