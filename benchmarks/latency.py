@@ -36,11 +36,12 @@ class LatencyResult:
 
 
 async def open_tickets(
-    client: Client, task_queue: str, count: int, concurrency: int = 32
+    client: Client, task_queue: str, count: int, concurrency: int = 32, *, agents: int = 0
 ) -> list[str]:
-    """Open ``count`` tickets whose SLA will not fire during the run; wait until in tier 1."""
+    """Open ``count`` tickets whose SLA will not fire during the run; wait until in tier 1.
+    Their policy names ``agents`` frontline agents, who may act on them."""
     tc = TicketClient(client, task_queue)
-    policy = tickets.policy(timedelta(days=1))
+    policy = tickets.policy(timedelta(days=1), agents=agents)
     gate = asyncio.Semaphore(concurrency)
 
     async def one() -> str:
@@ -63,13 +64,13 @@ async def run(
     progress: Callable[[], None] | None = None,
 ) -> LatencyResult:
     """Each agent alternates ``note`` and ``assign`` on its own tickets, as fast as answered."""
-    ids = await open_tickets(client, task_queue, agents * tickets_per_agent)
+    ids = await open_tickets(client, task_queue, agents * tickets_per_agent, agents=agents)
     tc = TicketClient(client, task_queue)
     by_action: dict[str, list[float]] = {"note": [], "assign": []}
 
     async def agent(n: int) -> None:
         mine = ids[n * tickets_per_agent : (n + 1) * tickets_per_agent]
-        actor = f"agent-{n:03d}"
+        actor = tickets.agent_name(n)
         for i in range(actions_per_agent):
             ticket_id = mine[i % len(mine)]
             began = time.perf_counter()

@@ -100,7 +100,7 @@ async def _tierflow_one(
     await wait_for_tier(client, opened.workflow_id, "tier2")
     counts.updates_sent += 1
     try:
-        await tc.resolve(t.id, Resolve(actor="alex", resolution="reset the password"))
+        await tc.resolve(t.id, Resolve(actor="Jo Park", resolution="reset the password"))
     except ActionRejected:
         counts.updates_rejected += 1
         raise

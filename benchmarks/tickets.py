@@ -36,6 +36,11 @@ def ticket(prefix: str = "B", subject: str = "Cannot log in") -> Ticket:
     )
 
 
+def agent_name(n: int) -> str:
+    """The name of benchmark agent ``n``: one of the frontline agents :func:`policy` adds."""
+    return f"Agent {n:04d}"
+
+
 def _ms(d: timedelta) -> str:
     return f"{max(1, round(d.total_seconds() * 1000))}ms"
 
@@ -46,14 +51,20 @@ def policy(
     follow_up: timedelta = timedelta(days=30),
     warning_fraction: float = 0.5,
     tier2_resolution: str = NEVER,
+    agents: int = 0,
 ) -> Policy:
     """The default policy with a tier-1 resolution target of ``resolution`` for every
     priority; after the automatic escalation, tier 2 gets ``tier2_resolution``.
 
     Level 1 of the ladder ("notify_owner + reassign_next_tier") fires at the breach; the
-    later levels are pushed out of reach so one breach costs one escalation.
+    later levels are pushed out of reach so one breach costs one escalation. ``agents`` named
+    frontline agents (:func:`agent_name`) join the policy's people: only they may act.
     """
     data: dict[str, Any] = default_policy().model_dump(mode="json")
+    frontline = next(t for t in data["teams"] if t["name"] == "frontline")
+    frontline["recipients"] += [
+        {"name": agent_name(n), "role": "agent", "channels": []} for n in range(agents)
+    ]
     tier1 = {"resolution": _ms(resolution), "first_response": None, "next_response": None}
     tier2 = {"resolution": tier2_resolution, "first_response": None, "next_response": None}
     data["sla"] = {

@@ -8,7 +8,13 @@ It never reads the clock: the current time is always passed in.
 
 from tierflow.statemachine.calendar import BusinessCalendar, Weekday
 from tierflow.statemachine.durations import Duration, format_duration, parse_duration
-from tierflow.statemachine.errors import DomainError, InvalidAction, PolicyError, UnknownTarget
+from tierflow.statemachine.errors import (
+    DomainError,
+    Forbidden,
+    InvalidAction,
+    PolicyError,
+    UnknownTarget,
+)
 from tierflow.statemachine.escalation import EscalationReason, EscalationRecord, EscalationType
 from tierflow.statemachine.machine import (
     ACTIONS,
@@ -23,8 +29,18 @@ from tierflow.statemachine.machine import (
     TicketMachine,
     mermaid,
 )
-from tierflow.statemachine.policy import (
+from tierflow.statemachine.permissions import (
     ROLES,
+    SYSTEM_ACTOR,
+    Acting,
+    Permissions,
+    Role,
+    Service,
+    authorize,
+    authorize_decision,
+    deciders,
+)
+from tierflow.statemachine.policy import (
     EscalationActionKind,
     EscalationLevel,
     EscalationPolicy,
@@ -34,7 +50,6 @@ from tierflow.statemachine.policy import (
     Policy,
     Recipient,
     Recipients,
-    Role,
     SlaPolicy,
     SlaTargets,
     Team,
@@ -63,9 +78,11 @@ __all__ = [
     "NEW",
     "RESOLVED",
     "ROLES",
+    "SYSTEM_ACTOR",
     "TRANSITIONS",
     "TRIAGE",
     "WAITING",
+    "Acting",
     "Action",
     "BusinessCalendar",
     "Channel",
@@ -83,10 +100,12 @@ __all__ = [
     "EscalationType",
     "FiredRule",
     "FollowUp",
+    "Forbidden",
     "InvalidAction",
     "MachineState",
     "NotifyChannel",
     "NotifySettings",
+    "Permissions",
     "Policy",
     "PolicyError",
     "Priority",
@@ -94,6 +113,7 @@ __all__ = [
     "Recipients",
     "Role",
     "RoutingRule",
+    "Service",
     "SlaClock",
     "SlaPolicy",
     "SlaTarget",
@@ -107,6 +127,9 @@ __all__ = [
     "TriageResult",
     "UnknownTarget",
     "Weekday",
+    "authorize",
+    "authorize_decision",
+    "deciders",
     "default_policy",
     "demo_policy",
     "format_duration",

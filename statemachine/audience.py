@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from tierflow.statemachine.errors import UnknownTarget
+from tierflow.statemachine.permissions import Role, deciders
 from tierflow.statemachine.policy import (
     EscalationActionKind,
     EscalationLevel,
     Policy,
     Recipient,
-    Role,
 )
 
 _ROLE_OF_ACTION: dict[EscalationActionKind, Role] = {
@@ -46,8 +46,9 @@ def named(policy: Policy, names: Iterable[str]) -> list[Recipient]:
 
 
 def team_queue(policy: Policy, tier: str, team: str | None) -> list[Recipient]:
-    """Who hears that a ticket landed in a tier or team: its agents."""
-    return policy.recipients_for(tier, team, "agent")
+    """Who hears that a ticket landed in a tier or team: its agents who can be alerted (agents
+    without channels of their own read their team's queue)."""
+    return [p for p in policy.recipients_for(tier, team, "agent") if p.channels]
 
 
 def owner(policy: Policy, tier: str, team: str | None, assignee: str | None) -> list[Recipient]:
@@ -96,11 +97,18 @@ def escalation_level(
     return unique([*people, *named(policy, followers)])
 
 
-def approvers(policy: Policy, tier: str, team: str | None) -> list[Recipient]:
-    """Who decides on an escalation request from this tier: its supervisors (else managers)."""
-    return policy.recipients_for(tier, team, "supervisor") or policy.recipients_for(
+def approvers(
+    policy: Policy, tier: str, team: str | None, requester: str | None = None
+) -> list[Recipient]:
+    """Who hears of an escalation request from this tier: its supervisors (else managers),
+    except the requester, who may not decide it; else anyone else who may decide it."""
+    people = policy.recipients_for(tier, team, "supervisor") or policy.recipients_for(
         tier, team, "manager"
     )
+    others = [p for p in people if p.name != requester]
+    if others:
+        return others
+    return named(policy, deciders(policy, "approve", tier, team, excluding=requester))
 
 
 def rule_mentions(policy: Policy, tier: str, team: str | None, names: Iterable[str]) -> list[str]:

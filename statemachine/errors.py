@@ -43,6 +43,12 @@ class InvalidAction(DomainError):  # noqa: N818
         super().__init__(message)
 
 
+class Forbidden(DomainError):  # noqa: N818
+    """An action the caller is not allowed to take: unknown to the policy, a role without the
+    permission, a decision outside their tier or team, the requester deciding their own request,
+    or a caller using the workflow's own name. Its message names who may."""
+
+
 class UnknownTarget(DomainError):  # noqa: N818
     """A tier, team, assignee or recipient that the policy does not know."""
 

@@ -49,4 +49,10 @@ class EscalationRecord(BaseModel):
     rule: str | None = None
     actor: str
     at: AwareDatetime
+    # The requester's (or the escalating agent's) note, kept with the record.
     note: str = ""
+    # The service (host system) that acted for ``actor``, if one did.
+    via: str | None = None
+    # An approved request: who approved it, and what they said.
+    approved_by: str | None = None
+    approval_note: str = ""

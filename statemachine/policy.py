@@ -16,7 +16,7 @@ import re
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal, get_args
+from typing import Annotated, Any, Final
 
 from pydantic import (
     BaseModel,
@@ -32,11 +32,10 @@ from tierflow.statemachine.durations import Duration
 from tierflow.statemachine.errors import PolicyError, UnknownTarget
 from tierflow.statemachine.inputs import MAX_FILE_BYTES, InputError, load_yaml, read_text
 from tierflow.statemachine.machine import FIXED_STATES
+from tierflow.statemachine.permissions import ROLES, Permissions, Role, permission_problems
 from tierflow.statemachine.rules import RoutingRule
 from tierflow.statemachine.ticket import Priority
 
-Role = Literal["agent", "supervisor", "manager", "director"]
-ROLES: Final[tuple[str, ...]] = get_args(Role)
 _TIER_NAME = r"^[a-z][a-z0-9-]*$"  # no '_': it separates nested states in transitions
 
 
@@ -254,6 +253,8 @@ class Policy(_Strict):
     follow_up: FollowUp
     rules: list[RoutingRule] = Field(default_factory=list)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    # Who may do what (see statemachine/permissions.py); defaults when the file has none.
+    permissions: Permissions = Field(default_factory=Permissions)
     default_tier: str = "tier1"
 
     @model_validator(mode="after")
@@ -408,6 +409,7 @@ def _reference_problems(policy: Policy) -> list[tuple[str, str]]:
                         f"{target!r} is neither a role ({', '.join(ROLES)}) nor a recipient",
                     )
                 )
+    problems.extend(permission_problems(policy))
     return problems
 
 

@@ -15,29 +15,70 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from tierflow.devserver import free_port
+from tierflow.devserver import DevServer, ensure_temporal_binary, free_port
 from tierflow.worker import WorkerSettings, build_worker
 
 WORKER = str(Path(__file__).parent.parent / "worker.py")
 
 
 class TestWorkerProcess:
-    async def test_unreachable_server_is_one_clear_line(self) -> None:
-        """With no server listening, the worker exits 1 with one line and no traceback."""
+    async def test_gives_up_after_its_wait_with_one_clear_line(self) -> None:
+        """With no server listening, the worker waits (logging why) as long as it was told,
+        then exits 1 with one error line and no traceback."""
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             WORKER,
             "--address",
             f"127.0.0.1:{free_port()}",
+            "--server-wait",
+            "1",
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(proc.communicate(), 60)
         assert proc.returncode == 1
         lines = err.decode().strip().splitlines()
-        assert len(lines) == 1
-        assert lines[0].startswith("error: cannot reach the Temporal server")
+        assert lines[-1].startswith("error: cannot reach the Temporal server")
+        waits = [json.loads(line) for line in lines[:-1]]
+        assert waits
+        assert all(w["event"] == "waiting for the Temporal server" for w in waits)
         assert "Traceback" not in err.decode() + out.decode()
+
+    @pytest.mark.integration
+    async def test_a_worker_started_before_its_server_waits_for_it(self, tmp_path: Path) -> None:
+        """Started first, the worker waits with backoff; once the server listens it
+        connects and serves tickets."""
+        port = free_port()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            WORKER,
+            "--address",
+            f"127.0.0.1:{port}",
+            "--task-queue",
+            "late-server",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert proc.stderr is not None
+        server = DevServer(ensure_temporal_binary(), tmp_path, port=port, ui_port=free_port())
+        try:
+            first = json.loads(await asyncio.wait_for(proc.stderr.readline(), 60))
+            assert first["event"] == "waiting for the Temporal server"
+            server.start()
+            await server.wait_ready()
+            while True:  # the next lines: more waiting, then the start
+                line = json.loads(await asyncio.wait_for(proc.stderr.readline(), 90))
+                if line["event"] != "waiting for the Temporal server":
+                    break
+            assert line["event"] == "worker started"
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.communicate(), 60)
+            assert proc.returncode == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            server.stop()
 
     @pytest.mark.integration
     async def test_sigterm_stops_the_worker_cleanly(

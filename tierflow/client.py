@@ -45,7 +45,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from tierflow.contracts import LEGACY_WORKFLOW_TYPE, WORKFLOW_TYPE
 from tierflow.statemachine import CustomerStatus, Policy, Priority, Ticket, default_policy
-from tierflow.workflows import REJECTED, TicketWorkflow
+from tierflow.workflows import FORBIDDEN, REJECTED, TicketWorkflow
 from tierflow.workflows import search_attributes as sa
 from tierflow.workflows.messages import (
     AddNote,
@@ -107,9 +107,8 @@ __all__ = [
 
 M = TypeVar("M", bound=BaseModel)
 
-# The workflow's refusals (ApplicationError types) and the error each becomes. A permission
-# refusal (the policy does not let this caller act) comes from the authorization checks.
-FORBIDDEN = "TicketActionForbidden"
+# The workflow's refusals (ApplicationError types) and the error each becomes: the ticket's
+# state does not allow the action, or its policy does not let this caller take it.
 _REFUSALS: dict[str, type[ActionRejected]] = {REJECTED: ActionRejected, FORBIDDEN: ActionForbidden}
 
 WORKFLOW_ID_PREFIX = "ticket-"

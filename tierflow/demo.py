@@ -76,18 +76,20 @@ def _ticket(
 
 
 async def _solved_at_once(tickets: TicketClient, tid: str) -> None:
-    await tickets.assign(tid, Assign(actor="alex", assignee="Alex Kim"))
-    await tickets.respond(tid, Respond(actor="alex", message="Try the reset link I sent."))
-    await tickets.resolve(tid, Resolve(actor="alex", resolution="password reset"))
+    await tickets.assign(tid, Assign(actor="Jo Park", assignee="Alex Kim"))
+    await tickets.respond(tid, Respond(actor="Jo Park", message="Try the reset link I sent."))
+    await tickets.resolve(tid, Resolve(actor="Jo Park", resolution="password reset"))
     await asyncio.sleep(1)
     await tickets.customer_feedback(tid, CustomerFeedback(score=5, comment="thanks!"))
 
 
 async def _approval_flow(tickets: TicketClient, tid: str) -> None:
     reasons = [EscalationReason.LIMITED_KNOWLEDGE]
-    await tickets.escalate(tid, Escalate(actor="jo", reasons=reasons, note="needs a specialist"))
+    await tickets.escalate(
+        tid, Escalate(actor="Jo Park", reasons=reasons, note="needs a specialist")
+    )
     await tickets.request_escalation(
-        tid, RequestEscalation(actor="riley", reasons=[EscalationReason.LIMITED_ACCESS])
+        tid, RequestEscalation(actor="Robin Ortiz", reasons=[EscalationReason.LIMITED_ACCESS])
     )
     await tickets.approve(tid, Decide(actor="Riley Chen", note="engineering, please"))
 
@@ -97,8 +99,8 @@ async def _nothing(tickets: TicketClient, tid: str) -> None:
 
 
 async def _resolved_then_closed(tickets: TicketClient, tid: str) -> None:
-    await tickets.resolve(tid, Resolve(actor="casey", resolution="refund issued"))
-    await tickets.close(tid, Close(actor="casey", note="customer confirmed by phone"))
+    await tickets.resolve(tid, Resolve(actor="Sky Adams", resolution="refund issued"))
+    await tickets.close(tid, Close(actor="Sky Adams", note="customer confirmed by phone"))
 
 
 def stories(run: str) -> list[Story]:
@@ -205,7 +207,7 @@ async def run_demo(*, keep_running: bool, data_dir: Path, port: int, ui_port: in
                 results = list(zip(plays, statuses, strict=True))
                 console.print(_report(results))
                 try:
-                    await tickets.approve(plays[3].ticket.id, Decide(actor="alex"))
+                    await tickets.approve(plays[3].ticket.id, Decide(actor="Morgan Lee"))
                 except ActionRejected as err:
                     console.print(f"An invalid action is refused, history untouched: [i]{err}[/]")
                 console.print(

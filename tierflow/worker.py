@@ -21,7 +21,7 @@ from temporalio.worker import Worker, WorkerDeploymentConfig, WorkerTuner
 
 from tierflow.activities import TierflowActivities
 from tierflow.config import DEFAULT_CACHE_SIZE, TemporalSettings
-from tierflow.connect import connect
+from tierflow.connect import ConnectionConfigError, ServerUnreachableError, connect
 from tierflow.plugin import TierflowPlugin
 from tierflow.telemetry import (
     configure_tracing,
@@ -51,6 +51,12 @@ class WorkerSettings(BaseSettings):
     # Or a resource-based tuner: slots follow the host's CPU and memory use toward targets.
     tuner_target_cpu: Annotated[float | None, Field(gt=0, le=1)] = None
     tuner_target_memory: Annotated[float | None, Field(gt=0, le=1)] = None
+    # How long to wait for the server at start-up (None: as long as it takes, with backoff).
+    server_wait: Annotated[float | None, Field(ge=0)] = None
+    # After a worker dies, its cached tickets' tasks wait this long on its sticky queue
+    # before any other worker takes them: short, so a crash costs seconds, not ten; long
+    # enough that a busy live worker keeps its cache (a task that misses it is replayed).
+    sticky_queue_timeout: Annotated[float, Field(gt=0, le=60)] = 3.0
     # Worker Versioning: this worker serves one build of a deployment; tickets are pinned to
     # the build they started on and move to the current one when they continue as new.
     deployment_name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
@@ -82,7 +88,10 @@ class WorkerSettings(BaseSettings):
 
     def worker_options(self) -> dict[str, Any]:
         """These settings as ``Worker(...)`` keyword arguments."""
-        options: dict[str, Any] = {"max_cached_workflows": self.max_cached_workflows}
+        options: dict[str, Any] = {
+            "max_cached_workflows": self.max_cached_workflows,
+            "sticky_queue_schedule_to_start_timeout": timedelta(seconds=self.sticky_queue_timeout),
+        }
         if self.tuner_target_cpu is not None and self.tuner_target_memory is not None:
             options["tuner"] = WorkerTuner.create_resource_based(
                 target_memory_usage=self.tuner_target_memory,
@@ -142,6 +151,32 @@ def build_worker(
     )
 
 
+async def _connect_when_up(
+    settings: TemporalSettings, wait: float | None, stop: asyncio.Event
+) -> Client | None:
+    """Connect, waiting for the server with backoff (a worker may start before its server,
+    as in a compose stack); None if stopped meanwhile. A configuration mistake (a missing
+    certificate, an unknown profile) is raised at once; waiting would not mend it. After
+    ``wait`` seconds (None: never) the last reason is raised."""
+    loop = asyncio.get_running_loop()
+    give_up = None if wait is None else loop.time() + wait
+    delay = 0.5
+    while True:
+        try:
+            return await connect(settings)
+        except ConnectionConfigError:
+            raise
+        except ServerUnreachableError as err:
+            if give_up is not None and loop.time() + delay > give_up:
+                raise
+            log.warning("waiting for the Temporal server", reason=str(err), retry_in_s=delay)
+        try:
+            await asyncio.wait_for(stop.wait(), delay)
+            return None
+        except TimeoutError:
+            delay = min(delay * 2, 10.0)
+
+
 async def run_worker(
     settings: TemporalSettings,
     worker_settings: WorkerSettings | None = None,
@@ -159,11 +194,14 @@ async def run_worker(
         install_metrics_runtime(worker_settings.metrics_bind)
     if worker_settings.tracing:
         configure_tracing()
-    client = await connect(settings)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    client = await _connect_when_up(settings, worker_settings.server_wait, stop)
+    if client is None:
+        log.info("worker stopped")
+        return
     async with build_worker(client, settings.task_queue, settings=worker_settings):
         log.info(
             "worker started",

@@ -1,5 +1,10 @@
 """The ticket workflow: one durable Temporal workflow per support ticket."""
 
-from tierflow.workflows.ticket import REJECTED, LegacyTicketWorkflow, TicketWorkflow
+from tierflow.workflows.ticket import (
+    FORBIDDEN,
+    REJECTED,
+    LegacyTicketWorkflow,
+    TicketWorkflow,
+)
 
-__all__ = ["REJECTED", "LegacyTicketWorkflow", "TicketWorkflow"]
+__all__ = ["FORBIDDEN", "REJECTED", "LegacyTicketWorkflow", "TicketWorkflow"]

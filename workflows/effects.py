@@ -233,12 +233,18 @@ class EffectPlanner:
         assert s.tier is not None
         pending = s.pending
         who = pending.actor if pending else "an agent"
+        if pending is not None and pending.via is not None:
+            who = f"{who} (via {pending.via})"
         why = ", ".join(pending.reasons) if pending else ""
+        body = f"{who} asks to escalate this ticket to {tier} ({why})."
+        if pending is not None and pending.note:
+            # The approver decides on what the requester wrote (quoted, bounded by _tell).
+            body += f"\n\nTheir note:\n{pending.note}"
         self._tell(
-            audience.approvers(s.policy, s.tier, s.team),
+            audience.approvers(s.policy, s.tier, s.team, pending.actor if pending else None),
             "approval_requested",
             f"approve escalation to {tier}?",
-            f"{who} asks to escalate this ticket to {tier} ({why}).",
+            body,
         )
         self.sync(now, "approval_requested")
 

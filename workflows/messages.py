@@ -56,23 +56,41 @@ class OpenTicket(_Message):
 # --- agent and supervisor actions (Temporal updates) -----------------------------------------
 
 
-class Assign(_Message):
+class AgentAction(_Message):
+    """Who acts. ``actor`` is the caller; a service the policy lists (a host system) names the
+    person it acts for in ``on_behalf_of``, whose permissions then apply. The workflow's
+    validators check both against the ticket's policy (statemachine/permissions.py)."""
+
     actor: Actor
+    on_behalf_of: Actor | None = Field(
+        default=None, description="the person a service acts for (the service is the actor)"
+    )
+
+    @property
+    def acting(self) -> str:
+        """The person on whose authority the action runs: recorded as its actor."""
+        return self.on_behalf_of or self.actor
+
+    @property
+    def via(self) -> str | None:
+        """The service that acted for ``acting``, if one did."""
+        return self.actor if self.on_behalf_of is not None else None
+
+
+class Assign(AgentAction):
     assignee: Name
     team: Line | None = None
 
 
-class Respond(_Message):
+class Respond(AgentAction):
     """A reply to the customer: it meets the first-response (or next-response) target."""
 
-    actor: Actor
     message: Note = ""
 
 
-class Escalate(_Message):
+class Escalate(AgentAction):
     """Hierarchical (up a tier; the next tier when none is named) or functional (to a team)."""
 
-    actor: Actor
     type: Literal[EscalationType.HIERARCHICAL, EscalationType.FUNCTIONAL] = (
         EscalationType.HIERARCHICAL
     )
@@ -83,51 +101,43 @@ class Escalate(_Message):
     note: Note = ""
 
 
-class RequestEscalation(_Message):
+class RequestEscalation(AgentAction):
     """Ask a supervisor to approve an escalation; the ticket waits in ``approval``."""
 
-    actor: Actor
     tier: Line | None = None
     team: Line | None = None
     reasons: Reasons
     note: Note = ""
 
 
-class Decide(_Message):
+class Decide(AgentAction):
     """A supervisor's approval or rejection of a pending escalation request."""
 
-    actor: Actor
     note: Note = ""
 
 
-class SetPriority(_Message):
-    actor: Actor
+class SetPriority(AgentAction):
     priority: Priority
     note: Note = ""
 
 
-class AddNote(_Message):
-    actor: Actor
+class AddNote(AgentAction):
     text: RequiredNote
 
 
-class WaitCustomer(_Message):
-    actor: Actor
+class WaitCustomer(AgentAction):
     note: Note = ""
 
 
-class Resolve(_Message):
-    actor: Actor
+class Resolve(AgentAction):
     resolution: RequiredNote
 
 
-class Reopen(_Message):
-    actor: Actor
+class Reopen(AgentAction):
     reason: RequiredNote
 
 
-class Close(_Message):
-    actor: Actor
+class Close(AgentAction):
     note: Note = ""
 
 
@@ -172,6 +182,7 @@ class TimelineEntry(_Message):
     actor: str
     summary: str
     data: dict[str, Any] = Field(default_factory=dict)
+    via: str | None = Field(default=None, description="the service that acted for the actor")
 
 
 class TimelineQuery(_Message):

@@ -16,6 +16,8 @@ from typing import Literal
 
 from tierflow.contracts import EffectBatch, TimelineNote
 from tierflow.statemachine import (
+    SYSTEM_ACTOR,
+    Acting,
     EscalationActionKind,
     EscalationReason,
     EscalationRecord,
@@ -23,6 +25,8 @@ from tierflow.statemachine import (
     InvalidAction,
     TicketMachine,
     audience,
+    authorize,
+    authorize_decision,
     triage,
 )
 from tierflow.statemachine.sla import ClockEvent, SlaTarget
@@ -31,11 +35,14 @@ from tierflow.workflows import views
 from tierflow.workflows.effects import EffectPlanner
 from tierflow.workflows.messages import (
     AddNote,
+    AgentAction,
     Assign,
+    Close,
     CustomerFeedback,
     CustomerReply,
     Decide,
     Escalate,
+    Reopen,
     RequestEscalation,
     Resolve,
     Respond,
@@ -45,7 +52,7 @@ from tierflow.workflows.messages import (
 )
 from tierflow.workflows.state import PendingRequest, TicketRun, TicketState
 
-SYSTEM = "tierflow"  # the actor of everything the policy does on its own
+SYSTEM = SYSTEM_ACTOR  # the actor of everything the policy does on its own; no caller's
 
 DeadlineKind = Literal["warning", "breach", "level", "survey", "close"]
 
@@ -85,6 +92,35 @@ class TicketOperations:
     def check(self, action: str, **kwargs: object) -> None:
         """Raise the domain error if ``action`` is not allowed in the ticket's state."""
         self.machine().check(action, **kwargs)
+
+    # --- who may act (update validators) ------------------------------------------------------
+
+    def authorize(self, action: str, a: AgentAction) -> Acting:
+        """Who acts, if the ticket's policy lets them take ``action``; Forbidden otherwise.
+
+        Checked before the ticket's state, so that a caller the policy does not know learns
+        nothing but who may act.
+        """
+        s = self.state
+        requester = s.pending.actor if s.pending is not None else None
+        return authorize(
+            s.policy, action, a.actor, a.on_behalf_of, tier=s.tier, team=s.team, requester=requester
+        )
+
+    def check_action(self, action: str, a: AgentAction) -> None:
+        """Validate an action that needs nothing but permission and the ticket's state."""
+        self.authorize(action, a)
+        self.check(action)
+
+    def check_decide(self, action: str, a: Decide) -> None:
+        """Approve or reject: a supervisor or above of the ticket's tier and team (the tier the
+        request escalates out of), never the requester."""
+        acting = self.authorize(action, a)
+        self.check(action)
+        s = self.state
+        assert s.tier is not None  # a ticket awaiting approval is in a tier
+        requester = s.pending.actor if s.pending is not None else ""
+        authorize_decision(s.policy, action, acting, s.tier, s.team, requester)
 
     def _require(self, action: str) -> None:
         """Raise if ``action`` is not offered in the ticket's state (targets checked later)."""
@@ -155,6 +191,7 @@ class TicketOperations:
     # --- agent actions ------------------------------------------------------------------------
 
     def check_assign(self, a: Assign) -> None:
+        self.authorize("assign", a)
         self.check("assign")
         self.state.policy.recipient(a.assignee)
         if a.team is not None and a.team != self.state.team:
@@ -173,11 +210,12 @@ class TicketOperations:
         s.assignee = a.assignee
         if a.team is not None:
             s.team = a.team
-        s.record(now, "assignment", a.actor, f"assigned to {a.assignee}", team=s.team)
+        s.record(now, "assignment", a.acting, f"assigned to {a.assignee}", via=a.via, team=s.team)
         if s.policy.notify.on_assignment:
             self.effects.assigned(now)
 
     def check_respond(self, a: Respond) -> None:
+        self.authorize("respond", a)
         if self.state.machine.state not in (*self.state.policy.tier_names(), "waiting", "approval"):
             raise InvalidAction("respond", self.state.machine.state, self._allowed())
 
@@ -186,9 +224,11 @@ class TicketOperations:
         s.responded = True
         for target in (SlaTarget.FIRST_RESPONSE, SlaTarget.NEXT_RESPONSE):
             if s.clock.stop(target, now, s.policy.calendar):
-                s.record(now, "sla", a.actor, f"{target} met")
+                s.record(now, "sla", a.acting, f"{target} met", via=a.via)
                 self._clear_breach_if_met()
-        s.record(now, "customer", a.actor, "responded to the customer", message=a.message)
+        s.record(
+            now, "customer", a.acting, "responded to the customer", via=a.via, message=a.message
+        )
 
     def _target_tier(self, tier: str | None, team: str | None) -> str:
         s = self.state
@@ -207,6 +247,7 @@ class TicketOperations:
 
     def check_escalate(self, a: Escalate) -> None:
         s = self.state
+        self.authorize("escalate", a)
         self._require("escalate")
         if a.type == EscalationType.FUNCTIONAL and a.team is None:
             raise InvalidAction(
@@ -242,7 +283,16 @@ class TicketOperations:
         target = self._target_tier(a.tier, a.team)
         team = a.team or self._default_team(target)
         self._escalate_to(
-            target, team, a.assignee, a.type, a.reasons, a.actor, now, note=a.note, rule=None
+            target,
+            team,
+            a.assignee,
+            a.type,
+            a.reasons,
+            a.acting,
+            now,
+            note=a.note,
+            rule=None,
+            via=a.via,
         )
 
     def _default_team(self, tier: str) -> str | None:
@@ -261,6 +311,7 @@ class TicketOperations:
         *,
         note: str,
         rule: str | None,
+        via: str | None = None,
     ) -> EscalationRecord:
         s = self.state
         record = EscalationRecord(
@@ -276,6 +327,7 @@ class TicketOperations:
             actor=actor,
             at=now,
             note=note,
+            via=via,
         )
         self._add_escalation(record)
         if actor != SYSTEM:
@@ -300,11 +352,13 @@ class TicketOperations:
             "escalation",
             record.actor,
             f"{record.type} escalation to {where}",
+            via=record.via,
             **_dump(record),
         )
 
     def check_request_escalation(self, a: RequestEscalation) -> None:
         s = self.state
+        self.authorize("request_escalation", a)
         self._require("request_escalation")
         target = self._target_tier(a.tier, a.team)
         self.check("request_escalation", tier=target)
@@ -318,15 +372,24 @@ class TicketOperations:
         target = self._target_tier(a.tier, a.team)
         self._move("request_escalation", tier=target)
         s.pending = PendingRequest(
-            actor=a.actor,
+            actor=a.acting,
+            via=a.via,
             tier=target,
             team=a.team or self._default_team(target),
             reasons=[str(r) for r in a.reasons],
             note=a.note,
             at=now,
         )
-        s.follow(a.actor)
-        s.record(now, "approval", a.actor, f"asked to escalate to {target}", reasons=a.reasons)
+        s.follow(a.acting)
+        s.record(
+            now,
+            "approval",
+            a.acting,
+            f"asked to escalate to {target}",
+            via=a.via,
+            reasons=a.reasons,
+            note=a.note,
+        )
         self.effects.approval_requested(now, target)
 
     def approve(self, a: Decide, now: datetime) -> None:
@@ -334,7 +397,14 @@ class TicketOperations:
         request = s.pending
         assert request is not None
         self._move("approve")
-        s.record(now, "approval", a.actor, f"approved escalation to {request.tier}", note=a.note)
+        s.record(
+            now,
+            "approval",
+            a.acting,
+            f"approved escalation to {request.tier}",
+            via=a.via,
+            note=a.note,
+        )
         s.pending = None
         # The machine already moved to the tier; record it and land there.
         record = EscalationRecord(
@@ -347,7 +417,10 @@ class TicketOperations:
             reasons=[EscalationReason(r) for r in request.reasons],
             actor=request.actor,
             at=now,
-            note=f"approved by {a.actor}" + (f": {a.note}" if a.note else ""),
+            note=request.note,
+            via=request.via,
+            approved_by=a.acting,
+            approval_note=a.note,
         )
         self._add_escalation(record)
         s.assignee = None
@@ -360,12 +433,15 @@ class TicketOperations:
         self._move("reject")
         s.pending = None
         tier = request.tier if request else "?"
-        s.record(now, "approval", a.actor, f"rejected escalation to {tier}", note=a.note)
+        s.record(
+            now, "approval", a.acting, f"rejected escalation to {tier}", via=a.via, note=a.note
+        )
         self.effects.request_decided(
             now, approved=False, requester=request.actor if request else None
         )
 
     def check_set_priority(self, a: SetPriority) -> None:
+        self.authorize("set_priority", a)
         # Allowed wherever a note is (the machine has no transition for it), named as itself.
         allowed = self._allowed()
         if "note" not in allowed:
@@ -382,7 +458,9 @@ class TicketOperations:
         s = self.state
         old, s.priority = s.priority, a.priority
         self._rebudget()
-        s.record(now, "priority", a.actor, f"priority {old} → {a.priority}", note=a.note)
+        s.record(
+            now, "priority", a.acting, f"priority {old} → {a.priority}", via=a.via, note=a.note
+        )
 
     def _rebudget(self) -> None:
         """A new priority changes the budgets of running targets; time used so far stays."""
@@ -397,14 +475,21 @@ class TicketOperations:
 
     def note(self, a: AddNote, now: datetime) -> None:
         self._move("note")
-        self.state.record(now, "note", a.actor, a.text)
+        self.state.record(now, "note", a.acting, a.text, via=a.via)
 
     def wait_customer(self, a: WaitCustomer, now: datetime) -> None:
         s = self.state
         self._move("wait_customer")
         # The escalation ladder pauses with the clock (next_deadline) and resumes after.
         s.clock.pause(now, s.policy.calendar)
-        s.record(now, "transition", a.actor, "waiting on the customer; SLA paused", note=a.note)
+        s.record(
+            now,
+            "transition",
+            a.acting,
+            "waiting on the customer; SLA paused",
+            via=a.via,
+            note=a.note,
+        )
         self.effects.customer(now, "waiting", request=a.note or None)
 
     def resolve(self, a: Resolve, now: datetime) -> None:
@@ -417,28 +502,36 @@ class TicketOperations:
         s.breach_at = None
         s.resolved_at = now
         s.survey_due = now + s.policy.follow_up.delay
-        s.record(now, "transition", a.actor, f"resolved: {a.resolution}")
+        s.record(now, "transition", a.acting, f"resolved: {a.resolution}", via=a.via)
         self.effects.customer(now, "resolved")
         self.effects.followers(
-            now, "resolved", f"resolved by {a.actor}", f"resolved by {a.actor}: {a.resolution}"
+            now, "resolved", f"resolved by {a.acting}", f"resolved by {a.acting}: {a.resolution}"
         )
 
-    def reopen(self, actor: str, reason: str, now: datetime) -> None:
+    def reopen(self, actor: str, reason: str, now: datetime, *, via: str | None = None) -> None:
         s = self.state
         tier = self._move("reopen")
         s.resolved_at = s.survey_due = s.survey_sent_at = s.close_due = None
-        s.record(now, "transition", actor, f"reopened: {reason}")
+        s.record(now, "transition", actor, f"reopened: {reason}", via=via)
         self._land(tier, s.team, now)
         self.effects.customer(now, "reopened")
         self.effects.landed(now, first=False, tell_customer=False)  # one mail, not two
 
-    def close(self, actor: str, note: str, now: datetime) -> None:
+    def close(self, actor: str, note: str, now: datetime, *, via: str | None = None) -> None:
         s = self.state
         self._move("close")
         s.closed_at = now
         s.survey_due = s.close_due = None
-        s.record(now, "transition", actor, "closed" + (f": {note}" if note else ""))
+        s.record(now, "transition", actor, "closed" + (f": {note}" if note else ""), via=via)
         self.effects.sync(now, "closed")
+
+    def reopen_by(self, a: Reopen, now: datetime) -> None:
+        """An agent reopens the ticket."""
+        self.reopen(a.acting, a.reason, now, via=a.via)
+
+    def close_by(self, a: Close, now: datetime) -> None:
+        """An agent closes the ticket."""
+        self.close(a.acting, a.note, now, via=a.via)
 
     # --- customer events ----------------------------------------------------------------------
 
@@ -640,7 +733,7 @@ class TicketOperations:
 
 
 def _dump(record: EscalationRecord) -> dict[str, object]:
-    return record.model_dump(mode="json", exclude={"at", "actor"})
+    return record.model_dump(mode="json", exclude={"at", "actor", "via"})
 
 
 __all__ = ["SYSTEM", "Deadline", "TicketOperations"]

@@ -64,6 +64,7 @@ class PendingRequest(BaseModel):
     reasons: list[str]
     note: str
     at: datetime
+    via: str | None = None  # the service that asked for ``actor``
 
 
 class TicketState(BaseModel):
@@ -157,11 +158,25 @@ class TicketState(BaseModel):
         )
 
     def record(
-        self, at: datetime, kind: TimelineKind, actor: str, summary: str, **data: Any
+        self,
+        at: datetime,
+        kind: TimelineKind,
+        actor: str,
+        summary: str,
+        *,
+        via: str | None = None,
+        **data: Any,
     ) -> TimelineEntry:
+        """Add an entry to the timeline; ``via`` is the service that acted for ``actor``."""
         self.timeline_total += 1
         entry = TimelineEntry(
-            seq=self.timeline_total, at=at, kind=kind, actor=actor, summary=summary, data=data
+            seq=self.timeline_total,
+            at=at,
+            kind=kind,
+            actor=actor,
+            summary=summary,
+            data=data,
+            via=via,
         )
         self.timeline.append(entry)
         self.timeline_bytes += _size(entry)

@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         WORKFLOW_TYPE,
         EffectBatch,
     )
-    from tierflow.statemachine import DomainError, EscalationRecord
+    from tierflow.statemachine import DomainError, EscalationRecord, Forbidden
     from tierflow.workflows import views, visibility
     from tierflow.workflows.messages import (
         AddNote,
@@ -56,6 +56,9 @@ with workflow.unsafe.imports_passed_through():
 
 # A domain error reaches the agent as this failure type, with the domain's own message.
 REJECTED = "TicketActionRejected"
+# A caller the ticket's policy does not allow to take the action (statemachine/permissions.py):
+# this failure type, with one line naming who may.
+FORBIDDEN = "TicketActionForbidden"
 
 # workflow.patched ids: each guards a change of the commands a ticket issues (see README,
 # "Changing the workflow"). Its marker is not a billable action.
@@ -90,9 +93,12 @@ def _signal_message(model: type[M], name: str, payloads: tuple[Any, ...]) -> M |
 
 
 def _reject(check: Callable[[], None]) -> None:
-    """Run a domain check; turn its error into an update rejection with the same message."""
+    """Run a domain check; turn its error into an update rejection with the same message:
+    FORBIDDEN when the caller may not act, REJECTED when the ticket does not allow it."""
     try:
         check()
+    except Forbidden as err:
+        raise ApplicationError(err.message, type=FORBIDDEN, non_retryable=True) from None
     except DomainError as err:
         raise ApplicationError(err.message, type=REJECTED, non_retryable=True) from None
 
@@ -331,7 +337,7 @@ class TicketWorkflow:
 
     @approve.validator
     def _check_approve(self, a: Decide) -> None:
-        _reject(lambda: self.ops.check("approve"))
+        _reject(lambda: self.ops.check_decide("approve", a))
 
     @workflow.update
     def reject(self, a: Decide) -> TicketStatus:
@@ -340,7 +346,7 @@ class TicketWorkflow:
 
     @reject.validator
     def _check_reject(self, a: Decide) -> None:
-        _reject(lambda: self.ops.check("reject"))
+        _reject(lambda: self.ops.check_decide("reject", a))
 
     @workflow.update
     def set_priority(self, a: SetPriority) -> TicketStatus:
@@ -358,7 +364,7 @@ class TicketWorkflow:
 
     @note.validator
     def _check_note(self, a: AddNote) -> None:
-        _reject(lambda: self.ops.check("note"))
+        _reject(lambda: self.ops.check_action("note", a))
 
     @workflow.update
     def wait_customer(self, a: WaitCustomer) -> TicketStatus:
@@ -367,7 +373,7 @@ class TicketWorkflow:
 
     @wait_customer.validator
     def _check_wait_customer(self, a: WaitCustomer) -> None:
-        _reject(lambda: self.ops.check("wait_customer"))
+        _reject(lambda: self.ops.check_action("wait_customer", a))
 
     @workflow.update
     def resolve(self, a: Resolve) -> TicketStatus:
@@ -376,25 +382,25 @@ class TicketWorkflow:
 
     @resolve.validator
     def _check_resolve(self, a: Resolve) -> None:
-        _reject(lambda: self.ops.check("resolve"))
+        _reject(lambda: self.ops.check_action("resolve", a))
 
     @workflow.update
     def reopen(self, a: Reopen) -> TicketStatus:
-        self.ops.reopen(a.actor, a.reason, workflow.now())
+        self.ops.reopen_by(a, workflow.now())
         return self._changed()
 
     @reopen.validator
     def _check_reopen(self, a: Reopen) -> None:
-        _reject(lambda: self.ops.check("reopen"))
+        _reject(lambda: self.ops.check_action("reopen", a))
 
     @workflow.update
     def close(self, a: Close) -> TicketStatus:
-        self.ops.close(a.actor, a.note, workflow.now())
+        self.ops.close_by(a, workflow.now())
         return self._changed()
 
     @close.validator
     def _check_close(self, a: Close) -> None:
-        _reject(lambda: self.ops.check("close"))
+        _reject(lambda: self.ops.check_action("close", a))
 
     # --- customer events (signals) ------------------------------------------------------------
 

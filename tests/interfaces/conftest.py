@@ -18,6 +18,15 @@ from tierflow.cli import app
 from tierflow.client import TicketClient
 
 Cli = Callable[..., Awaitable[Result]]
+# Who the command line acts as without --actor: a person of the test policies (a supervisor of
+# tier 1), since the ticket's policy refuses anyone it does not name.
+CLI_ACTOR = "Alex Kim"
+
+
+@pytest.fixture(autouse=True)
+def _cli_actor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CLI commands (in process and as child processes) act as :data:`CLI_ACTOR`."""
+    monkeypatch.setenv("TIERFLOW_ACTOR", CLI_ACTOR)
 
 
 @pytest_asyncio.fixture

@@ -39,18 +39,34 @@ class TestAgentDay:
         """An agent's and a supervisor's whole day on one ticket, command by command."""
         t = ticket("Cannot log in")
         steps = [
-            ("ticket", "assign", t.id, "Alex Kim", "--actor", "alex"),
-            ("ticket", "respond", t.id, "--message", "Looking into it", "--actor", "alex"),
-            ("ticket", "note", t.id, "checked the SSO logs", "--actor", "alex"),
-            ("ticket", "set-priority", t.id, "high", "--actor", "alex"),
-            ("ticket", "wait-customer", t.id, "--actor", "alex"),
+            ("ticket", "assign", t.id, "Alex Kim", "--actor", "Jo Park"),
+            ("ticket", "respond", t.id, "--message", "Looking into it", "--actor", "Jo Park"),
+            ("ticket", "note", t.id, "checked the SSO logs", "--actor", "Jo Park"),
+            ("ticket", "set-priority", t.id, "high", "--actor", "Jo Park"),
+            ("ticket", "wait-customer", t.id, "--actor", "Jo Park"),
             ("ticket", "reply", t.id, "--message", "still broken"),
-            ("ticket", "escalate", t.id, "--reason", "limited_knowledge", "--actor", "alex"),
-            ("ticket", "request-escalation", t.id, "--reason", "feature_request", "--actor", "m"),
+            ("ticket", "escalate", t.id, "--reason", "limited_knowledge", "--actor", "Jo Park"),
+            (
+                "ticket",
+                "request-escalation",
+                t.id,
+                "--reason",
+                "feature_request",
+                "--actor",
+                "Robin Ortiz",
+            ),
             ("ticket", "reject", t.id, "--note", "not yet", "--actor", "Morgan Lee"),
-            ("ticket", "request-escalation", t.id, "--reason", "limited_access", "--actor", "m"),
+            (
+                "ticket",
+                "request-escalation",
+                t.id,
+                "--reason",
+                "limited_access",
+                "--actor",
+                "Robin Ortiz",
+            ),
             ("ticket", "approve", t.id, "--actor", "Morgan Lee"),
-            ("ticket", "resolve", t.id, "reset the SSO binding", "--actor", "sam"),
+            ("ticket", "resolve", t.id, "reset the SSO binding", "--actor", "Lee Fischer"),
             ("ticket", "feedback", t.id, "2", "--comment", "meh"),
         ]
         path = tmp_path / "ticket.json"
@@ -72,7 +88,7 @@ class TestAgentDay:
         assert status.priority == "high"
         assert status.escalations == 2
         for step in (("resolve", "fixed for real"), ("close",)):
-            result = await cli("ticket", step[0], t.id, *step[1:], "--actor", "sam")
+            result = await cli("ticket", step[0], t.id, *step[1:], "--actor", "Lee Fischer")
             assert result.exit_code == 0, result.output
         assert (await tickets.status(t.id)).state == "closed"
         shown = await cli("ticket", "show", t.id)
@@ -110,6 +126,27 @@ class TestErrors:
         result = await cli("ticket", "approve", t.id)
         assert result.exit_code == 1
         assert "cannot 'approve'" in one_error_line(result.stderr)
+
+    async def test_approval_by_a_made_up_name_is_refused(
+        self, tickets: TicketClient, cli: Cli
+    ) -> None:
+        """Issue 13: approving as someone the policy does not name is one line and exit 1."""
+        t = ticket("Dashboard totals are wrong", customer={"status": "vip"})
+        await tickets.open(t, fast_policy(resolution="1h"))
+        await wait_for(tickets, t.id, lambda s: s.state == "tier2")
+        asked = await cli(
+            "ticket", "request-escalation", t.id, "--reason", "limited_access",
+            "--actor", "Robin Ortiz",
+        )  # fmt: skip
+        assert asked.exit_code == 0, asked.output
+        result = await cli("ticket", "approve", t.id, "--actor", "random-bob-123")
+        assert result.exit_code == 1
+        assert one_error_line(result.stderr) == (
+            "error: only a supervisor or above of tier2/technical other than the requester — "
+            "Riley Chen, Morgan Lee, Dana Fox — may approve; 'random-bob-123' is not one of "
+            "the policy's people"
+        )
+        assert (await tickets.status(t.id)).state == "approval"
 
     async def test_unknown_ticket(self, tickets: TicketClient, cli: Cli) -> None:
         """Reading or acting on a ticket that was never opened says so."""

@@ -62,7 +62,7 @@ class TestList:
         await wait_for(tickets, vip.id, lambda s: s.tier == "tier2")
         await tickets.escalate(
             urgent.id,
-            Escalate(actor="alex", reasons=[EscalationReason.LIMITED_ACCESS], tier="tier3"),
+            Escalate(actor="Jo Park", reasons=[EscalationReason.LIMITED_ACCESS], tier="tier3"),
         )
 
         async def ids(**filters: object) -> set[str]:
@@ -100,7 +100,7 @@ class TestSyncClient:
             settings = TemporalSettings(temporal_address=address, task_queue=task_queue)
             with SyncTicketClient.connect(settings) as sync:
                 opened = sync.open(t, fast_policy(resolution="1h"))
-                status = sync.act(t.id, "note", {"actor": "ana", "text": "smoke seen"})
+                status = sync.act(t.id, "note", {"actor": "Jo Park", "text": "smoke seen"})
                 return opened.created, status.ticket_id, len(sync.timeline(t.id))
 
         created, ticket_id, entries = await asyncio.to_thread(script)

@@ -33,8 +33,8 @@ T = TypeVar("T")
 
 
 async def close_for_good(client: Client, tickets: TicketClient, ticket_id: str) -> None:
-    await tickets.resolve(ticket_id, Resolve(actor="a", resolution="done"))
-    await tickets.close(ticket_id, Close(actor="a"))
+    await tickets.resolve(ticket_id, Resolve(actor="Jo Park", resolution="done"))
+    await tickets.close(ticket_id, Close(actor="Jo Park"))
     await client.get_workflow_handle(workflow_id_for(ticket_id)).result()
 
 
@@ -82,7 +82,7 @@ class TestOpen:
         n = 0
         while (await handle.describe()).run_id == first.run_id:
             n += 1
-            await tickets.note(t.id, AddNote(actor="a", text=f"note {n}"))
+            await tickets.note(t.id, AddNote(actor="Jo Park", text=f"note {n}"))
         again = await tickets.open(t)
         assert not again.created
         assert again.run_id == (await handle.describe()).run_id != first.run_id
@@ -98,10 +98,10 @@ class TestTimelineAcrossRuns:
         await tickets.open(t, fast_policy(resolution="1h"), history_limit=40)
         await wait_for(tickets, t.id, lambda s: s.state == "tier1")
         await tickets.escalate(
-            t.id, Escalate(actor="a", reasons=[EscalationReason.LIMITED_KNOWLEDGE])
+            t.id, Escalate(actor="Jo Park", reasons=[EscalationReason.LIMITED_KNOWLEDGE])
         )
         for n in range(60):
-            await tickets.note(t.id, AddNote(actor="a", text=f"note {n}"))
+            await tickets.note(t.id, AddNote(actor="Jo Park", text=f"note {n}"))
         handle = client.get_workflow_handle(workflow_id_for(t.id))
         this_run = await handle.query("timeline", result_type=list[TimelineEntry])
         assert "escalation" not in {e.kind for e in this_run}, "the test needs earlier runs"
@@ -174,7 +174,7 @@ def calls(live: str) -> st.SearchStrategy[tuple[str, tuple[Any, ...], dict[str, 
         st.dictionaries(
             st.sampled_from(["actor", "text", "resolution", "priority", "reasons", "x"]), JUNK
         ),
-        st.builds(lambda text: {"actor": "a", "text": text, "resolution": text}, JUNK),
+        st.builds(lambda text: {"actor": "Jo Park", "text": text, "resolution": text}, JUNK),
     )
     return st.one_of(
         st.tuples(st.just("open"), st.tuples(st.one_of(bad_ticket, JUNK)), st.just({})),

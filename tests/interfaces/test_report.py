@@ -252,19 +252,19 @@ class TestReportAgainstServer:
             await tickets.open(t, policy)
             await wait_for(tickets, t.id, lambda s: s.state == "tier1")
         reason = [EscalationReason.LIMITED_KNOWLEDGE]
-        await tickets.escalate(kept.id, Escalate(actor="alex", reasons=reason, team="billing"))
-        await tickets.resolve(kept.id, Resolve(actor="morgan", resolution="fixed"))
+        await tickets.escalate(kept.id, Escalate(actor="Jo Park", reasons=reason, team="billing"))
+        await tickets.resolve(kept.id, Resolve(actor="Morgan Lee", resolution="fixed"))
         await tickets.escalate(
             late.id,
             Escalate(
-                actor="jordan",
+                actor="Jordan Diaz",
                 type=EscalationType.FUNCTIONAL,
                 team="technical",
                 reasons=[EscalationReason.LIMITED_AUTHORITY],
             ),
         )
         await wait_for(tickets, late.id, lambda s: s.breached)
-        await tickets.resolve(late.id, Resolve(actor="riley", resolution="fixed late"))
+        await tickets.resolve(late.id, Resolve(actor="Robin Ortiz", resolution="fixed late"))
         await settle(lambda: tickets.list(task_queue=task_queue), expected=2)
 
         result = await cli("report", "--json")

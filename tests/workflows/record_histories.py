@@ -40,9 +40,9 @@ async def _breach_and_follow_up(tickets: TicketClient) -> str:
     t = ticket("Recorded: breach, escalation, resolution, survey")
     await tickets.open(t, fast_policy(resolution="2s", follow_up="1s"))
     await wait_for(tickets, t.id, lambda s: s.tier == "tier2", timeout=20)
-    await tickets.assign(t.id, Assign(actor="riley", assignee="Riley Chen"))
-    await tickets.respond(t.id, Respond(actor="riley", message="on it"))
-    await tickets.resolve(t.id, Resolve(actor="riley", resolution="fixed"))
+    await tickets.assign(t.id, Assign(actor="Robin Ortiz", assignee="Riley Chen"))
+    await tickets.respond(t.id, Respond(actor="Robin Ortiz", message="on it"))
+    await tickets.resolve(t.id, Resolve(actor="Robin Ortiz", resolution="fixed"))
     await asyncio.sleep(1.5)
     await tickets.customer_feedback(t.id, CustomerFeedback(score=5))
     await wait_for(tickets, t.id, lambda s: s.state == "closed", timeout=20)
@@ -54,9 +54,9 @@ async def _approval_and_waiting(tickets: TicketClient) -> str:
     await tickets.open(t, fast_policy(resolution="60s"))
     await wait_for(tickets, t.id, lambda s: s.state == "tier2")
     reasons = [EscalationReason.LIMITED_AUTHORITY]
-    await tickets.request_escalation(t.id, RequestEscalation(actor="riley", reasons=reasons))
+    await tickets.request_escalation(t.id, RequestEscalation(actor="Robin Ortiz", reasons=reasons))
     await tickets.approve(t.id, Decide(actor="Morgan Lee"))
-    await tickets.wait_customer(t.id, WaitCustomer(actor="quinn"))
+    await tickets.wait_customer(t.id, WaitCustomer(actor="Quinn Walsh"))
     await tickets.customer_reply(t.id, CustomerReply(message="logs attached"))
     await wait_for(tickets, t.id, lambda s: s.state == "tier3")
     return t.id
@@ -66,8 +66,8 @@ async def _continued_as_new(tickets: TicketClient) -> str:
     t = ticket("Recorded: continue-as-new")
     await tickets.open(t, fast_policy(resolution="60s"), history_limit=30)
     for n in range(8):
-        await tickets.act(t.id, "note", {"actor": "alex", "text": f"note {n}"})
-    await tickets.resolve(t.id, Resolve(actor="alex", resolution="done"))
+        await tickets.act(t.id, "note", {"actor": "Jo Park", "text": f"note {n}"})
+    await tickets.resolve(t.id, Resolve(actor="Jo Park", resolution="done"))
     return t.id
 
 
@@ -77,8 +77,8 @@ async def _timeline_budget(tickets: TicketClient) -> str:
     await tickets.open(t, fast_policy(resolution="60s"))
     note = "\U0001f600" * (NOTE_MAX - 4)
     for n in range(16):
-        await tickets.act(t.id, "note", {"actor": "alex", "text": f"{n:02d} {note}"})
-    await tickets.resolve(t.id, Resolve(actor="alex", resolution="done"))
+        await tickets.act(t.id, "note", {"actor": "Jo Park", "text": f"{n:02d} {note}"})
+    await tickets.resolve(t.id, Resolve(actor="Jo Park", resolution="done"))
     return t.id
 
 

@@ -57,7 +57,7 @@ class TestApprovalFlow:
         async with running_worker(client, task_queue) as tickets:
             tid = await opened_in_tier2(tickets)
             with pytest.raises(ActionRejected, match="needs a supervisor's approval"):
-                await tickets.escalate(tid, Escalate(actor="riley", reasons=KNOWLEDGE))
+                await tickets.escalate(tid, Escalate(actor="Robin Ortiz", reasons=KNOWLEDGE))
 
     async def test_request_then_approve_moves_the_ticket_up(
         self, client: Client, task_queue: str
@@ -66,7 +66,8 @@ class TestApprovalFlow:
         async with running_worker(client, task_queue) as tickets:
             tid = await opened_in_tier2(tickets)
             status = await tickets.request_escalation(
-                tid, RequestEscalation(actor="riley", reasons=[EscalationReason.LIMITED_ACCESS])
+                tid,
+                RequestEscalation(actor="Robin Ortiz", reasons=[EscalationReason.LIMITED_ACCESS]),
             )
             assert status.state == "approval"
             assert status.pending_escalation == "tier3"
@@ -75,7 +76,7 @@ class TestApprovalFlow:
             assert status.last_escalation is not None
             assert status.last_escalation.type == EscalationType.HIERARCHICAL
             assert status.last_escalation.reasons == ["limited_access"]
-            assert "riley" in status.followers
+            assert "Robin Ortiz" in status.followers
             records = await client.get_workflow_handle(workflow_id_for(tid)).query(
                 "escalations", result_type=list[EscalationRecord]
             )
@@ -91,7 +92,7 @@ class TestApprovalFlow:
         async with running_worker(client, task_queue) as tickets:
             tid = await opened_in_tier2(tickets)
             await tickets.request_escalation(
-                tid, RequestEscalation(actor="riley", reasons=KNOWLEDGE)
+                tid, RequestEscalation(actor="Robin Ortiz", reasons=KNOWLEDGE)
             )
             status = await tickets.reject(tid, Decide(actor="Morgan Lee", note="try again"))
             assert (status.state, status.tier, status.pending_escalation) == (
@@ -109,10 +110,12 @@ class TestEscalation:
         async with running_worker(client, task_queue) as tickets:
             t = ticket("Feature: export to XLSX")
             await tickets.open(t, fast_policy(resolution="120s"))
-            await tickets.assign(t.id, Assign(actor="jo", assignee="Alex Kim"))
+            await tickets.assign(t.id, Assign(actor="Jo Park", assignee="Alex Kim"))
             status = await tickets.escalate(
                 t.id,
-                Escalate(actor="jo", reasons=[EscalationReason.FEATURE_REQUEST], note="dev work"),
+                Escalate(
+                    actor="Jo Park", reasons=[EscalationReason.FEATURE_REQUEST], note="dev work"
+                ),
             )
             assert status.tier == "tier2"
             assert status.assignee is None
@@ -124,8 +127,8 @@ class TestEscalation:
                 "Alex Kim",
             )
             assert record.reasons == ["feature_request"]
-            assert record.actor == "jo"
-            assert status.followers == ["jo"]
+            assert record.actor == "Jo Park"
+            assert status.followers == ["Jo Park"]
 
     async def test_functional_escalation_moves_sideways_to_a_team(
         self, client: Client, task_queue: str
@@ -136,7 +139,7 @@ class TestEscalation:
             status = await tickets.escalate(
                 tid,
                 Escalate(
-                    actor="riley",
+                    actor="Robin Ortiz",
                     type=EscalationType.FUNCTIONAL,
                     team="billing",
                     reasons=[EscalationReason.LIMITED_AUTHORITY],
@@ -151,17 +154,21 @@ class TestRejections:
     @pytest.mark.parametrize(
         ("action", "payload", "message"),
         [
-            ("approve", {"actor": "x"}, "cannot 'approve' a ticket in state 'tier1'"),
-            ("reopen", {"actor": "x", "reason": "y"}, "cannot 'reopen'"),
-            ("close", {"actor": "x"}, "cannot 'close'"),
-            ("assign", {"actor": "x", "assignee": "Nobody Known"}, "unknown recipient"),
-            ("escalate", {"actor": "x", "tier": "tier9", "reasons": ["rule"]}, "unknown tier"),
+            ("approve", {"actor": "Alex Kim"}, "cannot 'approve' a ticket in state 'tier1'"),
+            ("reopen", {"actor": "Jo Park", "reason": "y"}, "cannot 'reopen'"),
+            ("close", {"actor": "Jo Park"}, "cannot 'close'"),
+            ("assign", {"actor": "Jo Park", "assignee": "Nobody Known"}, "unknown recipient"),
             (
                 "escalate",
-                {"actor": "x", "team": "hr", "type": "functional", "reasons": ["rule"]},
+                {"actor": "Jo Park", "tier": "tier9", "reasons": ["rule"]},
+                "unknown tier",
+            ),
+            (
+                "escalate",
+                {"actor": "Jo Park", "team": "hr", "type": "functional", "reasons": ["rule"]},
                 "unknown team",
             ),
-            ("set_priority", {"actor": "x", "priority": "normal"}, "already normal"),
+            ("set_priority", {"actor": "Jo Park", "priority": "normal"}, "already normal"),
         ],
     )
     async def test_invalid_actions_leave_the_history_untouched(
@@ -185,7 +192,7 @@ class TestRejections:
         async with running_worker(client, task_queue) as tickets:
             t = ticket("Done soon")
             await tickets.open(t, fast_policy(resolution="120s"))
-            await tickets.resolve(t.id, Resolve(actor="a", resolution="ok"))
-            await tickets.close(t.id, Close(actor="a"))
+            await tickets.resolve(t.id, Resolve(actor="Jo Park", resolution="ok"))
+            await tickets.close(t.id, Close(actor="Jo Park"))
             with pytest.raises(ActionRejected, match="closed"):
-                await tickets.set_priority(t.id, SetPriority(actor="a", priority="high"))
+                await tickets.set_priority(t.id, SetPriority(actor="Jo Park", priority="high"))

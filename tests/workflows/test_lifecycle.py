@@ -31,9 +31,9 @@ class TestLifecycle:
             assert opened.created
             status = await wait_for(tickets, t.id, lambda s: s.state == "tier1")
             assert status.team == "frontline"
-            await tickets.assign(t.id, Assign(actor="alex", assignee="Alex Kim"))
-            await tickets.respond(t.id, Respond(actor="alex", message="looking"))
-            status = await tickets.resolve(t.id, Resolve(actor="alex", resolution="reset"))
+            await tickets.assign(t.id, Assign(actor="Jo Park", assignee="Alex Kim"))
+            await tickets.respond(t.id, Respond(actor="Jo Park", message="looking"))
+            status = await tickets.resolve(t.id, Resolve(actor="Jo Park", resolution="reset"))
             assert status.state == "resolved"
             assert all(v.met for v in status.sla)
             await wait_for_timeline(tickets, t.id, "satisfaction survey sent")
@@ -54,7 +54,7 @@ class TestLifecycle:
             t = ticket("Printer on fire", customer={"status": "vip"})
             await tickets.open(t, fast_policy(resolution="60s", follow_up="30s"))
             await wait_for(tickets, t.id, lambda s: s.state == "tier2")
-            await tickets.resolve(t.id, Resolve(actor="riley", resolution="replaced"))
+            await tickets.resolve(t.id, Resolve(actor="Robin Ortiz", resolution="replaced"))
             await tickets.customer_feedback(
                 t.id, CustomerFeedback(score=1, comment="still on fire")
             )
@@ -70,7 +70,7 @@ class TestLifecycle:
             t = ticket("Wrong address on order")
             await tickets.open(t, fast_policy(resolution="60s", follow_up="30s"))
             await wait_for(tickets, t.id, lambda s: s.state == "tier1")
-            await tickets.resolve(t.id, Resolve(actor="alex", resolution="fixed"))
+            await tickets.resolve(t.id, Resolve(actor="Jo Park", resolution="fixed"))
             await tickets.customer_reply(t.id, CustomerReply(message="it is not fixed"))
             status = await wait_for(tickets, t.id, lambda s: s.state == "tier1")
             assert status.resolved_at is None
@@ -84,7 +84,7 @@ class TestLifecycle:
         async with running_worker(client, task_queue) as tickets:
             t = ticket("Duplicate webhook from the host")
             first = await tickets.open(t, fast_policy(resolution="60s"))
-            await tickets.note(t.id, AddNote(actor="alex", text="first note"))
+            await tickets.note(t.id, AddNote(actor="Jo Park", text="first note"))
             second = await tickets.open(t, fast_policy(resolution="60s"))
             assert first.created
             assert not second.created

@@ -54,7 +54,7 @@ class TestDelivery:
                 t = ticket("Sync keeps failing")
                 await tickets.open(t, fast_policy(resolution="3s"))
                 await wait_for(tickets, t.id, lambda s: s.tier == "tier2", timeout=20)
-                await tickets.resolve(t.id, Resolve(actor="riley", resolution="fixed"))
+                await tickets.resolve(t.id, Resolve(actor="Robin Ortiz", resolution="fixed"))
 
                 def addressed(to: str, subject: str) -> list[str]:
                     return [

@@ -67,7 +67,7 @@ class TestDefaultPolicyOverHours:
         """Resolved tickets get the survey after the follow-up delay and close later."""
         ops = opened()
         ops.resolve(
-            Resolve(actor="a", resolution="ok"),
+            Resolve(actor="Jo Park", resolution="ok"),
             T0,
         )
         run_until(ops, T0 + timedelta(days=3))
@@ -93,7 +93,7 @@ class TestLadderEdges:
         """A reassigning level cannot move a ticket that awaits a supervisor; it still fires."""
         ops = opened()
         ops.request_escalation(
-            RequestEscalation(actor="jo", reasons=[EscalationReason.LIMITED_KNOWLEDGE]), T0
+            RequestEscalation(actor="Jo Park", reasons=[EscalationReason.LIMITED_KNOWLEDGE]), T0
         )
         run_until(ops, T0 + timedelta(hours=5))
         assert ops.state.machine.state == "approval"
@@ -105,9 +105,9 @@ class TestLadderEdges:
         levels_due = T0 + timedelta(hours=4)
         ops = opened()
         ops.request_escalation(
-            RequestEscalation(actor="jo", reasons=[EscalationReason.LIMITED_KNOWLEDGE]), T0
+            RequestEscalation(actor="Jo Park", reasons=[EscalationReason.LIMITED_KNOWLEDGE]), T0
         )
-        ops.reject(Decide(actor="sup"), T0)
+        ops.reject(Decide(actor="Alex Kim"), T0)
         run_until(ops, levels_due)  # breach → level 1 reassigns to tier 2
         assert ops.state.tier == "tier2"
         since = levels_due
@@ -115,7 +115,7 @@ class TestLadderEdges:
         assert ops.state.breach_at is not None
         later = levels_due + timedelta(days=2)
         index = ops.state.level_index
-        ops.wait_customer(WaitCustomer(actor="riley"), later)
+        ops.wait_customer(WaitCustomer(actor="Robin Ortiz"), later)
         run_until(ops, later + timedelta(days=5), later)
         assert ops.state.level_index == index  # nothing fired while waiting
         ops.customer_reply(CustomerReply(message="here"), later + timedelta(days=5))

@@ -72,7 +72,7 @@ class TestBreach:
         async with running_worker(client, task_queue) as tickets:
             t = ticket("Where is my parcel")
             await tickets.open(t, fast_policy(resolution="60s", first_response="3s"))
-            status = await tickets.respond(t.id, Respond(actor="alex"))
+            status = await tickets.respond(t.id, Respond(actor="Jo Park"))
             first = next(v for v in status.sla if v.target == "first_response")
             assert first.met
             assert not first.breached
@@ -91,7 +91,7 @@ class TestPause:
             t = ticket("Need more details")
             await tickets.open(t, fast_policy(resolution="4s"))
             await asyncio.sleep(1)
-            status = await tickets.wait_customer(t.id, WaitCustomer(actor="alex"))
+            status = await tickets.wait_customer(t.id, WaitCustomer(actor="Jo Park"))
             paused = next(v for v in status.sla if v.target == "resolution")
             assert paused.paused
             assert paused.due is None
@@ -159,7 +159,7 @@ class TestDurability:
             t = ticket("Very chatty ticket")
             opened = await tickets.open(t, fast_policy(resolution="6s"), history_limit=40)
             for n in range(12):
-                await tickets.act(t.id, "note", {"actor": "alex", "text": f"note {n}"})
+                await tickets.act(t.id, "note", {"actor": "Jo Park", "text": f"note {n}"})
             status = await wait_for(tickets, t.id, lambda s: s.tier == "tier2", timeout=25)
             desc = await client.get_workflow_handle(opened.workflow_id).describe()
             assert desc.run_id != opened.run_id  # a later run

@@ -105,6 +105,17 @@ def worker(
             show_default=False,
         ),
     ] = None,
+    server_wait: Annotated[
+        float | None,
+        typer.Option(
+            help="seconds to wait for the server at start (default: as long as it takes)",
+            min=0,
+        ),
+    ] = None,
+    sticky_timeout: Annotated[
+        float | None,
+        typer.Option(help="seconds a dead worker's tickets wait on its sticky queue", min=0.1),
+    ] = None,
 ) -> None:
     """Run the ticket worker until Ctrl-C or SIGTERM. Flags override TIERFLOW_* variables."""
     from tierflow.logs import configure_logging
@@ -130,6 +141,8 @@ def worker(
         "build_id": build_id,
         "metrics_bind": metrics_bind,
         "tracing": tracing,
+        "server_wait": server_wait,
+        "sticky_queue_timeout": sticky_timeout,
     }
     configure_logging()
     with guarded():
