@@ -27,8 +27,10 @@ from typer.testing import CliRunner
 from tests.interfaces.conftest import Cli
 from tests.interfaces.http_support import (
     ACTOR,
+    AGENT,
     AGENT_TOKEN,
     AUTH,
+    SERVICE,
     SERVICE_TOKEN,
     bearer,
     history_length,
@@ -38,7 +40,7 @@ from tests.interfaces.http_support import (
 from tests.workflows.support import fast_policy, ticket, wait_for
 from tierflow.api import create_app
 from tierflow.cli import app
-from tierflow.client import TicketClient
+from tierflow.client import ActionForbidden, ActionRejected, TicketClient
 from tierflow.identity import (
     ApiKeys,
     Identities,
@@ -372,6 +374,31 @@ class TestTheCallerActs:
         assert mixed.status_code == 422
         assert await history_length(client, live) == before
 
+    async def test_a_listed_service_acts_for_a_person(
+        self, http: httpx.AsyncClient, tickets: TicketClient
+    ) -> None:
+        """A service the policy lists acts for an agent: the timeline names the agent as the
+        actor and the service beside it; an agent's own key names the agent alone."""
+        t = ticket("On behalf")
+        policy = fast_policy(
+            resolution="1h", permissions={"services": [{"name": "crm", "may_act_for": ["agent"]}]}
+        )
+        await tickets.open(t, policy)
+        await wait_for(tickets, t.id, lambda s: s.state == "tier1")
+        path = f"/tickets/{t.id}/actions/note"
+        via_crm = await http.post(
+            path,
+            json={"text": "for Jo"},
+            headers={**bearer(SERVICE_TOKEN), "X-On-Behalf-Of": AGENT},
+        )
+        assert via_crm.status_code == 200, via_crm.text
+        own = await http.post(path, json={"text": "myself"}, headers=bearer(AGENT_TOKEN))
+        assert own.status_code == 200, own.text
+        notes = [
+            e for e in (await http.get(f"/tickets/{t.id}/timeline")).json() if e["kind"] == "note"
+        ]
+        assert [(e["actor"], e["via"]) for e in notes] == [(AGENT, SERVICE), (AGENT, None)]
+
 
 class TestClientIdentity:
     async def test_the_client_acts_as_its_actor(self, client: Client, task_queue: str) -> None:
@@ -379,15 +406,31 @@ class TestClientIdentity:
         from tests.workflows.support import running_worker
 
         async with running_worker(client, task_queue):
-            tickets = TicketClient(client, task_queue, actor="Riley Chen")
+            tickets = TicketClient(client, task_queue, actor="Alex Kim")
             t = ticket("Client identity")
             await tickets.open(t, fast_policy(resolution="1h"))
             await wait_for(tickets, t.id, lambda s: s.state == "tier1")
             await tickets.note(t.id, {"text": "from the client"})
-            await tickets.note(t.id, {"actor": "Kai Moreno", "text": "named"})
+            await tickets.note(t.id, {"actor": "Jo Park", "text": "named"})
             entries = await tickets.timeline(t.id)
         actors = [(e.kind, e.actor) for e in entries if e.kind in ("opened", "note")]
-        assert actors == [("opened", "Riley Chen"), ("note", "Riley Chen"), ("note", "Kai Moreno")]
+        assert actors == [("opened", "Alex Kim"), ("note", "Alex Kim"), ("note", "Jo Park")]
+
+    async def test_a_permission_refusal_is_action_forbidden(
+        self, client: Client, task_queue: str
+    ) -> None:
+        """Someone the policy does not name is refused with ActionForbidden (the API's 403),
+        still an ActionRejected for callers that catch that."""
+        from tests.workflows.support import running_worker
+
+        async with running_worker(client, task_queue):
+            tickets = TicketClient(client, task_queue, actor="Not A Person")
+            t = ticket("Stranger")
+            await tickets.open(t, fast_policy(resolution="1h"))
+            await wait_for(tickets, t.id, lambda s: s.state == "tier1")
+            with pytest.raises(ActionForbidden, match="is not one of the policy's people"):
+                await tickets.note(t.id, {"text": "hello"})
+        assert issubclass(ActionForbidden, ActionRejected)
 
 
 class TestWithoutAuthentication:
@@ -426,11 +469,11 @@ class TestWithoutAuthentication:
             assert nameless.status_code == 422
             assert nameless.json()["detail"][0]["loc"] == ["body", "actor"]
             named = await http.post(
-                f"/tickets/{t.id}/actions/note", json={"actor": "Sky Adams", "text": "x"}
+                f"/tickets/{t.id}/actions/note", json={"actor": "Jo Park", "text": "x"}
             )
             assert named.status_code == 200, named.text
             timeline = (await http.get(f"/tickets/{t.id}/timeline")).json()
-        assert [e["actor"] for e in timeline if e["kind"] == "note"] == ["Sky Adams"]
+        assert [e["actor"] for e in timeline if e["kind"] == "note"] == ["Jo Park"]
 
 
 class TestCommandLine:
