@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import re
 
+from tierflow.statemachine.text import excerpt
+
 __all__ = ["ELLIPSIS", "bounded", "one_line", "plain_text", "slack_escape"]
 
 ELLIPSIS = "…"
@@ -43,9 +45,7 @@ _WORD_JOINER = "\u2060"
 
 def bounded(text: str, limit: int | None) -> str:
     """`text`, or its first `limit - 1` characters and an ellipsis when it is longer."""
-    if limit is None or len(text) <= limit:
-        return text
-    return text[: max(limit - 1, 0)].rstrip() + ELLIPSIS
+    return text if limit is None else excerpt(text, limit)
 
 
 def one_line(text: str, limit: int | None = None) -> str:

@@ -63,7 +63,7 @@ def excerpt(value: str, max_chars: int) -> str:
     """``value`` cut to at most ``max_chars`` characters, with an ellipsis when cut."""
     if len(value) <= max_chars:
         return value
-    return value[: max_chars - 1].rstrip() + "…"
+    return value[: max(max_chars - 1, 0)].rstrip() + "…"
 
 
 def _not_blank(value: str) -> str:

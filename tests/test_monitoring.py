@@ -131,7 +131,7 @@ class TestPrometheusEndpoint:
                 t = ticket("Export to CSV hangs")
                 await tickets.open(t, fast_policy(resolution="3s"))
                 await wait_for(tickets, t.id, lambda s: s.tier == "tier2", timeout=30)
-                await tickets.resolve(t.id, Resolve(actor="riley", resolution="fixed"))
+                await tickets.resolve(t.id, Resolve(actor="Riley Chen", resolution="fixed"))
                 timeline = await tickets.timeline(t.id)
                 escalations = [e for e in timeline if e.kind == "escalation"]
                 assert escalations
