@@ -309,7 +309,7 @@ OnBehalfOf = Annotated[
 @cache
 def _body_model(model: type[BaseModel]) -> type[BaseModel]:
     """The action's message as the API takes it: ``actor`` comes from the credentials, so the
-    body may leave it out (a different name is refused); ``on_behalf_of`` is optional."""
+    body may leave it out (a different name is refused)."""
     body: type[BaseModel] = create_model(
         model.__name__,
         __base__=model,
@@ -322,13 +322,6 @@ def _body_model(model: type[BaseModel]) -> type[BaseModel]:
                 "different name is refused with 422)",
             ),
         ),
-        on_behalf_of=(
-            Actor | None,
-            Field(
-                default=None,
-                description="the person a service acts for (or the X-On-Behalf-Of header)",
-            ),
-        ),
     )
     return body
 
@@ -337,9 +330,7 @@ def _field_error(where: tuple[str, ...], message: str) -> RequestValidationError
     return RequestValidationError([{"loc": where, "msg": message, "type": "value_error"}])
 
 
-def _acting(
-    model: type[BaseModel], body: BaseModel, caller: Principal | None, header: str | None
-) -> dict[str, Any]:
+def _acting(body: BaseModel, caller: Principal | None, header: str | None) -> dict[str, Any]:
     """The action's message: the body's fields, the caller as ``actor`` and whom it acts for."""
     fields = body.model_dump()
     given_actor, on_behalf_of = fields.pop("actor"), fields.pop("on_behalf_of")
@@ -365,14 +356,7 @@ def _acting(
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, "only a service may act on behalf of someone"
             )
-    if on_behalf_of is not None:
-        if "on_behalf_of" not in model.model_fields:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                "this version of Tierflow does not let a service act on behalf of people",
-            )
-        fields["on_behalf_of"] = on_behalf_of
-    return {**fields, "actor": actor}
+    return {**fields, "actor": actor, "on_behalf_of": on_behalf_of}
 
 
 def _action_route(router: APIRouter, name: str, model: type[BaseModel]) -> None:
@@ -387,7 +371,7 @@ def _action_route(router: APIRouter, name: str, model: type[BaseModel]) -> None:
         caller: Caller,
         on_behalf_of: OnBehalfOf = None,
     ) -> TicketStatus:
-        return await tickets.act(ticket_id, name, _acting(model, body, caller, on_behalf_of))
+        return await tickets.act(ticket_id, name, _acting(body, caller, on_behalf_of))
 
     # FastAPI reads the body's type from the signature; give each route its own model.
     act.__annotations__ = {**act.__annotations__, "body": _body_model(model)}
