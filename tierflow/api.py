@@ -5,22 +5,27 @@ was, 409 with the domain's message for an action the ticket's state does not all
 ticket), 404 for an unknown ticket (or action), 422 with field errors for bad input (never
 repeating the input), 413 for a body over 256 KiB, 400 for a value the client refused, 503 when
 Temporal or its workers do not answer. Every route declares every answer it can give in the
-OpenAPI document. With a token configured every endpoint except ``/health`` and the OpenAPI
-documents needs ``Authorization: Bearer <token>``.
+OpenAPI document.
+
+Every endpoint except ``/health`` and the OpenAPI documents needs ``Authorization: Bearer
+<credential>`` (a signed token or an API key, :mod:`tierflow.identity`): 401 without a valid
+one. The caller is the actor of its actions; a service names the person it acts for in
+``X-On-Behalf-Of`` (or the body's ``on_behalf_of``), and the ticket's policy decides (403 when
+it refuses). Serving without authentication takes ``insecure_no_auth=True``.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from fastapi import (
     APIRouter,
     Depends,
     FastAPI,
+    Header,
     HTTPException,
     Path,
     Query,
@@ -31,10 +36,16 @@ from fastapi import (
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from tierflow.statemachine import CustomerStatus, Priority, Ticket
-from tierflow.workflows.messages import CustomerFeedback, CustomerReply, TicketStatus, TimelineEntry
+from tierflow.workflows.messages import (
+    Actor,
+    CustomerFeedback,
+    CustomerReply,
+    TicketStatus,
+    TimelineEntry,
+)
 
 from ._guards import (
     MAX_BODY_BYTES,
@@ -58,6 +69,7 @@ from .config import TemporalSettings
 from .connect import ServerUnreachableError, connect
 from .encryption import EncryptionCodec, codec_from_env
 from .errors import (
+    ActionForbidden,
     ActionRejected,
     InvalidInput,
     TemporalUnavailable,
@@ -66,8 +78,18 @@ from .errors import (
     UnexpectedError,
     short,
 )
+from .identity import (
+    Identities,
+    IdentityConfigError,
+    IdentitySettings,
+    IdentityUnavailable,
+    Principal,
+    Unauthenticated,
+)
 
-TOKEN_ENV = "TIERFLOW_API_TOKEN"
+ON_BEHALF_OF = "X-On-Behalf-Of"
+# Who opens a ticket and acts when the API runs without authentication (and a body names none).
+ANONYMOUS = "api"
 
 
 class ReplyEvent(CustomerReply):
@@ -100,16 +122,20 @@ def _errors(**codes: str) -> dict[int | str, dict[str, Any]]:
     return {int(code[1:]): {"model": ErrorDetail, "description": d} for code, d in codes.items()}
 
 
-# Every route behind the token can answer these.
+# Every route behind authentication can answer these.
 _ALWAYS = _errors(
     e400="a value the client refused (e.g. too large for Temporal)",
-    e401="missing or wrong bearer token",
+    e401="missing or invalid credentials (a signed token or an API key)",
     e413=f"request body over {MAX_BODY_BYTES // 1024} KiB",
     e500="unexpected internal error (logged; the answer says no more)",
-    e503="Temporal, or a worker, did not answer in time; retry later",
+    e503="Temporal, a worker, or the token issuer's keys did not answer in time; retry later",
 )
 _NOT_FOUND = _errors(e404="no ticket with that id was ever opened")
 _CONFLICT = _errors(e409="the ticket's state does not allow it, or the ticket is closed")
+_FORBIDDEN = _errors(
+    e403="the ticket's policy does not let the caller (or whom it acts for) do this, or a "
+    "caller that is not a service named someone to act for"
+)
 TicketId = Annotated[
     str, Path(pattern=TICKET_ID_PATTERN, description="the host's ticket id", examples=["T-1001"])
 ]
@@ -125,25 +151,50 @@ Tickets = Annotated[TicketClient, Depends(_tickets)]
 
 
 # Module level: FastAPI resolves the (string) annotations below in this module's namespace.
-_BEARER = HTTPBearer(auto_error=False, description="Authorization: Bearer <token>")
+_BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="credential",
+    description="Authorization: Bearer <signed token (JWT) or API key>",
+)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
 
 
-def _auth(token: str | None) -> Callable[..., Awaitable[None]]:
-    """A dependency that checks the bearer token (constant-time), or does nothing."""
+def _unauthorized(reason: str, *, given: bool) -> HTTPException:
+    """401 with the RFC 6750 challenge (``invalid_token`` when a credential was given)."""
+    challenge = 'Bearer realm="tierflow"' + (', error="invalid_token"' if given else "")
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, reason, headers={"WWW-Authenticate": challenge}
+    )
 
-    async def check(credentials: Credentials) -> None:
-        if token is None:
-            return
-        given = credentials.credentials if credentials is not None else ""
-        if not secrets.compare_digest(given.encode(), token.encode()):
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "missing or wrong bearer token",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
 
-    return check
+def _caller(request: Request, credentials: Credentials) -> Principal | None:
+    """The authenticated principal (None only when the API runs without authentication).
+
+    A plain function: FastAPI runs it in a thread, so a JWKS fetch never blocks the loop, and
+    one request authenticates once however many of its dependencies ask."""
+    identities: Identities | None = request.app.state.identities
+    if identities is None:
+        return None
+    if credentials is None:
+        raise _unauthorized("missing credentials: send Authorization: Bearer <token>", given=False)
+    try:
+        return identities.authenticate(credentials.credentials)
+    except Unauthenticated as err:
+        raise _unauthorized(short(str(err), 200), given=True) from None
+    except IdentityUnavailable as err:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(err)) from None
+
+
+Caller = Annotated[Principal | None, Depends(_caller)]
+
+
+class Me(BaseModel):
+    """Who the API takes the caller for."""
+
+    authenticated: bool = Field(description="false only when the API runs without auth")
+    name: str = Field(description="who acts: recorded on the timeline")
+    roles: list[str] = Field(description="roles the credential carries (the policy decides)")
+    service: bool = Field(description="a service, which may act on behalf of people")
 
 
 def _ticket_routes(router: APIRouter) -> None:
@@ -156,14 +207,27 @@ def _ticket_routes(router: APIRouter) -> None:
             **_errors(e409="the ticket with that id is closed; its id is not reused"),
         },
     )
-    async def open_ticket(ticket: Ticket, response: Response, tickets: Tickets) -> OpenedTicket:
+    async def open_ticket(
+        ticket: Ticket, response: Response, tickets: Tickets, caller: Caller
+    ) -> OpenedTicket:
         """Open a ticket: 201 when created, 200 when it is already open (idempotent: of
         concurrent opens of one id exactly one answers 201), 409 when that ticket is closed (a
-        closed ticket's id is not reused; open the new request under a new id)."""
-        opened = await tickets.open(ticket, opened_by="api")
+        closed ticket's id is not reused; open the new request under a new id). The caller is
+        recorded as who opened it."""
+        opened = await tickets.open(ticket, opened_by=caller.name if caller else ANONYMOUS)
         if not opened.created:
             response.status_code = status.HTTP_200_OK
         return opened
+
+    @router.get("/me", response_model=Me)
+    async def me(caller: Caller) -> Me:
+        """Who the credential names: the name actions are recorded under, its roles, and
+        whether it is a service."""
+        if caller is None:
+            return Me(authenticated=False, name=ANONYMOUS, roles=[], service=False)
+        return Me(
+            authenticated=True, name=caller.name, roles=list(caller.roles), service=caller.service
+        )
 
     @router.get("/tickets", response_model=list[TicketSummary])
     async def list_tickets(
@@ -233,16 +297,87 @@ def _ticket_routes(router: APIRouter) -> None:
         _action_route(router, name, model)
 
 
+OnBehalfOf = Annotated[
+    str | None,
+    Header(
+        alias=ON_BEHALF_OF,
+        min_length=1,
+        max_length=120,
+        description="a service acting for a person names them here (ASCII; other names go in "
+        "the body's on_behalf_of); the ticket's policy must let the service act for them",
+    ),
+]
+
+
+@cache
+def _body_model(model: type[BaseModel]) -> type[BaseModel]:
+    """The action's message as the API takes it: ``actor`` comes from the credentials, so the
+    body may leave it out (a different name is refused)."""
+    body: type[BaseModel] = create_model(
+        model.__name__,
+        __base__=model,
+        __doc__=model.__doc__,
+        actor=(
+            Actor | None,
+            Field(
+                default=None,
+                description="who acts: the caller's credentials say so; leave it out (a "
+                "different name is refused with 422)",
+            ),
+        ),
+    )
+    return body
+
+
+def _field_error(where: tuple[str, ...], message: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": where, "msg": message, "type": "value_error"}])
+
+
+def _acting(body: BaseModel, caller: Principal | None, header: str | None) -> dict[str, Any]:
+    """The action's message: the body's fields, the caller as ``actor`` and whom it acts for."""
+    fields = body.model_dump()
+    given_actor, on_behalf_of = fields.pop("actor"), fields.pop("on_behalf_of")
+    if header is not None:
+        if not (header.isascii() and header.isprintable()):
+            raise _field_error(
+                ("header", ON_BEHALF_OF), "ASCII only: give other names in on_behalf_of"
+            )
+        if on_behalf_of is not None and on_behalf_of != header.strip():
+            raise _field_error(("header", ON_BEHALF_OF), "differs from the body's on_behalf_of")
+        on_behalf_of = header.strip() or None
+    if caller is None:  # no authentication: the body says who acts, as before
+        if given_actor is None:
+            raise RequestValidationError(
+                [{"loc": ("body", "actor"), "msg": "Field required", "type": "missing"}]
+            )
+        actor = given_actor
+    else:
+        if given_actor is not None and given_actor != caller.name:
+            raise _field_error(("body", "actor"), "actor comes from your credentials: leave it out")
+        actor = caller.name
+        if on_behalf_of is not None and not caller.service:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, "only a service may act on behalf of someone"
+            )
+    return {**fields, "actor": actor, "on_behalf_of": on_behalf_of}
+
+
 def _action_route(router: APIRouter, name: str, model: type[BaseModel]) -> None:
     """``POST /tickets/{id}/actions/<name>`` with the action's own model as the body, so the
     OpenAPI document shows each action's fields and FastAPI answers 422 for bad input; an
-    action name with no route is a 404."""
+    action name with no route is a 404. The caller is the actor."""
 
-    async def act(ticket_id: TicketId, body: BaseModel, tickets: Tickets) -> TicketStatus:
-        return await tickets.act(ticket_id, name, body)
+    async def act(
+        ticket_id: TicketId,
+        body: BaseModel,
+        tickets: Tickets,
+        caller: Caller,
+        on_behalf_of: OnBehalfOf = None,
+    ) -> TicketStatus:
+        return await tickets.act(ticket_id, name, _acting(body, caller, on_behalf_of))
 
     # FastAPI reads the body's type from the signature; give each route its own model.
-    act.__annotations__ = {**act.__annotations__, "body": model}
+    act.__annotations__ = {**act.__annotations__, "body": _body_model(model)}
     router.add_api_route(
         f"/tickets/{{ticket_id}}/actions/{name}",
         act,
@@ -251,7 +386,7 @@ def _action_route(router: APIRouter, name: str, model: type[BaseModel]) -> None:
         name=f"action_{name}",
         summary=f"{name.replace('_', ' ').capitalize()}",
         description=(model.__doc__ or "").strip() or f"The {name} action.",
-        responses={**_NOT_FOUND, **_CONFLICT},
+        responses={**_NOT_FOUND, **_FORBIDDEN, **_CONFLICT},
     )
 
 
@@ -267,8 +402,9 @@ def _error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
     # Starlette picks the handler by walking the exception's MRO: TicketClosed is an
-    # ActionRejected (409).
+    # ActionRejected (409), ActionForbidden one too (403).
     app.add_exception_handler(RequestValidationError, unprocessable)
+    app.add_exception_handler(ActionForbidden, answer(status.HTTP_403_FORBIDDEN))
     app.add_exception_handler(ActionRejected, answer(status.HTTP_409_CONFLICT))
     app.add_exception_handler(TicketNotFound, answer(status.HTTP_404_NOT_FOUND))
     app.add_exception_handler(InvalidInput, answer(status.HTTP_400_BAD_REQUEST))
@@ -280,22 +416,43 @@ def _error_handlers(app: FastAPI) -> None:
 
 def create_app(
     tickets: TicketClient | None = None,
-    token: str | None = None,
     settings: TemporalSettings | None = None,
     *,
+    identities: Identities | IdentitySettings | None = None,
+    insecure_no_auth: bool = False,
     codec: EncryptionCodec | Literal["env"] | None = "env",
     codec_origins: Sequence[str] | None = None,
 ) -> FastAPI:
     """The API. Without ``tickets`` it connects at startup using ``settings`` (default: the
-    environment); without ``token`` it reads ``TIERFLOW_API_TOKEN`` (unset or empty: no auth).
-    The codec routes use ``codec`` (default: ``TIERFLOW_ENCRYPTION_KEYS``) and answer CORS for
-    ``codec_origins`` (default: ``TIERFLOW_CODEC_CORS_ORIGINS``, else the dev server's UI)."""
-    token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
+    environment). Callers authenticate against ``identities`` (default: the ``TIERFLOW_JWT_*``
+    and ``TIERFLOW_API_KEYS_FILE`` variables, :class:`IdentitySettings`); with none configured
+    it refuses to build (:class:`IdentityConfigError`, one line saying what to set) unless
+    ``insecure_no_auth`` says to serve everyone, with the actor taken from the body.
+    The codec routes use ``codec`` (default: ``TIERFLOW_ENCRYPTION_KEYS``), behind the same
+    authentication, and answer CORS for ``codec_origins`` (default:
+    ``TIERFLOW_CODEC_CORS_ORIGINS``, else the dev server's UI)."""
     # Read before anything starts: a bad key file is one line at start, not a 500 later.
     payload_codec = codec_from_env() if codec == "env" else codec
-    if token is not None and not (token.isascii() and token.isprintable()):
-        # Bytes that are not text would fail every comparison (a 500 on every request).
-        raise ValueError(f"{TOKEN_ENV} must be printable ASCII")
+    if insecure_no_auth:
+        configured = (
+            isinstance(identities, Identities) or (identities or IdentitySettings()).configured
+        )
+        if configured:
+            raise IdentityConfigError(
+                "identities are configured: drop --insecure-no-auth, or unset TIERFLOW_JWT_* "
+                "and TIERFLOW_API_KEYS_FILE"
+            )
+        checked: Identities | None = None
+    elif isinstance(identities, Identities):
+        checked = identities
+    else:
+        checked = Identities.from_settings(identities)
+        if checked is None:
+            raise IdentityConfigError(
+                "no identities configured: set TIERFLOW_API_KEYS_FILE (tierflow api-keys new), or "
+                "TIERFLOW_JWT_SECRET_FILE or TIERFLOW_JWT_JWKS_URL with TIERFLOW_JWT_ISSUER and "
+                "TIERFLOW_JWT_AUDIENCE; or run without authentication with --insecure-no-auth"
+            )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -314,24 +471,26 @@ def create_app(
         lifespan=lifespan,
     )
 
+    app.state.identities = checked
+
     @app.get("/health", responses=_errors(e413="request body too large", e500="internal error"))
     async def health() -> dict[str, str]:
-        """Liveness: always open, no token needed."""
+        """Liveness: always open, no credentials needed."""
         return {"status": "ok"}
 
     router = APIRouter(
-        dependencies=[Depends(_auth(token))], responses=_ALWAYS, route_class=StrictJSONRoute
+        dependencies=[Depends(_caller)], responses=_ALWAYS, route_class=StrictJSONRoute
     )
     _ticket_routes(router)
     app.include_router(router)
     # --- codec server (issue 13, privacy): /codec/encode, /codec/decode, CORS for the UI ---
     codec_answers = _errors(
         e400="a payload cannot be decrypted (unknown key id, altered, or no keys here)",
-        e401="missing or wrong bearer token",
+        e401="missing or invalid credentials (a signed token or an API key)",
         e413=f"request body over {MAX_CODEC_BODY_BYTES // 1024 // 1024} MiB",
         e500="unexpected internal error (logged; the answer says no more)",
     )
-    app.include_router(codec_router(payload_codec, _auth(token), codec_answers))
+    app.include_router(codec_router(payload_codec, _caller, codec_answers))
     _error_handlers(app)
     # The last added is the outermost: the size limit refuses a body before anything reads it,
     # and CORS headers (codec routes only) are on every answer, refusals included.

@@ -76,6 +76,7 @@ from tierflow.workflows.visibility import (
 
 from .config import DEFAULT_TASK_QUEUE
 from .errors import (
+    ActionForbidden,
     ActionRejected,
     InvalidInput,
     TemporalUnavailable,
@@ -89,6 +90,7 @@ from .errors import (
 
 __all__ = [
     "ACTIONS",
+    "ActionForbidden",
     "ActionRejected",
     "InvalidInput",
     "OpenedTicket",
@@ -104,6 +106,10 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=BaseModel)
+
+# The workflow's refusals (ApplicationError types) and the error each becomes: the ticket's
+# state does not allow the action, or its policy does not let this caller take it.
+_REFUSALS: dict[str, type[ActionRejected]] = {REJECTED: ActionRejected, FORBIDDEN: ActionForbidden}
 
 WORKFLOW_ID_PREFIX = "ticket-"
 
@@ -283,11 +289,18 @@ class TicketClient:
     """Open tickets, act on them, read them, list them.
 
     Every method raises only :class:`TicketError` subclasses; see the module's docstring.
+
+    ``actor`` is who this client acts as: it is the ``actor`` of every action whose payload
+    names none, and who opened the tickets it opens. (Whoever reaches the Temporal namespace
+    may name anyone; the HTTP API sets it from the caller's credentials.)
     """
 
-    def __init__(self, client: Client, task_queue: str = DEFAULT_TASK_QUEUE) -> None:
+    def __init__(
+        self, client: Client, task_queue: str = DEFAULT_TASK_QUEUE, *, actor: str | None = None
+    ) -> None:
         self.client = client
         self.task_queue = task_queue
+        self.actor = actor
 
     # --- opening ----------------------------------------------------------------------------
 
@@ -296,7 +309,7 @@ class TicketClient:
         ticket: Ticket | Mapping[str, Any],
         policy: Policy | None = None,
         *,
-        opened_by: str = "host",
+        opened_by: str | None = None,
         history_limit: int | None = None,
     ) -> OpenedTicket:
         """Open a ticket; opening a running ticket again returns it with ``created=False``.
@@ -304,14 +317,15 @@ class TicketClient:
         Exactly one of any number of concurrent opens of one id answers ``created=True``.
         A closed ticket's id is not reused: opening it raises :class:`TicketClosed` (open the
         host's follow-up under a new id). The policy (the default one unless given) is
-        snapshotted into the ticket now.
+        snapshotted into the ticket now. ``opened_by`` defaults to the client's ``actor``
+        (else ``host``).
         """
         try:
             ticket = _validated(Ticket, ticket)
             start = OpenTicket(
                 ticket=ticket,
                 policy=policy if policy is not None else default_policy(),
-                opened_by=opened_by,
+                opened_by=opened_by or self.actor or "host",
                 history_limit=history_limit,
             )
         except ValidationError as err:
@@ -352,21 +366,24 @@ class TicketClient:
     async def act(
         self, ticket_id: str, action: str, payload: BaseModel | Mapping[str, Any]
     ) -> TicketStatus:
-        """Run an agent or supervisor action by name (see :data:`ACTIONS`)."""
+        """Run an agent or supervisor action by name (see :data:`ACTIONS`); a payload that
+        names no ``actor`` acts as the client's."""
         ticket_id = _checked_id(ticket_id)
         model = ACTIONS.get(action) if isinstance(action, str) else None
         if model is None:
             raise InvalidInput(f"unknown action; known: {', '.join(ACTIONS)}")
+        if isinstance(payload, Mapping) and payload.get("actor") is None and self.actor:
+            payload = {**payload, "actor": self.actor}
         message = _validated(model, payload, what=f"{action} action")
         with translated(ticket_id, action):
             try:
                 status: TicketStatus = await self._update(self._handle(ticket_id), action, message)
             except WorkflowUpdateFailedError as err:
                 cause = err.cause
-                # FORBIDDEN (the policy does not allow this caller) is an ActionRejected until
-                # the client gets an error of its own for it (and the API its 403).
-                if isinstance(cause, ApplicationError) and cause.type in (REJECTED, FORBIDDEN):
-                    raise ActionRejected(cause.message) from None
+                if isinstance(cause, ApplicationError):
+                    refusal = _REFUSALS.get(cause.type or "")
+                    if refusal is not None:
+                        raise refusal(cause.message) from None
                 raise UnexpectedError(f"{action} on ticket {ticket_id!r} failed") from err
             except RPCError as err:
                 if err.status == RPCStatusCode.NOT_FOUND and await self._exists(ticket_id):

@@ -13,6 +13,8 @@ error                      when                                                 
 :class:`TicketNotFound`    no ticket with that id was ever opened                 404
 :class:`ActionRejected`    the ticket's state does not allow the action           409
 :class:`TicketClosed`      the ticket is closed (an ``ActionRejected``)           409
+:class:`ActionForbidden`   the policy does not let this caller do it (an          403
+                           ``ActionRejected``)
 :class:`TemporalUnavailable` Temporal, or a worker, did not answer in time        503
 :class:`UnexpectedError`   anything else (a bug): details are logged, not shown   500
 =========================  =====================================================  ==========
@@ -55,6 +57,10 @@ class ActionRejected(TicketError):  # noqa: N818 (public name other modules code
 
 class TicketClosed(ActionRejected):
     """The ticket is closed: it takes no more actions or events, and its id is not reused."""
+
+
+class ActionForbidden(ActionRejected):
+    """The ticket's policy does not let this caller (or the person it acts for) do that."""
 
 
 class TemporalUnavailable(TicketError):  # noqa: N818 (public name other modules code against)

@@ -4,9 +4,9 @@ It runs the asyncio :class:`~tierflow.client.TicketClient` on an event loop of i
 background thread, so that it works the same whether or not the caller already runs a loop
 (a Temporal client is bound to the loop it was created on, so one loop serves every call)::
 
-    with SyncTicketClient.connect() as tickets:
+    with SyncTicketClient.connect(actor="ana") as tickets:
         tickets.open(ticket)
-        tickets.act("T-1", "assign", {"actor": "ana", "assignee": "Bob"})
+        tickets.act("T-1", "assign", {"assignee": "Bob"})  # acts as ``actor``, when given
 
 Like the asyncio client, every call validates its input first and raises only
 :class:`~tierflow.errors.TicketError` subclasses; connecting raises
@@ -38,7 +38,9 @@ _FILTERS = [name for name in inspect.signature(TicketClient.list).parameters if 
 class SyncTicketClient:
     """Blocking versions of the ticket client's calls; raises the same errors."""
 
-    def __init__(self, settings: TemporalSettings | None = None) -> None:
+    def __init__(
+        self, settings: TemporalSettings | None = None, *, actor: str | None = None
+    ) -> None:
         self.settings = settings or TemporalSettings()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -53,12 +55,15 @@ class SyncTicketClient:
         except BaseException:
             self.close()
             raise
-        self.tickets = TicketClient(client, self.settings.task_queue)
+        self.tickets = TicketClient(client, self.settings.task_queue, actor=actor)
 
     @classmethod
-    def connect(cls, settings: TemporalSettings | None = None) -> SyncTicketClient:
-        """Connect now (raises TemporalUnavailable with a one-line message)."""
-        return cls(settings)
+    def connect(
+        cls, settings: TemporalSettings | None = None, *, actor: str | None = None
+    ) -> SyncTicketClient:
+        """Connect now (raises TemporalUnavailable with a one-line message); ``actor`` acts in
+        every action that names no one (see :class:`TicketClient`)."""
+        return cls(settings, actor=actor)
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         if self._loop.is_closed():

@@ -1,11 +1,13 @@
-"""Serving the HTTP API on a loopback port for a test, and reading a ticket's history length
-once nothing is pending on it (to show that a refused request wrote nothing)."""
+"""Serving the HTTP API on a loopback port for a test, with API keys for a person, an agent and
+a service, and reading a ticket's history length once nothing is pending on it (to show that a
+refused request wrote nothing)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import uvicorn
 from temporalio.client import Client
@@ -14,17 +16,41 @@ from temporalio.service import RPCError, RPCStatusCode
 from tierflow.api import create_app
 from tierflow.client import TicketClient, workflow_id_for
 from tierflow.devserver import free_port
+from tierflow.identity import ApiKeys, Identities, Principal
 
-TOKEN = "s3cret-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+# Who the tests' requests act as: people of the policies (a supervisor of tier 1, an agent)
+# and a host system, each with its own API key.
+ACTOR = "Alex Kim"
+AGENT = "Jo Park"
+SERVICE = "crm"
+KEYS = {
+    "tfk_test-supervisor": Principal(name=ACTOR, roles=("supervisor",)),
+    "tfk_test-agent": Principal(name=AGENT, roles=("agent",)),
+    "tfk_test-service": Principal(name=SERVICE, service=True),
+}
+TOKEN, AGENT_TOKEN, SERVICE_TOKEN = KEYS
+
+
+def bearer(credential: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {credential}"}
+
+
+AUTH = bearer(TOKEN)
+
+
+def known_identities() -> Identities:
+    """The API keys above (kept, like a keys file, as hashes only)."""
+    return Identities(api_keys=ApiKeys.of(KEYS))
 
 
 @asynccontextmanager
-async def serving(tickets: TicketClient) -> AsyncIterator[str]:
-    """The API served by uvicorn on a free loopback port, on this event loop; yields its URL."""
+async def serving(tickets: TicketClient, **app_options: Any) -> AsyncIterator[str]:
+    """The API served by uvicorn on a free loopback port, on this event loop; yields its URL.
+    It knows :data:`KEYS` unless ``app_options`` say otherwise (``create_app``'s keywords)."""
     port = free_port()
+    options = app_options or {"identities": known_identities()}
     config = uvicorn.Config(
-        create_app(tickets, token=TOKEN), host="127.0.0.1", port=port, log_level="warning"
+        create_app(tickets, **options), host="127.0.0.1", port=port, log_level="warning"
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

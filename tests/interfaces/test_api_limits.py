@@ -191,12 +191,12 @@ class TestRefusedActions:
         """Oversize notes, NaN, surrogates, 5 MB resolutions, early feedback: nothing written."""
         before = await quiet_history_length(client, live)
         cases: list[tuple[str, bytes | str, int]] = [
-            ("actions/note", json.dumps({"actor": "a", "text": "n" * 10_001}), 422),
-            ("actions/note", '{"actor": "a", "text": "\\ud800"}', 422),
-            ("actions/note", '{"actor": "a", "text": NaN}', 422),
-            ("actions/set_priority", '{"actor": "a", "priority": Infinity}', 422),
-            ("actions/resolve", json.dumps({"actor": "a", "resolution": "r" * 5_000_000}), 413),
-            ("actions/approve", '{"actor": "Morgan Lee"}', 409),
+            ("actions/note", json.dumps({"text": "n" * 10_001}), 422),
+            ("actions/note", '{"text": "\\ud800"}', 422),
+            ("actions/note", '{"text": NaN}', 422),
+            ("actions/set_priority", '{"priority": Infinity}', 422),
+            ("actions/resolve", json.dumps({"resolution": "r" * 5_000_000}), 413),
+            ("actions/approve", "{}", 409),
             ("events", '{"type": "feedback", "score": 1e999}', 422),
             ("events", '{"type": "feedback", "score": ' + "9" * 5000 + "}", 422),
             ("events", '{"type": "reply", "message": "\\udc00"}', 422),
@@ -238,16 +238,6 @@ async def test_concurrent_requests_stay_independent(http: httpx.AsyncClient) -> 
     _, text = ticket_text(impacted_customers="NaN")
     answers = await asyncio.gather(*(post_raw(http, "/tickets", text) for _ in range(8)))
     assert {a.status_code for a in answers} == {422}
-
-
-class TestConfiguration:
-    def test_a_token_that_is_not_text_is_refused_at_start(self) -> None:
-        """A non-UTF-8 TIERFLOW_API_TOKEN would fail every comparison (a 500 on every
-        request); the API refuses to start with it instead."""
-        from tierflow.api import create_app
-
-        with pytest.raises(ValueError, match="printable ASCII"):
-            create_app(token="s\udcffx")
 
 
 class TestUiMetadata:

@@ -413,8 +413,13 @@ class TestProcessExit:
         ready: str,
         stopped: str,
         codes: set[int],
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         """`tierflow worker` and `tierflow api` run until SIGTERM, then shut down cleanly."""
+        keys = tmp_path / "api-keys"  # the API starts only with identities configured
+        keys.write_text(f"sha256:{'0' * 64} 'Alex Kim'\n")
+        monkeypatch.setenv("TIERFLOW_API_KEYS_FILE", str(keys))
         process = await asyncio.create_subprocess_exec(
             str(TIERFLOW),
             "--address",

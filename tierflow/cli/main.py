@@ -9,6 +9,7 @@ import typer
 
 from tierflow.cli import analytics, service
 from tierflow.cli._common import GlobalOptions, GuardedGroup
+from tierflow.cli.api_keys import api_keys_app
 from tierflow.cli.keys import keys_app
 from tierflow.cli.policy import policy_app
 from tierflow.cli.tickets import ticket_app, tickets_app
@@ -96,3 +97,4 @@ app.add_typer(ticket_app, name="ticket")
 app.add_typer(tickets_app, name="tickets")
 app.add_typer(policy_app, name="policy")
 app.add_typer(keys_app, name="keys")
+app.add_typer(api_keys_app, name="api-keys")

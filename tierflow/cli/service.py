@@ -186,22 +186,26 @@ def api(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
-    token: Annotated[
-        str | None,
-        typer.Option(envvar="TIERFLOW_API_TOKEN", help="bearer token (env TIERFLOW_API_TOKEN)"),
-    ] = None,
+    insecure_no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-auth",
+            help="serve without authentication: anyone who reaches the port acts as anyone",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the HTTP API for host systems (OpenAPI at /docs)."""
+    """Serve the HTTP API for host systems (OpenAPI at /docs). Callers authenticate with
+    signed tokens (TIERFLOW_JWT_*) or API keys (TIERFLOW_API_KEYS_FILE); see README."""
     import uvicorn
 
     from tierflow.api import create_app
 
     try:
-        app = create_app(token=token or None, settings=settings_of(ctx))
-    except ValueError as err:
+        app = create_app(settings=settings_of(ctx), insecure_no_auth=insecure_no_auth)
+    except ValueError as err:  # IdentityConfigError, or a settings value pydantic refused
         fail(str(err))
-    if not token:
-        console.print("[yellow]no TIERFLOW_API_TOKEN: the API is open to anyone who reaches it")
+    if insecure_no_auth:
+        console.print("[yellow]--insecure-no-auth: the API is open to anyone who reaches it")
     with guarded():
         uvicorn.run(app, host=host, port=port)
 
