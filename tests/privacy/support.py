@@ -18,6 +18,7 @@ from tierflow.client import TicketClient
 from tierflow.connect import data_converter
 from tierflow.devserver import free_port
 from tierflow.encryption import EncryptionCodec, load_keys, new_key
+from tierflow.identity import ApiKeys, Identities, Principal
 from tierflow.statemachine import Ticket
 
 TOKEN = "codec-test-token"
@@ -120,6 +121,13 @@ def new_pii() -> Pii:
     return Pii(f"Q{uuid.uuid4().hex[:8].upper()}")
 
 
+def identities_for(token: str) -> Identities:
+    """One API key, ``token``, for a supervisor the default policy names."""
+    return Identities(
+        api_keys=ApiKeys.of({token: Principal(name="Alex Kim", roles=("supervisor",))})
+    )
+
+
 @asynccontextmanager
 async def serving_api(
     tickets: TicketClient,
@@ -131,7 +139,13 @@ async def serving_api(
 ) -> AsyncIterator[str]:
     """The API (codec routes included) served by uvicorn on loopback; yields its base URL."""
     port = port or free_port()
-    app = create_app(tickets, token=token, codec=codec, codec_origins=origins)
+    app = create_app(
+        tickets,
+        identities=identities_for(token) if token is not None else None,
+        insecure_no_auth=token is None,
+        codec=codec,
+        codec_origins=origins,
+    )
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from tests.privacy.support import identities_for
 from tierflow.api import create_app
 from tierflow.cli import app as cli_app
 from tierflow.encryption import EncryptionCodec, EncryptionConfigError, load_keys, new_key
@@ -25,7 +26,7 @@ def payload(data: bytes, encoding: bytes = b"json/plain") -> dict[str, object]:
 
 
 def http(codec: EncryptionCodec | None) -> httpx.AsyncClient:
-    app = create_app(token="t0ken", codec=codec, codec_origins=[])
+    app = create_app(identities=identities_for("t0ken"), codec=codec, codec_origins=[])
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://api",
@@ -93,7 +94,7 @@ class TestCodecRoutes:
         (tmp_path / "keys").write_text("k: c2hvcnQ=\n")
         monkeypatch.setenv("TIERFLOW_ENCRYPTION_KEYS", str(tmp_path / "keys"))
         with pytest.raises(EncryptionConfigError, match="line 1: the key must be 32 bytes"):
-            create_app(token="t")
+            create_app(identities=identities_for("t"))
 
 
 class TestKeysCommand:
