@@ -109,7 +109,7 @@ async def dispatch(
             async with asyncio.timeout(item_timeout):
                 result = await send(item)
         except TimeoutError:
-            err = TimeoutError(f"no answer within {item_timeout:g}s")
+            err = TimeoutError(f"no answer within {item_timeout:.3g}s")
             count_failure(_channel(item), err)
             return _Failed(err)
         except ApplicationError as err:
