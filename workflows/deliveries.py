@@ -129,6 +129,10 @@ class TicketDeliveries:
     def __init__(self, state: TicketState, effects: EffectPlanner) -> None:
         self.state = state
         self.effects = effects
+        # Recipients with items under way (per run, in memory: continue-as-new waits for the
+        # deliveries under way), and items waiting for one of those to finish, in order.
+        self._in_flight: dict[str, int] = {}
+        self._queued: list[Item] = []
 
     @property
     def failing(self) -> bool:
@@ -140,21 +144,57 @@ class TicketDeliveries:
     # --- new batches ----------------------------------------------------------------------
 
     def hold_back(self, batch: EffectBatch, now: datetime) -> EffectBatch | None:
-        """``batch`` without the items to recipients that have failing items (those queue
-        behind them, in order); None when nothing is left to send now."""
-        blocked = {recipient_key(f.item) for f in self.state.failing}
-        if not blocked:
-            return batch.model_copy(update={"hand_back_after": FIRST_HAND_BACK})
-        send: list[Item] = []
-        for item in _items(batch):
-            if recipient_key(item) in blocked:
-                self._add(item, WAITING, now, attempted=False)
-            else:
-                send.append(item)
+        """``batch`` without the items that must wait: those to a recipient with a failing
+        item (kept behind it, retried with it) and those to a recipient with an item under
+        way (sent when it is through). None when nothing is left to send now. What it
+        returns is under way until :meth:`finished`."""
+        send = self._sendable(_items(batch), now)
         self._cap(now)
         if not send:
             return None
-        return _batch_of(batch, send, hand_back_after=FIRST_HAND_BACK)
+        return self.start(_batch_of(batch, send, hand_back_after=FIRST_HAND_BACK))
+
+    def _sendable(self, items: list[Item], now: datetime) -> list[Item]:
+        failing = {recipient_key(f.item) for f in self.state.failing}
+        busy = set(self._in_flight) | {recipient_key(q) for q in self._queued}
+        send: list[Item] = []
+        for item in items:
+            key = recipient_key(item)
+            if key in failing:
+                self._add(item, WAITING, now, attempted=False)
+            elif key in busy:
+                self._queued.append(item)
+            else:
+                send.append(item)
+        return send
+
+    def start(self, batch: EffectBatch) -> EffectBatch:
+        """``batch`` is under way: its recipients' later items wait for it."""
+        for item in _items(batch):
+            key = recipient_key(item)
+            self._in_flight[key] = self._in_flight.get(key, 0) + 1
+        return batch
+
+    def finished(self, batch: EffectBatch, now: datetime) -> EffectBatch | None:
+        """``batch`` is through (its outcome recorded): the items that waited for its
+        recipients, as the next batch to send, if any may go now."""
+        for item in _items(batch):
+            key = recipient_key(item)
+            self._in_flight[key] -= 1
+            if not self._in_flight[key]:
+                del self._in_flight[key]
+        if not self._queued:
+            return None
+        queued, self._queued = self._queued, []
+        send = self._sendable(queued, now)
+        self._cap(now)
+        if not send:
+            return None
+        return self.start(
+            _batch_of(
+                batch, send, batch_id=f"{batch.batch_id}-next", hand_back_after=FIRST_HAND_BACK
+            )
+        )
 
     # --- outcomes -------------------------------------------------------------------------
 
@@ -322,7 +362,7 @@ class TicketDeliveries:
             workflow_id=items[0].workflow_id,
             summary=f"retry {len(items)} undelivered (round {s.delivery_rounds})",
         )
-        return _batch_of(template, items, hand_back_after=ROUND_HAND_BACK)
+        return self.start(_batch_of(template, items, hand_back_after=ROUND_HAND_BACK))
 
     def views(self) -> list[DeliveryView]:
         return [

@@ -326,6 +326,12 @@ class TicketWorkflow:
                     self._outbox.handed_back(sending, outcome, workflow.now())
                 else:
                     self.ops.delivered(sending, outcome)
+            following = self._outbox.finished(sending, workflow.now())
+            if following is not None:
+                # Items that waited for this batch's recipients go now, in their order.
+                task = asyncio.create_task(self._deliver(following, held=False))
+                self._effects.add(task)
+                task.add_done_callback(self._effects.discard)
         self._dirty = True
 
     async def _redeliver(self) -> None:
