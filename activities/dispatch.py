@@ -4,16 +4,30 @@ A ticket event (landing in a tier, a breach, a resolution) usually means several
 the team's queue, the followers, the customer, the host system. Sending them from one activity
 keeps a ticket's history short and its billable actions few.
 
-When one item fails transiently, Temporal retries the whole batch. Items already delivered are
-not sent again: a failing attempt records its successes in the activity's heartbeat details,
-which Temporal hands to the next attempt (the final heartbeat is sent even as it fails), and
-`DeliveredSoFar` answers those items from that record. Should the record be lost (the worker
-died between delivery and heartbeat), each item still carries its own idempotency key, so
-receivers that already got it see the same key again and can drop it.
+**Per item.** The items of a batch go out concurrently, one queue per recipient (channel and
+address): a recipient's messages are sent in the batch's order, and once one of them fails the
+later ones wait (handed back unattempted), so a later message never overtakes an earlier one.
+Each item has its own timeout, a third of the attempt's start-to-close at most, so one
+black-holed mail server delays nobody else and never lets the attempt itself time out.
+
+**Progress.** Items already delivered are not sent again by a later attempt: the attempt's
+successes are kept in the activity's heartbeat details, which Temporal hands to the next
+attempt, and `DeliveredSoFar` answers those items from that record. Heartbeats are billable,
+so a batch that goes smoothly sends none: the record is heartbeated when an attempt fails, and
+as items complete only once the batch is slow (still at work after ``slow_after``) or an
+earlier attempt failed — the SDK throttles those further. Should the record still be lost (the
+worker died in between), each item carries its own idempotency key, so receivers that already
+got it see the same key again and can drop it.
+
+**Hand-back.** Tickets that retry undelivered items themselves set ``hand_back_after`` on the
+batch: from that attempt on, the activity completes and returns what still fails (with what
+waited behind it) instead of failing, and the ticket retries those on its own timer.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -22,19 +36,26 @@ from pydantic import TypeAdapter, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from tierflow.activities.metrics import count_failure
 from tierflow.contracts import (
     CustomerUpdate,
     DeliveryResult,
+    DispatchOutcome,
     EffectBatch,
     Notification,
     TicketSync,
     TimelineNote,
+    Undelivered,
+    recipient_key,
 )
 
 __all__ = ["DeliveredSoFar", "Item", "dispatch"]
 
 
 Item = Notification | CustomerUpdate | TicketSync
+
+# What an item that waited behind a failed one says of itself.
+WAITING = "waiting behind an earlier message to the same recipient"
 
 
 def _describe(item: Item) -> str:
@@ -45,46 +66,102 @@ def _describe(item: Item) -> str:
     return f"host sync ({item.event})"
 
 
+def _channel(item: Item) -> str:
+    return "sync" if isinstance(item, TicketSync) else item.channel.value
+
+
+class _Failed:
+    """A transient failure of one item (retried), or an item that waited behind one."""
+
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+
+    def message(self) -> str:
+        if self.error is None:
+            return WAITING
+        if isinstance(self.error, ApplicationError):
+            return self.error.message
+        return str(self.error) or type(self.error).__name__
+
+
 async def dispatch(
-    batch: EffectBatch, send: Callable[[Item], Awaitable[DeliveryResult]]
-) -> list[TimelineNote]:
+    batch: EffectBatch,
+    send: Callable[[Item], Awaitable[DeliveryResult]],
+    *,
+    item_timeout: float = 10.0,
+    on_delivered: Callable[[], None] | None = None,
+) -> list[TimelineNote] | DispatchOutcome:
     """Send every item; permanent failures become timeline notes, transient ones a retry.
 
-    All items are attempted before a transient failure is raised, so one slow channel does not
-    keep the others from being delivered on this attempt.
+    All items are attempted (one queue per recipient, the queues concurrently) before a
+    transient failure is raised, so one slow channel does not keep the others from being
+    delivered on this attempt. With ``batch.hand_back_after`` reached, transient failures are
+    returned as undelivered items instead. ``on_delivered`` is called after each delivery.
     """
-    notes: list[TimelineNote] = []
-    transient: ApplicationError | Exception | None = None
     items: list[Item] = [*batch.notifications, *batch.customer_updates, *batch.syncs]
-    for item in items:
-        what = _describe(item)
+    outcomes: list[DeliveryResult | TimelineNote | _Failed | None] = [None] * len(items)
+    queues: dict[str, list[int]] = {}
+    for i, item in enumerate(items):
+        queues.setdefault(recipient_key(item), []).append(i)
+
+    async def one(item: Item) -> DeliveryResult | TimelineNote | _Failed:
         try:
-            result = await send(item)
+            async with asyncio.timeout(item_timeout):
+                result = await send(item)
+        except TimeoutError:
+            err = TimeoutError(f"no answer within {item_timeout:.3g}s")
+            count_failure(_channel(item), err)
+            return _Failed(err)
         except ApplicationError as err:
             if not err.non_retryable:
-                transient = transient or err
-                continue
-            notes.append(
-                TimelineNote(
-                    at=datetime.now(UTC),
-                    kind="delivery_failure",
-                    summary=f"{what} failed: {err.message}",
-                    data={"key": item.idempotency_key, "error": err.type or "error"},
-                )
+                return _Failed(err)
+            return TimelineNote(
+                at=datetime.now(UTC),
+                kind="delivery_failure",
+                summary=f"{_describe(item)} failed: {err.message}",
+                data={"key": item.idempotency_key, "error": err.type or "error"},
             )
-            continue
         except Exception as err:  # anything unknown is retried, as Temporal would
-            transient = transient or err
-            continue
-        if isinstance(item, Notification | CustomerUpdate):
+            return _Failed(err)
+        if on_delivered is not None:
+            on_delivered()
+        return result
+
+    async def queue(indexes: list[int]) -> None:
+        blocked = False
+        for i in indexes:
+            if blocked:
+                outcomes[i] = _Failed(None)
+                continue
+            outcomes[i] = await one(items[i])
+            blocked = isinstance(outcomes[i], _Failed)
+
+    await asyncio.gather(*(queue(indexes) for indexes in queues.values()))
+
+    notes: list[TimelineNote] = []
+    undelivered: list[Undelivered] = []
+    transient: BaseException | None = None
+    for item, outcome in zip(items, outcomes, strict=True):
+        if isinstance(outcome, TimelineNote):
+            notes.append(outcome)
+        elif isinstance(outcome, _Failed):
+            transient = transient or outcome.error
+            undelivered.append(
+                Undelivered(item=item, error=outcome.message(), attempted=outcome.error is not None)
+            )
+        elif isinstance(outcome, DeliveryResult) and not isinstance(item, TicketSync):
             notes.append(
                 TimelineNote(
                     at=datetime.now(UTC),
                     kind="notification",
-                    summary=f"{what}: {result.status}",
-                    data={"key": item.idempotency_key, "detail": result.detail},
+                    summary=f"{_describe(item)}: {outcome.status}",
+                    data={"key": item.idempotency_key, "detail": outcome.detail},
                 )
             )
+    if batch.hand_back_after is not None:
+        attempt = activity.info().attempt if activity.in_activity() else 1
+        if attempt >= batch.hand_back_after or transient is None:
+            return DispatchOutcome(notes=notes, undelivered=undelivered)
     if transient is not None:
         raise transient
     return notes
@@ -96,9 +173,12 @@ _PROGRESS = TypeAdapter(dict[str, DeliveryResult])
 class DeliveredSoFar:
     """Which items of a batch earlier attempts delivered, kept in the heartbeat details."""
 
-    def __init__(self, heartbeat_details: Sequence[Any] = ()) -> None:
+    def __init__(self, heartbeat_details: Sequence[Any] = (), *, attempt: int = 1) -> None:
         """Start from the last heartbeat of the previous attempt, if it left one we can read."""
         self._results: dict[str, DeliveryResult] = {}
+        self._new = 0
+        # Heartbeat as items complete once this attempt is slow or an earlier one failed.
+        self._eager = attempt > 1
         if heartbeat_details:
             try:
                 self._results = _PROGRESS.validate_python(heartbeat_details[-1])
@@ -109,7 +189,10 @@ class DeliveredSoFar:
     @classmethod
     def from_activity(cls) -> DeliveredSoFar:
         """The record left by the previous attempt of the running activity (empty outside)."""
-        return cls(activity.info().heartbeat_details if activity.in_activity() else ())
+        if not activity.in_activity():
+            return cls()
+        info = activity.info()
+        return cls(info.heartbeat_details, attempt=info.attempt)
 
     def wrap(
         self, send: Callable[[Item], Awaitable[DeliveryResult]]
@@ -122,12 +205,39 @@ class DeliveredSoFar:
                 return earlier
             result = await send(item)
             self._results[item.idempotency_key] = result
+            self._new += 1
             return result
 
         return send_once
 
+    def delivered(self) -> None:
+        """An item was delivered: keep the record on the server if this attempt is eager."""
+        if self._eager:
+            self.save()
+
+    def slow(self) -> None:
+        """The attempt is slow: keep the record now, and after each delivery from now on."""
+        self._eager = True
+        self.save()
+
+    @contextlib.asynccontextmanager
+    async def watch(self, slow_after: float) -> Any:
+        """Within the block, call :meth:`slow` once it has run ``slow_after`` seconds."""
+
+        async def mark() -> None:
+            await asyncio.sleep(slow_after)
+            self.slow()
+
+        watchdog = asyncio.create_task(mark())
+        try:
+            yield
+        finally:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+
     def save(self) -> None:
-        """Leave the record for the next attempt. Called only when an attempt fails: every
-        heartbeat is a billable action, and a batch that succeeds needs no record."""
-        if activity.in_activity() and self._results:
+        """Leave the record for the next attempt (a heartbeat; throttled by the SDK). Only
+        when this attempt delivered something: every heartbeat is a billable action."""
+        if activity.in_activity() and self._new:
             activity.heartbeat(_PROGRESS.dump_python(self._results, mode="json"))

@@ -11,6 +11,7 @@ does not configure a host named ""), as container environments often pass empty 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -39,7 +40,9 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_from: str = "tierflow@localhost"
     smtp_ca_file: Path | None = None
-    smtp_timeout: float = Field(default=30.0, gt=0)
+    # At most a third of the effects activity's start-to-close (30 s), so that one mail
+    # server that never answers cannot make a whole batch's attempt time out.
+    smtp_timeout: float = Field(default=10.0, gt=0)
 
     # Chat: a Slack-compatible incoming webhook.
     chat_webhook_url: str | None = None
@@ -63,6 +66,14 @@ class Settings(BaseSettings):
     templates_dir: Path | None = None
 
     http_timeout: float = Field(default=10.0, gt=0)
+
+    # How long one item of a batch may take, whatever its channel (capped at a third of the
+    # attempt's start-to-close).
+    delivery_item_timeout: float = Field(default=10.0, gt=0)
+    # How long a ticket keeps retrying an item that fails transiently (seconds, or ISO 8601
+    # such as P1D) before the failure is final. The activity reports it with what it hands
+    # back, so each ticket uses the worker's setting.
+    delivery_horizon: timedelta = Field(default=timedelta(hours=24), gt=timedelta(0))
 
     @field_validator(
         "smtp_host",

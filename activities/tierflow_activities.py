@@ -29,6 +29,7 @@ from tierflow.contracts import (
     SYNC_TICKET,
     CustomerUpdate,
     DeliveryResult,
+    DispatchOutcome,
     EffectBatch,
     Notification,
     TicketSync,
@@ -81,17 +82,38 @@ class TierflowActivities:
         return await push_ticket_sync(self.settings, self._client, s, log, self._skips)
 
     @activity.defn(name=DISPATCH_EFFECTS)
-    async def dispatch_effects(self, batch: EffectBatch) -> list[TimelineNote]:
+    async def dispatch_effects(self, batch: EffectBatch) -> list[TimelineNote] | DispatchOutcome:
         """Deliver every effect of one ticket event (see `activities.dispatch`).
 
         A retried batch does not resend what an earlier attempt already delivered.
         """
         progress = DeliveredSoFar.from_activity()
+        item_timeout = self._item_timeout()
         try:
-            return await dispatch(batch, progress.wrap(self._send_item))
+            async with progress.watch(slow_after=min(2.0, item_timeout / 2)):
+                outcome = await dispatch(
+                    batch,
+                    progress.wrap(self._send_item),
+                    item_timeout=item_timeout,
+                    on_delivered=progress.delivered,
+                )
         except Exception:
             progress.save()
             raise
+        if isinstance(outcome, DispatchOutcome):
+            horizon = self.settings.delivery_horizon.total_seconds()
+            return outcome.model_copy(update={"horizon_seconds": horizon})
+        return outcome
+
+    def _item_timeout(self) -> float:
+        """How long one item may take: a third of the attempt's start-to-close at most, so
+        that a channel that never answers cannot make the whole attempt time out."""
+        limit = self.settings.delivery_item_timeout
+        if activity.in_activity():
+            whole = activity.info().start_to_close_timeout
+            if whole is not None:
+                limit = min(limit, whole.total_seconds() / 3)
+        return limit
 
     async def _send_item(self, item: Item) -> DeliveryResult:
         if isinstance(item, Notification):
@@ -115,7 +137,9 @@ class TierflowActivities:
         if legacy_names:
 
             @activity.defn(name=LEGACY_DISPATCH_EFFECTS)
-            async def legacy_dispatch_effects(batch: EffectBatch) -> list[TimelineNote]:
+            async def legacy_dispatch_effects(
+                batch: EffectBatch,
+            ) -> list[TimelineNote] | DispatchOutcome:
                 return await self.dispatch_effects(batch)
 
             registered.append(legacy_dispatch_effects)

@@ -43,8 +43,16 @@ def billable(events: Sequence[HistoryEvent]) -> Counter[str]:
     """
     counts: Counter[str] = Counter()
     attempts: dict[int, int] = {}
+    # The server records the markers of one workflow task as one batch (its action metric's
+    # ``command_BatchMarkers``): two patches first met in the same task are one marker action.
+    marker_tasks: set[int] = set()
     for e in events:
         kind = _BILLABLE.get(e.event_type)
+        if kind is not None and e.event_type == E.EVENT_TYPE_MARKER_RECORDED:
+            task = e.marker_recorded_event_attributes.workflow_task_completed_event_id
+            if task in marker_tasks:
+                continue
+            marker_tasks.add(task)
         if kind is not None:
             counts["patch_bookkeeping" if _patch_bookkeeping(e) else kind] += 1
         if e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:

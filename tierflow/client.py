@@ -47,6 +47,7 @@ from tierflow.contracts import LEGACY_WORKFLOW_TYPE, WORKFLOW_TYPE
 from tierflow.statemachine import CustomerStatus, Policy, Priority, Ticket, default_policy
 from tierflow.workflows import FORBIDDEN, REJECTED, TicketWorkflow
 from tierflow.workflows import search_attributes as sa
+from tierflow.workflows.deliveries import DeliveryView, DropDelivery, RetryDeliveries
 from tierflow.workflows.messages import (
     AddNote,
     Assign,
@@ -239,6 +240,7 @@ def visibility_query(
     customer_status: str | None = None,
     running_only: bool = False,
     task_queue: str | None = None,
+    delivery_failing: bool | None = None,
 ) -> str:
     """The Temporal visibility query for a ticket list; raises InvalidInput on a bad value."""
     _check_filters(
@@ -257,6 +259,8 @@ def visibility_query(
     )
     if not isinstance(breached, bool | None) or not isinstance(running_only, bool):
         raise InvalidInput("breached and running_only are true or false")
+    if not isinstance(delivery_failing, bool | None):
+        raise InvalidInput("delivery_failing is true or false")
     clauses = [
         # Tickets of earlier versions run as "Ticket", a name a host's own workflow may use
         # too: only those with a ticket's workflow id are tickets.
@@ -278,6 +282,14 @@ def visibility_query(
     if customer_status is not None:
         value = _choice("customer status", customer_status, CustomerStatus)
         clauses.append(f"{sa.TICKET_CUSTOMER_STATUS.name} = {value}")
+    if delivery_failing is True:
+        clauses.append(f"{sa.TICKET_DELIVERY_FAILING.name} = true")
+    elif delivery_failing is False:
+        # Unset on tickets that never had a failing delivery.
+        clauses.append(
+            f"({sa.TICKET_DELIVERY_FAILING.name} IS NULL OR "
+            f"{sa.TICKET_DELIVERY_FAILING.name} = false)"
+        )
     if running_only:
         clauses.append("ExecutionStatus = 'Running'")
     if task_queue is not None:
@@ -585,6 +597,45 @@ class TicketClient:
                 raise
             return desc.status == ExecutionStatus.RUNNING
 
+    # --- deliveries that keep failing --------------------------------------------------------
+
+    async def deliveries(self, ticket_id: str) -> builtins.list[DeliveryView]:
+        """The ticket's failing deliveries (retried until their horizon), oldest first."""
+        ticket_id = _checked_id(ticket_id)
+        found: builtins.list[DeliveryView] = await self._query(
+            ticket_id, "deliveries", builtins.list[DeliveryView]
+        )
+        return found
+
+    async def retry_deliveries(
+        self, ticket_id: str, a: RetryDeliveries | Mapping[str, Any]
+    ) -> builtins.list[DeliveryView]:
+        """Retry the ticket's failing deliveries now; answers the list as it was."""
+        return await self._delivery_update(ticket_id, "retry_deliveries", RetryDeliveries, a)
+
+    async def drop_delivery(
+        self, ticket_id: str, a: DropDelivery | Mapping[str, Any]
+    ) -> builtins.list[DeliveryView]:
+        """Give up one failing delivery (a final failure on the timeline); answers the rest."""
+        return await self._delivery_update(ticket_id, "drop_delivery", DropDelivery, a)
+
+    async def _delivery_update(
+        self, ticket_id: str, name: str, model: type[M], payload: object
+    ) -> builtins.list[DeliveryView]:
+        ticket_id = _checked_id(ticket_id)
+        message = _validated(model, payload, what=name)
+        with translated(ticket_id, name):
+            try:
+                found: builtins.list[DeliveryView] = await self._handle(ticket_id).execute_update(
+                    name, message, id=str(uuid.uuid4()), result_type=builtins.list[DeliveryView]
+                )
+            except WorkflowUpdateFailedError as err:
+                cause = err.cause
+                if isinstance(cause, ApplicationError) and cause.type == REJECTED:
+                    raise ActionRejected(cause.message) from None
+                raise UnexpectedError(f"{name} on ticket {ticket_id!r} failed") from err
+            return found
+
     # --- listing ---------------------------------------------------------------------------------
 
     async def list(
@@ -600,6 +651,7 @@ class TicketClient:
         limit: int = 100,
         task_queue: str | None = None,
         with_summary: bool = False,
+        delivery_failing: bool | None = None,
     ) -> builtins.list[TicketSummary]:
         """Tickets matching every given filter, newest first, from Temporal's visibility store.
 
@@ -616,6 +668,7 @@ class TicketClient:
             customer_status=customer_status,
             running_only=running_only,
             task_queue=task_queue,
+            delivery_failing=delivery_failing,
         )
         limit = _bounded_int("limit", limit, 1, LIST_MAX) or LIST_MAX
         found: builtins.list[TicketSummary] = []

@@ -27,6 +27,7 @@ LEGACY_DISPATCH_EFFECTS = "dispatch_effects"
 
 __all__ = [
     "DISPATCH_EFFECTS",
+    "DISPATCH_OUTCOME",
     "LEGACY_DISPATCH_EFFECTS",
     "LEGACY_WORKFLOW_TYPE",
     "NOTIFY_CUSTOMER",
@@ -38,11 +39,14 @@ __all__ = [
     "CustomerUpdateKind",
     "DeliveryResult",
     "DeliveryStatus",
+    "DispatchOutcome",
     "EffectBatch",
     "Notification",
     "NotifyChannel",
     "TicketSync",
     "TimelineNote",
+    "Undelivered",
+    "recipient_key",
 ]
 
 
@@ -136,6 +140,30 @@ class EffectBatch(BaseModel):
     notifications: list[Notification] = Field(default_factory=list)
     customer_updates: list[CustomerUpdate] = Field(default_factory=list)
     syncs: list[TicketSync] = Field(default_factory=list)
+    # Set by tickets that keep undelivered items themselves (and retry them on their own
+    # timer): from this attempt on, the activity hands back what is still failing instead of
+    # failing itself. None (batches of earlier versions): a transient failure fails the attempt.
+    hand_back_after: int | None = Field(default=None, ge=1)
+
+
+def recipient_key(item: Notification | CustomerUpdate | TicketSync) -> str:
+    """Whom an item goes to, for keeping each recipient's messages in order (no address
+    text beyond what the item carries; never shown)."""
+    if isinstance(item, TicketSync):
+        return "sync"
+    return f"{item.channel.value}:{item.address}"
+
+
+class Undelivered(BaseModel):
+    """An item that failed transiently on every attempt of its batch, handed back to the
+    ticket, which keeps retrying it (or one that waited behind such an item)."""
+
+    model_config = ConfigDict(hide_input_in_errors=True, frozen=True, extra="forbid")
+
+    item: Notification | CustomerUpdate | TicketSync
+    error: str
+    # False: never attempted, because an earlier item to the same recipient failed.
+    attempted: bool = True
 
 
 class TimelineNote(BaseModel):
@@ -149,5 +177,19 @@ class TimelineNote(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+class DispatchOutcome(BaseModel):
+    """What ``dispatch_effects`` returns for a batch with ``hand_back_after``: the notes for
+    the timeline and the items still undelivered, in the batch's order."""
+
+    model_config = ConfigDict(hide_input_in_errors=True, frozen=True, extra="forbid")
+
+    notes: list[TimelineNote] = Field(default_factory=list)
+    undelivered: list[Undelivered] = Field(default_factory=list)
+    # How long the ticket keeps retrying what is undelivered: the worker's setting
+    # (TIERFLOW_DELIVERY_HORIZON), which the workflow cannot read itself.
+    horizon_seconds: float = 86_400.0
+
+
 # What ``dispatch_effects`` returns, as the workflow decodes it (built once per process).
 TIMELINE_NOTES = TypeAdapter(list[TimelineNote])
+DISPATCH_OUTCOME = TypeAdapter(list[TimelineNote] | DispatchOutcome)

@@ -19,6 +19,7 @@ from tierflow.contracts import (
     TicketSync,
 )
 from tierflow.statemachine import Channel, EscalationLevel, Recipient, audience
+from tierflow.statemachine.policy import NotifyChannel as PersonChannel
 from tierflow.statemachine.sla import SlaTarget
 from tierflow.statemachine.text import excerpt
 from tierflow.workflows.state import TicketState
@@ -303,6 +304,23 @@ class EffectPlanner:
             f"({', '.join(str(a) for a in level.actions)}).",
         )
         self.sync(now, "breach")
+
+    def delivery_trouble(self, now: datetime, failing: set[str], text: str) -> None:
+        """Messages of this ticket keep failing on ``failing`` channels: tell its owner once,
+        on a channel of theirs that is not failing (none if they have no other)."""
+        s = self.state
+        if s.tier is None:
+            return
+        people: list[Recipient] = []
+        for person in audience.owner(s.policy, s.tier, s.team, s.assignee):
+            others = [
+                c
+                for c in [*person.channels, *PersonChannel]
+                if c.value not in failing and c.value != "webhook" and person.address(c)
+            ]
+            if others:
+                people.append(person.model_copy(update={"channels": others[:1]}))
+        self._tell(people, "delivery_failing", "deliveries failing", text)
 
 
 def _summary(events: list[str], staff: int, customers: int) -> str:

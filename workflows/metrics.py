@@ -25,8 +25,9 @@ ESCALATIONS = "tierflow_escalations"
 SLA_BREACHES = "tierflow_sla_breaches"
 SLA_WARNINGS = "tierflow_sla_warnings"
 ESCALATION_LATENESS = "tierflow_escalation_lateness"
+DELIVERIES_GIVEN_UP = "tierflow_deliveries_given_up"
 
-SampleKind = Literal["escalation", "breach", "warning", "lateness"]
+SampleKind = Literal["escalation", "breach", "warning", "lateness", "given_up"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ def samples(entries: Iterable[TimelineEntry]) -> list[Sample]:
             # Entries of earlier versions carry no level name; "" keeps them countable.
             labels = (("level", _label(d.get("level"))),)
             found.append(Sample("lateness", labels, max(0, d["late_ms"])))
+        elif e.kind == "delivery_failure" and d.get("final") is True:
+            found.append(Sample("given_up", (("channel", _label(d.get("channel"))),)))
     return found
 
 
@@ -76,6 +79,10 @@ class TicketMeters:
                 "escalation": (ESCALATIONS, "ticket escalations, by type and target tier"),
                 "breach": (SLA_BREACHES, "SLA targets breached, by target and tier"),
                 "warning": (SLA_WARNINGS, "SLA targets nearly due, by target and tier"),
+                "given_up": (
+                    DELIVERIES_GIVEN_UP,
+                    "messages given up after retrying to the delivery horizon (or dropped)",
+                ),
             }[kind]
             counter = self._counters[kind] = self._meter.create_counter(name, description)
         return counter

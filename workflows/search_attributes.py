@@ -19,6 +19,9 @@ TICKET_SLA_DUE = SearchAttributeKey.for_datetime("TicketSlaDue")
 TICKET_SLA_BREACHED = SearchAttributeKey.for_bool("TicketSlaBreached")
 TICKET_ESCALATIONS = SearchAttributeKey.for_int("TicketEscalations")
 TICKET_CUSTOMER_STATUS = SearchAttributeKey.for_keyword("TicketCustomerStatus")
+# True while some message of the ticket keeps failing (retried until its horizon); false once
+# they are through; unset on tickets that never had a failing delivery.
+TICKET_DELIVERY_FAILING = SearchAttributeKey.for_bool("TicketDeliveryFailing")
 
 ALL: tuple[SearchAttributeKey[Any], ...] = (
     TICKET_STATE,
@@ -29,7 +32,12 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     TICKET_SLA_BREACHED,
     TICKET_ESCALATIONS,
     TICKET_CUSTOMER_STATUS,
+    TICKET_DELIVERY_FAILING,
 )
+
+# Attributes added after tickets were already running: absent and unset mean the same, so a
+# ticket never upserts one just to unset it (that would change its commands on replay).
+ADDED_LATER: frozenset[str] = frozenset({TICKET_DELIVERY_FAILING.name})
 
 # The names the Temporal CLI and the operator API use for each indexed value type.
 _CLI_TYPE_NAMES = {

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tierflow.contracts import EffectBatch
+from tierflow.contracts import CustomerUpdate, EffectBatch, Notification, TicketSync
 from tierflow.statemachine import EscalationRecord, MachineState, Policy, Priority, Ticket
 from tierflow.statemachine.sla import SlaClock
 from tierflow.workflows.messages import OpenTicket, TimelineEntry, TimelineKind
@@ -67,6 +67,21 @@ class PendingRequest(BaseModel):
     via: str | None = None  # the service that asked for ``actor``
 
 
+class FailingDelivery(BaseModel):
+    """An item the ticket keeps retrying: it failed transiently on every attempt of its
+    batch (or waits behind one that did, for the same recipient)."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    item: Notification | CustomerUpdate | TicketSync
+    error: str
+    first_failed_at: datetime
+    give_up_at: datetime
+    attempts: int = 1
+    # False while it only waits behind an earlier failing item to the same recipient.
+    attempted: bool = True
+
+
 class TicketState(BaseModel):
     """Everything one ticket knows about itself."""
 
@@ -107,6 +122,16 @@ class TicketState(BaseModel):
     # Effects planned while the run drained before continuing as new; the next run sends
     # them first.
     undelivered: list[EffectBatch] = Field(default_factory=list)
+    # Items that failed transiently, retried on the ticket's own timer until their horizon
+    # (oldest first, at most MAX_FAILING_DELIVERIES); see ``workflows/deliveries.py``.
+    failing: list[FailingDelivery] = Field(default_factory=list)
+    # Outages so far (a stretch with failing items), retry rounds of the current one, and
+    # items given up (past the horizon, dropped by an operator or by the cap).
+    delivery_outages: int = 0
+    delivery_rounds: int = 0
+    deliveries_given_up: int = 0
+    # The worker's TIERFLOW_DELIVERY_HORIZON, as the last effects activity reported it.
+    delivery_horizon_seconds: float = 86_400.0
     # Numbers side effects, so that each one's idempotency key is stable across retries,
     # replays and continue-as-new.
     effect_seq: int = 0

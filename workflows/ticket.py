@@ -10,6 +10,7 @@ dead notification channel never holds a ticket back.
 # No `from __future__ import annotations`: the sandbox re-executes this module for every
 # ticket it loads, and real annotations spare the SDK evaluating strings for each handler.
 import asyncio
+import contextlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -23,14 +24,22 @@ with workflow.unsafe.imports_passed_through():
 
     from tierflow.contracts import (
         DISPATCH_EFFECTS,
+        DISPATCH_OUTCOME,
         LEGACY_DISPATCH_EFFECTS,
         LEGACY_WORKFLOW_TYPE,
         TIMELINE_NOTES,
         WORKFLOW_TYPE,
+        DispatchOutcome,
         EffectBatch,
     )
     from tierflow.statemachine import DomainError, EscalationRecord, Forbidden
     from tierflow.workflows import views, visibility
+    from tierflow.workflows.deliveries import (
+        DeliveryView,
+        DropDelivery,
+        RetryDeliveries,
+        TicketDeliveries,
+    )
     from tierflow.workflows.messages import (
         AddNote,
         Assign,
@@ -65,12 +74,23 @@ FORBIDDEN = "TicketActionForbidden"
 TIMELINE_BUDGET_PATCH = "timeline-budget-continue-as-new"
 NAMESPACED_TYPES_PATCH = "namespaced-activity-types"
 CARRY_EFFECTS_PATCH = "carry-undelivered-effects"
+DELIVERY_RETRY_PATCH = "deliveries-outlast-outages"
 
 EFFECT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=8,
+    non_retryable_error_types=["PermanentDeliveryError", "TemplateError"],
+)
+# Tickets that retry undelivered items themselves (DELIVERY_RETRY_PATCH): the activity hands
+# back what still fails after its quick retry; further attempts only follow an attempt that
+# never answered (a worker that died).
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=3,
     non_retryable_error_types=["PermanentDeliveryError", "TemplateError"],
 )
 
@@ -128,6 +148,9 @@ class TicketWorkflow:
             self.ops.open(self._opened_at())
         self._dirty = False
         self._effects: set[asyncio.Task[None]] = set()
+        self._outbox = TicketDeliveries(state, self.ops.effects)
+        self._redelivery: asyncio.Task[None] | None = None
+        self._retry_now = False
         self._timer: asyncio.Task[None] | None = None
         self._timer_at: Deadline | None = None
         self._timer_fired: Deadline | None = None
@@ -187,6 +210,13 @@ class TicketWorkflow:
             if fired is not None:
                 self.ops.on_deadline(fired, workflow.now())
         await self._drain_effects()
+        while self.state.failing:
+            # Closed, with messages still failing: they keep being retried to their horizon.
+            await workflow.wait_condition(lambda: self._dirty)
+            self._dirty = False
+            self._publish()
+        await self._drain_effects()
+        self._publish()
         self._report_metrics()
         return self.ops.status(workflow.now())
 
@@ -234,6 +264,8 @@ class TicketWorkflow:
             task = asyncio.create_task(self._dispatch(batch))
             self._effects.add(task)
             task.add_done_callback(self._effects.discard)
+        if self.state.failing and (self._redelivery is None or self._redelivery.done()):
+            self._redelivery = asyncio.create_task(self._redeliver())
         now = workflow.now()
         current = visibility.search_attribute_values(self.state, views.sla_due(self.state, now))
         updates = visibility.search_attribute_updates(current, self._indexed)
@@ -260,6 +292,9 @@ class TicketWorkflow:
             self._meters.record(found)
 
     async def _dispatch(self, batch: EffectBatch) -> None:
+        if workflow.patched(DELIVERY_RETRY_PATCH):
+            await self._deliver(batch)
+            return
         try:
             # Decoded here with an adapter built once per process: the converter in each
             # workflow's sandbox would build a new one for ``list[TimelineNote]`` every time.
@@ -275,6 +310,56 @@ class TicketWorkflow:
             self.ops.delivery_failed(batch, cause, workflow.now())
         else:
             self.ops.delivered(batch, TIMELINE_NOTES.validate_python(raw))
+
+    async def _deliver(self, batch: EffectBatch, *, held: bool = True) -> None:
+        """Send ``batch``; keep what still fails for the ticket's own retries."""
+        sending = self._outbox.hold_back(batch, workflow.now()) if held else batch
+        if sending is not None:
+            try:
+                raw = await workflow.execute_activity(
+                    self._dispatch_activity(),
+                    sending,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=DELIVERY_RETRY,
+                    summary=sending.summary,
+                )
+            except ActivityError as err:
+                cause = err.cause.message if isinstance(err.cause, ApplicationError) else str(err)
+                self._outbox.failed_outright(sending, cause, workflow.now())
+            else:
+                outcome = DISPATCH_OUTCOME.validate_python(raw)
+                if isinstance(outcome, DispatchOutcome):
+                    self._outbox.handed_back(sending, outcome, workflow.now())
+                else:
+                    self.ops.delivered(sending, outcome)
+            following = self._outbox.finished(sending, workflow.now())
+            if following is not None:
+                # Items that waited for this batch's recipients go now, in their order.
+                task = asyncio.create_task(self._deliver(following, held=False))
+                self._effects.add(task)
+                task.add_done_callback(self._effects.discard)
+        self._dirty = True
+
+    async def _redeliver(self) -> None:
+        """Retry the failing items on the ticket's own timer (backoff capped at two minutes)
+        until each one's horizon, or at once when an operator asks."""
+        while self.state.failing:
+            delay = self._outbox.next_delay(workflow.now())
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._retry_now or not self.state.failing,
+                    timeout=delay,
+                    timeout_summary="retry undelivered messages",
+                )
+            self._retry_now = False
+            self._outbox.expire(workflow.now())
+            self._dirty = True
+            if not self.state.failing:
+                break
+            task = asyncio.create_task(self._deliver(self._outbox.retry_batch(), held=False))
+            self._effects.add(task)
+            task.add_done_callback(self._effects.discard)
+            await task
 
     @staticmethod
     def _dispatch_activity() -> str:
@@ -402,6 +487,32 @@ class TicketWorkflow:
     def _check_close(self, a: Close) -> None:
         _reject(lambda: self.ops.check_action("close", a))
 
+    @workflow.update
+    def retry_deliveries(self, a: RetryDeliveries) -> list[DeliveryView]:
+        """Try the failing deliveries again now (an operator's command)."""
+        self._retry_now = True
+        return self._outbox.views()
+
+    @retry_deliveries.validator
+    def _check_retry_deliveries(self, a: RetryDeliveries) -> None:
+        if not self.state.failing:
+            raise ApplicationError(
+                "no delivery of this ticket is failing", type=REJECTED, non_retryable=True
+            )
+
+    @workflow.update
+    def drop_delivery(self, a: DropDelivery) -> list[DeliveryView]:
+        """Give up one failing delivery: a final failure on the timeline."""
+        self._outbox.drop(a.key, a.actor, workflow.now())
+        self._dirty = True
+        return self._outbox.views()
+
+    @drop_delivery.validator
+    def _check_drop_delivery(self, a: DropDelivery) -> None:
+        why = self._outbox.check_drop(a.key)
+        if why is not None:
+            raise ApplicationError(why, type=REJECTED, non_retryable=True)
+
     # --- customer events (signals) ------------------------------------------------------------
 
     # Signals cannot be refused, and a handler that raised would fail every workflow task of
@@ -446,6 +557,11 @@ class TicketWorkflow:
             more_here=more_here,
             earlier_run_id=s.earlier_run_id,
         )
+
+    @workflow.query
+    def deliveries(self) -> list[DeliveryView]:
+        """The deliveries this ticket keeps retrying, oldest first."""
+        return self._outbox.views()
 
     @workflow.query
     def escalations(self) -> list[EscalationRecord]:

@@ -114,6 +114,9 @@ def search_attribute_values(state: TicketState, sla_due: datetime | None) -> dic
         sa.TICKET_SLA_BREACHED.name: state.breached,
         sa.TICKET_ESCALATIONS.name: state.escalation_count,
         sa.TICKET_CUSTOMER_STATUS.name: str(state.ticket.customer.status),
+        sa.TICKET_DELIVERY_FAILING.name: True
+        if state.failing
+        else (False if state.delivery_outages else None),
     }
 
 
@@ -125,6 +128,8 @@ def search_attribute_updates(
     for key in sa.ALL:
         value = current[key.name]
         if key.name in previous and previous[key.name] == value:
+            continue
+        if value is None and key.name not in previous and key.name in sa.ADDED_LATER:
             continue
         updates.append(key.value_unset() if value is None else key.value_set(value))
     return updates
@@ -153,6 +158,11 @@ def details_markdown(state: TicketState, now: datetime) -> str:
             f"- **Last escalation:** {last.type} {md_text(last.from_tier or '—')} →"
             f" {md_text(last.to_tier)} ({', '.join(last.reasons)})"
             f" by {md_text(last.actor, MAX_NAME)}"
+        )
+    if state.failing:
+        lines.append(
+            f"- **Deliveries failing:** {len(state.failing)} (retried until"
+            f" {min(f.give_up_at for f in state.failing):%Y-%m-%d %H:%M}Z)"
         )
     if sla_lines:
         lines += ["", "**SLA**", *sla_lines]

@@ -30,6 +30,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 __all__ = [
+    "BlackHole",
     "CapturedEmail",
     "HttpRecorder",
     "RecordedRequest",
@@ -70,6 +71,50 @@ class _Server:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class BlackHole(_Server):
+    """A TCP server on loopback that accepts connections and never says a word: a mail
+    server (or any receiver) that hangs. `connections` counts the connections it took."""
+
+    def __init__(self) -> None:
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind((LOOPBACK, 0))
+        self.host = LOOPBACK
+        self.port = int(self._listener.getsockname()[1])
+        self._held: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:  # closed by stop()
+                return
+            with self._lock:
+                self._held.append(conn)
+
+    @property
+    def connections(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    def start(self) -> None:
+        """Listen and accept in a background thread."""
+        self._listener.listen(64)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop listening and drop every held connection."""
+        self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        self._thread.join(timeout=5)
+        with self._lock:
+            for conn in self._held:
+                conn.close()
+            self._held.clear()
 
 
 # --- SMTP -------------------------------------------------------------------------------

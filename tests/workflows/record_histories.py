@@ -12,14 +12,18 @@ import json
 import uuid
 from pathlib import Path
 
+from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from tests.activities.servers import SmtpCapture
+from tierflow.activities import Settings, TierflowActivities
 from tierflow.client import TicketClient, workflow_id_for
 from tierflow.devserver import ensure_temporal_binary
 from tierflow.statemachine import EscalationReason
 from tierflow.statemachine.text import NOTE_MAX
 from tierflow.workflows import search_attributes
+from tierflow.workflows.deliveries import RetryDeliveries
 from tierflow.workflows.messages import (
     Assign,
     CustomerFeedback,
@@ -32,6 +36,7 @@ from tierflow.workflows.messages import (
 )
 
 from .support import fast_policy, running_worker, ticket, wait_for
+from .test_deliveries import Outage
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 
@@ -82,6 +87,26 @@ async def _timeline_budget(tickets: TicketClient) -> str:
     return t.id
 
 
+async def _delivery_outage(tickets: TicketClient, outage: Outage) -> str:
+    """Chat down: the landing's chat message fails, is kept and retried; chat back, an
+    operator's retry delivers it (the patched delivery path)."""
+    t = ticket("Recorded: delivery outage")
+    outage.down.add("/chat")
+    await tickets.open(t, fast_policy(resolution="60s"))
+    for _ in range(200):
+        if await tickets.deliveries(t.id):
+            break
+        await asyncio.sleep(0.1)
+    outage.down.clear()
+    await tickets.retry_deliveries(t.id, RetryDeliveries(actor="ops"))
+    for _ in range(200):
+        if not await tickets.deliveries(t.id):
+            break
+        await asyncio.sleep(0.1)
+    await tickets.resolve(t.id, Resolve(actor="alex", resolution="done"))
+    return t.id
+
+
 async def record() -> None:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(ensure_temporal_binary()),
@@ -105,11 +130,27 @@ async def record() -> None:
                 history = await env.client.get_workflow_handle(
                     workflow_id_for(ticket_id), run_id=run_id or None
                 ).fetch_history()
-                path = HISTORIES / f"{name}.json"
-                path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
-                print(f"recorded {path} ({len(history.events)} events)")
+                _write(name, history)
+        with SmtpCapture() as smtp, Outage() as outage:
+            acts = TierflowActivities(
+                Settings(
+                    smtp_host=smtp.host, smtp_port=smtp.port, chat_webhook_url=f"{outage.url}/chat"
+                )
+            )
+            async with running_worker(env.client, f"{queue}-outage", acts) as tickets:
+                ticket_id = await _delivery_outage(tickets, outage)
+                history = await env.client.get_workflow_handle(
+                    workflow_id_for(ticket_id)
+                ).fetch_history()
+                _write("delivery_outage", history)
     finally:
         await env.shutdown()
+
+
+def _write(name: str, history: WorkflowHistory) -> None:
+    path = HISTORIES / f"{name}.json"
+    path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
+    print(f"recorded {path} ({len(history.events)} events)")
 
 
 if __name__ == "__main__":

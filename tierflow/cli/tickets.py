@@ -30,6 +30,7 @@ from tierflow.statemachine.inputs import (
     quoted,
     read_text,
 )
+from tierflow.workflows.deliveries import DeliveryView, DropDelivery, RetryDeliveries
 from tierflow.workflows.messages import CustomerFeedback, CustomerReply, TicketStatus
 
 from . import render
@@ -354,6 +355,63 @@ def feedback(
     console.print(f"[bold]{ticket_id}[/bold]: feedback {score}/5 recorded")
 
 
+# --- deliveries that keep failing ---------------------------------------------------------
+
+
+def _print_deliveries(ticket_id: str, found: list[DeliveryView]) -> None:
+    if not found:
+        console.print(f"[bold]{ticket_id}[/bold]: no failing delivery")
+        return
+    for d in found:
+        state = "waiting" if d.waiting else f"{d.attempts} attempt(s)"
+        # Plain text: the key and the error may hold characters rich would read as markup.
+        console.print(
+            f"{d.key}  {d.what} ({state}; until {d.give_up_at:%Y-%m-%d %H:%M}Z): {d.error}",
+            markup=False,
+            highlight=False,
+        )
+
+
+@ticket_app.command("deliveries")
+def deliveries(ctx: typer.Context, ticket_id: TicketId) -> None:
+    """The ticket's deliveries that keep failing (retried until the delivery horizon)."""
+
+    async def work(tickets: TicketClient) -> list[DeliveryView]:
+        return await tickets.deliveries(ticket_id)
+
+    _print_deliveries(ticket_id, run_with_client(ctx, work))
+
+
+@ticket_app.command("retry-delivery")
+def retry_delivery(ctx: typer.Context, ticket_id: TicketId, actor: ActorOpt) -> None:
+    """Retry the ticket's failing deliveries now."""
+    with guarded():
+        message = RetryDeliveries(actor=actor)
+
+    async def work(tickets: TicketClient) -> list[DeliveryView]:
+        return await tickets.retry_deliveries(ticket_id, message)
+
+    found = run_with_client(ctx, work)
+    console.print(f"[bold]{ticket_id}[/bold]: retrying {len(found)} delivery(ies) now")
+
+
+@ticket_app.command("drop-delivery")
+def drop_delivery(
+    ctx: typer.Context,
+    ticket_id: TicketId,
+    key: Annotated[str, typer.Argument(help="the delivery's key, as `deliveries` lists it")],
+    actor: ActorOpt,
+) -> None:
+    """Give up one failing delivery (a final failure on the ticket's timeline)."""
+    with guarded():
+        message = DropDelivery(actor=actor, key=key)
+
+    async def work(tickets: TicketClient) -> list[DeliveryView]:
+        return await tickets.drop_delivery(ticket_id, message)
+
+    _print_deliveries(ticket_id, run_with_client(ctx, work))
+
+
 # --- listing ---------------------------------------------------------------------------------
 
 
@@ -369,6 +427,12 @@ def list_tickets(
     ] = None,
     customer_status: Annotated[CustomerStatus | None, typer.Option()] = None,
     running: Annotated[bool, typer.Option("--running", help="open tickets only")] = False,
+    delivery_failing: Annotated[
+        bool | None,
+        typer.Option(
+            "--delivery-failing/--delivery-ok", help="some delivery keeps failing, or none"
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1)] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
 ) -> None:
@@ -383,6 +447,7 @@ def list_tickets(
             breached=breached,
             customer_status=customer_status.value if customer_status else None,
             running_only=running,
+            delivery_failing=delivery_failing,
             limit=limit,
             with_summary=not as_json,
         )

@@ -1,0 +1,173 @@
+"""Delivery per item: concurrent per recipient, each with its own timeout, progress kept for
+the next attempt, and what still fails handed back to the ticket."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from temporalio.testing import ActivityEnvironment
+
+from tests.activities import factories
+from tests.activities.conftest import ActivitiesFactory
+from tests.activities.servers import BlackHole, HttpRecorder
+from tierflow.activities import NotifyChannel, Settings, TierflowActivities
+from tierflow.contracts import DispatchOutcome, EffectBatch
+
+
+@pytest.fixture
+def black_hole() -> Iterator[BlackHole]:
+    """A mail server that accepts connections and never answers."""
+    with BlackHole() as server:
+        yield server
+
+
+def hung_mail(
+    make_activities: ActivitiesFactory, black_hole: BlackHole, http: HttpRecorder, timeout: float
+) -> TierflowActivities:
+    """Email into the black hole, chat to the recorder; one item may take ``timeout``."""
+    return make_activities(
+        Settings(
+            smtp_host=black_hole.host,
+            smtp_port=black_hole.port,
+            chat_webhook_url=f"{http.url}/chat",
+            delivery_item_timeout=timeout,
+            smtp_timeout=60,
+        )
+    )
+
+
+def unlimited() -> ActivityEnvironment:
+    """An activity environment whose attempt has no start-to-close (the item timeout rules)."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, start_to_close_timeout=None)
+    return env
+
+
+def email_and_chat(**batch: Any) -> EffectBatch:
+    return EffectBatch(
+        batch_id="b1",
+        ticket_id="T-100",
+        workflow_id="ticket-T-100",
+        summary="landed",
+        notifications=[
+            factories.notification(idempotency_key="k-email"),
+            factories.notification(
+                idempotency_key="k-chat", channel=NotifyChannel.chat, address="#tier1"
+            ),
+        ],
+        **batch,
+    )
+
+
+async def eventually(check: Callable[[], bool], within: float = 20) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+class TestPerItem:
+    async def test_a_black_holed_mail_server_does_not_delay_chat(
+        self, make_activities: ActivitiesFactory, black_hole: BlackHole, http: HttpRecorder
+    ) -> None:
+        """The chat item of the batch is delivered while the email (listed first) hangs."""
+        acts = hung_mail(make_activities, black_hole, http, timeout=30)
+        running = asyncio.create_task(
+            unlimited().run(acts.dispatch_effects, email_and_chat(hand_back_after=1))
+        )
+        await eventually(lambda: len(http.requests) == 1 and black_hole.connections == 1)
+        assert not running.done()  # the email still hangs, the chat is through
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+
+    async def test_an_item_that_never_answers_is_handed_back_after_its_timeout(
+        self, make_activities: ActivitiesFactory, black_hole: BlackHole, http: HttpRecorder
+    ) -> None:
+        """The hung email is handed back as undelivered; the chat is on the timeline."""
+        acts = hung_mail(make_activities, black_hole, http, timeout=0.5)
+        outcome = await ActivityEnvironment().run(
+            acts.dispatch_effects, email_and_chat(hand_back_after=1)
+        )
+        assert isinstance(outcome, DispatchOutcome)
+        assert [u.item.idempotency_key for u in outcome.undelivered] == ["k-email"]
+        assert "no answer within" in outcome.undelivered[0].error
+        assert [n.data["key"] for n in outcome.notes] == ["k-chat"]
+        assert outcome.horizon_seconds == 86_400
+
+    async def test_a_later_message_to_the_same_recipient_waits_behind_a_failing_one(
+        self, activities: TierflowActivities, http: HttpRecorder
+    ) -> None:
+        """Two chat messages to one channel: the first fails, the second is not attempted."""
+        http.script(503)
+        batch = EffectBatch(
+            batch_id="b2",
+            ticket_id="T-100",
+            workflow_id="ticket-T-100",
+            summary="two",
+            hand_back_after=1,
+            notifications=[
+                factories.notification(
+                    idempotency_key=f"k-{n}", channel=NotifyChannel.chat, address="#tier1"
+                )
+                for n in (1, 2)
+            ],
+        )
+        outcome = await ActivityEnvironment().run(activities.dispatch_effects, batch)
+        assert isinstance(outcome, DispatchOutcome)
+        assert len(http.requests) == 1
+        assert [(u.item.idempotency_key, u.attempted) for u in outcome.undelivered] == [
+            ("k-1", True),
+            ("k-2", False),
+        ]
+
+
+class TestProgress:
+    async def test_a_slow_attempt_keeps_its_progress_and_the_next_does_not_resend(
+        self, make_activities: ActivitiesFactory, black_hole: BlackHole, http: HttpRecorder
+    ) -> None:
+        """An attempt cut short (as a start-to-close timeout would) after the chat went out
+        leaves a heartbeat naming it; the next attempt sends only the email again."""
+        acts = hung_mail(make_activities, black_hole, http, timeout=30)
+        heartbeats: list[Any] = []
+        env = unlimited()
+        env.on_heartbeat = lambda *details: heartbeats.append(details)
+        running = asyncio.create_task(env.run(acts.dispatch_effects, email_and_chat()))
+        # Slow (still at work after 2 s) with the chat delivered: the progress is heartbeated.
+        await eventually(lambda: bool(heartbeats))
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        assert "k-chat" in heartbeats[-1][0]
+
+        env.info = dataclasses.replace(env.info, attempt=2, heartbeat_details=heartbeats[-1])
+        retry = hung_mail(make_activities, black_hole, http, timeout=0.5)
+        outcome = await env.run(retry.dispatch_effects, email_and_chat(hand_back_after=2))
+        assert isinstance(outcome, DispatchOutcome)
+        assert [r.header("Idempotency-Key") for r in http.requests] == ["k-chat"]
+        assert black_hole.connections == 2  # the email was tried again, the chat was not
+        assert [u.item.idempotency_key for u in outcome.undelivered] == ["k-email"]
+
+    async def test_a_quick_successful_batch_heartbeats_nothing(
+        self, activities: TierflowActivities, http: HttpRecorder
+    ) -> None:
+        """Heartbeats are billable: a batch that goes through at once sends none."""
+        heartbeats: list[Any] = []
+        env = ActivityEnvironment()
+        env.on_heartbeat = lambda *details: heartbeats.append(details)
+        batch = EffectBatch(
+            batch_id="b3",
+            ticket_id="T-100",
+            workflow_id="ticket-T-100",
+            summary="one",
+            hand_back_after=2,
+            notifications=[factories.notification(channel=NotifyChannel.chat, address="#t")],
+        )
+        outcome = await env.run(activities.dispatch_effects, batch)
+        assert isinstance(outcome, DispatchOutcome)
+        assert outcome.undelivered == []
+        assert heartbeats == []
