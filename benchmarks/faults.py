@@ -54,6 +54,8 @@ class FaultConfig:
     lead: float | None = None
     worker_kills: int = 5
     channel_outage: float = 600.0
+    # How long the server stays down each time before it is started again.
+    server_down: float = 30.0
     sticky_timeout: float = 3.0
     cache: int = 2000
     sandbox: bool = True
@@ -63,7 +65,9 @@ class FaultConfig:
     @classmethod
     def small(cls) -> FaultConfig:
         """The size ``make test`` runs: about a minute and a half."""
-        return cls(tickets=30, spread=30.0, lead=10.0, worker_kills=2, channel_outage=15.0)
+        return cls(
+            tickets=30, spread=30.0, lead=10.0, worker_kills=2, channel_outage=15.0, server_down=5.0
+        )
 
 
 def schedule(cfg: FaultConfig) -> list[tuple[float, str]]:
@@ -191,6 +195,7 @@ class Suite:
 
     async def _stop_server(self, sig: signal.Signals) -> None:
         stopped = await self.server.stop(sig)
+        await asyncio.sleep(self.cfg.server_down)
         listening = await self.server.start()
         self.timeline.server_stops.append(
             {"signal": sig.name, "stopped": stopped, "listening": listening}
@@ -305,15 +310,22 @@ class Suite:
             )
             for k in self.timeline.worker_kills
         ]
+        # A server stop recovers with the first task completed once it listens again (a
+        # server stopping gracefully still completes tasks while it drains).
         windows += [
             Window(
                 s["signal"],
                 s["stopped"],
-                fault_analysis.first_completion_after(fates, s["stopped"]),
+                fault_analysis.first_completion_after(fates, s["listening"]),
             )
             for s in self.timeline.server_stops
         ]
         return sorted(windows, key=lambda w: w.began)
+
+    def _restarted(self, windows: list[Window]) -> list[float]:
+        """For each fault, the moment after which a completed task means recovery."""
+        listening = {s["stopped"]: s["listening"] for s in self.timeline.server_stops}
+        return [listening.get(w.began, w.began) for w in windows]
 
     def _figures(
         self, fates: list[Fate], bare: list[Fate], t0: float, opened: float, first: float
@@ -375,8 +387,8 @@ class Suite:
         }
         if bare:
             bw = [
-                Window(w.kind, w.began, fault_analysis.first_completion_after(bare, w.began))
-                for w in windows
+                Window(w.kind, w.began, fault_analysis.first_completion_after(bare, after))
+                for w, after in zip(windows, self._restarted(windows), strict=True)
             ]
             b = fault_analysis.tally(bare, bw, now=now)
             doc["baseline"] = {
@@ -391,10 +403,9 @@ class Suite:
                 ],
             }
         doc["goal"] = {
-            "zero_lost_missed_duplicated": not (
-                doc["tickets_lost"] or t.missed or t.duplicated or d.duplicated_email
-            ),
+            "zero_lost_missed_duplicated": not (doc["tickets_lost"] or t.missed or t.duplicated),
             "every_delivery_made": doc["deliveries_missing"] == 0,
+            "no_duplicate_email": d.duplicated_email == 0,
         }
         return doc
 

@@ -274,7 +274,8 @@ def render_faults(f: dict[str, Any], console: Console) -> None:
     console.print(table)
     goal = f["goal"]
     console.print(
-        "goal — zero lost, missed, duplicated: "
+        "goal — zero tickets lost, escalations missed or duplicated: "
         f"{_verdict(goal['zero_lost_missed_duplicated'])}; every delivery made after the channel "
-        f"returned: {_verdict(goal['every_delivery_made'])}"
+        f"returned: {_verdict(goal['every_delivery_made'])}; no email twice: "
+        f"{_verdict(goal['no_duplicate_email'])}"
     )
