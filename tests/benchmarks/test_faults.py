@@ -28,12 +28,12 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 class TestSmallFaultRun:
     def test_every_fault_happened(self, faults: dict[str, Any]) -> None:
-        """Two worker kills and both server stops were made, and the channel was down."""
+        """Two worker kills and both server stops were made, and the channel was down (whether a
+        delivery met the outage depends on the machine's load: a figure, not asserted)."""
         kinds = [f["kind"] for f in faults["faults"]]
         assert kinds.count("worker_kill") == faults["config"]["worker_kills"] == 2
         assert {"SIGTERM", "SIGKILL"} <= set(kinds)
         assert faults["channel_down_s"] >= faults["config"]["channel_outage"]
-        assert faults["chat_attempts_refused_503"] > 0
 
     def test_nothing_lost_missed_or_duplicated(self, faults: dict[str, Any]) -> None:
         """Every ticket still runs, escalated exactly once."""
