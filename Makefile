@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_ARGS ?=
 
-.PHONY: demo test lint format bench install temporal browser clean
+.PHONY: demo test lint format bench faults install temporal browser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,14 @@ FULL_SCALE_TESTS := tests/interfaces/test_api_fuzz.py tests/interfaces/test_clie
 bench: temporal
 	$(VENV)/bin/python -m benchmarks $(BENCH_ARGS)
 	TIERFLOW_TEST_SCALE=full $(VENV)/bin/pytest -q $(FULL_SCALE_TESTS)
+
+# The fault suite at full size: 1,000 tickets, five worker SIGKILLs, the server stopped by
+# SIGTERM and SIGKILL, the chat webhook down for ten minutes (about 15 minutes in all).
+# FAULT_ARGS=--small runs the size `make test` runs.
+FAULT_ARGS ?=
+
+faults: temporal
+	$(VENV)/bin/python -m benchmarks --suite faults $(FAULT_ARGS)
 
 clean:
 	rm -rf .data .pytest_cache .mypy_cache .ruff_cache

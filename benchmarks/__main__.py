@@ -2,9 +2,13 @@
 
     python -m benchmarks [--suite all|throughput|latency|lateness|cost] [--tickets N]
         [--agents 50] [--lateness-tickets 10000] [--spread-seconds 180] [--json PATH] [--tiny]
+    python -m benchmarks --suite faults [--small] [--tickets 1000] [--spread-seconds 240]
+        [--worker-kills 5] [--channel-outage 600] [--sticky-timeout 3] [--no-baseline]
 
 Prints the figures and the targets' verdicts, and writes them as JSON
-(``benchmarks/results/latest.json`` unless ``--json`` says otherwise).
+(``benchmarks/results/latest.json``, for the fault suite ``benchmarks/results/faults.json``,
+unless ``--json`` says otherwise). The fault suite (``benchmarks.faults``) runs alone: it starts
+and breaks a dev server of its own.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import argparse
 import asyncio
 import functools
 import json
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,11 +29,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from tierflow.config import DEFAULT_CACHE_SIZE
 
-from . import cost, latency, lateness, lifecycle, report
+from . import cost, faults, latency, lateness, lifecycle, report
 from .server import BenchServer, WorkerProcess, bench_server
 
 SUITES = ("throughput", "latency", "lateness", "cost")
 DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
+FAULTS_JSON = Path(__file__).parent / "results" / "faults.json"
 
 
 @dataclass
@@ -173,9 +179,9 @@ async def run(cfg: Config, console: Console, out: Path | None = None) -> dict[st
     return doc
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[Config, Path]:
+def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConfig, Path]:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    p.add_argument("--suite", choices=["all", *SUITES], default="all")
+    p.add_argument("--suite", choices=["all", *SUITES, "faults"], default="all")
     p.add_argument("--tickets", type=int, help="lifecycles for throughput (default 500)")
     p.add_argument("--agents", type=int, help="concurrent agents (default 50)")
     p.add_argument("--actions-per-agent", type=int, help="updates per agent (default 20)")
@@ -193,9 +199,18 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, Path]:
     p.add_argument(
         "--db-file", action="store_true", help="server database on disk (default: in memory)"
     )
-    p.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the figures")
+    p.add_argument("--json", type=Path, help="where to write the figures")
     p.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds, not minutes)")
+    f = p.add_argument_group("fault suite (--suite faults)")
+    f.add_argument("--small", action="store_true", help="30 tickets, 2 kills, 15 s outage")
+    f.add_argument("--worker-kills", type=int, help="SIGKILLs of the worker (default 5)")
+    f.add_argument("--channel-outage", type=float, help="seconds the chat webhook answers 503")
+    f.add_argument("--sticky-timeout", type=float, help="the workers' sticky-queue timeout (3)")
+    f.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
+                   help="kill a bare-Temporal baseline's worker alike (default: on)")  # fmt: skip
     args = p.parse_args(argv)
+    if args.suite == "faults":
+        return _fault_config(args), args.json or FAULTS_JSON
     suites = SUITES if args.suite == "all" else (args.suite,)
     cfg = Config.tiny(suites) if args.tiny else Config(suites=suites)
     cfg.db_file = args.db_file
@@ -212,12 +227,50 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, Path]:
     ):
         if getattr(args, flag) is not None:
             setattr(cfg, attr, getattr(args, flag))
-    return cfg, args.json
+    return cfg, args.json or DEFAULT_JSON
+
+
+def _fault_config(args: argparse.Namespace) -> faults.FaultConfig:
+    cfg = faults.FaultConfig.small() if args.small or args.tiny else faults.FaultConfig()
+    cfg.sandbox = args.sandbox
+    cfg.baseline = args.baseline
+    for flag, attr in (
+        ("tickets", "tickets"),
+        ("spread_seconds", "spread"),
+        ("lead_seconds", "lead"),
+        ("cache", "cache"),
+        ("worker_kills", "worker_kills"),
+        ("channel_outage", "channel_outage"),
+        ("sticky_timeout", "sticky_timeout"),
+    ):
+        if getattr(args, flag) is not None:
+            setattr(cfg, attr, getattr(args, flag))
+    return cfg
+
+
+def run_faults(cfg: faults.FaultConfig, console: Console, out: Path) -> dict[str, Any]:
+    began = time.monotonic()
+    doc: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": report.machine(),
+        "temporal": {"server": "Temporal CLI dev server (SQLite file, stopped and restarted)"},
+    }
+    with tempfile.TemporaryDirectory(prefix="tierflow-faults-") as tmp:
+        doc["faults"] = asyncio.run(faults.run(cfg, Path(tmp), console.print))
+    doc["elapsed_s"] = round(time.monotonic() - began, 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    return doc
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     cfg, out = parse_args(argv)
     console = Console()
+    if isinstance(cfg, faults.FaultConfig):
+        doc = run_faults(cfg, console, out)
+        report.render_faults(doc["faults"], console)
+        console.print(f"figures written to {out}")
+        return doc
     doc = asyncio.run(run(cfg, console, out))
     report.render(doc, console)
     console.print(f"figures written to {out}")

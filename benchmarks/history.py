@@ -121,7 +121,7 @@ def _resolution_budget(started: HistoryEvent) -> timedelta:
     return budgets.pop()
 
 
-def _tier_of(e: HistoryEvent) -> str | None:
+def tier_of(e: HistoryEvent) -> str | None:
     fields = e.upsert_workflow_search_attributes_event_attributes.search_attributes
     value = fields.indexed_fields.get("TicketTier")
     if value is None:
@@ -153,6 +153,6 @@ def breach_escalation(events: Sequence[HistoryEvent]) -> Escalation:
             committed = _time(e)
         elif t == E.EVENT_TYPE_TIMER_FIRED:
             fired = _time(e)
-        elif t == E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES and _tier_of(e) == "tier2":
+        elif t == E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES and tier_of(e) == "tier2":
             return Escalation(deadline, fired, acted, committed)
     return Escalation(deadline)

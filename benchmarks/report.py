@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -211,3 +212,70 @@ def render(doc: dict[str, Any], console: Console) -> None:
             _verdict(c["target"]["met"]),
         )
     console.print(targets)
+
+
+def _seconds(s: dict[str, Any] | None) -> str:
+    if not s:
+        return "—"
+    return f"{s['p50']:.2f} / {s['p99']:.2f} / {s['max']:.2f} s"
+
+
+def render_faults(f: dict[str, Any], console: Console) -> None:
+    """The fault suite's figures: what was lost, missed, duplicated or late, and recovery."""
+    cfg = f["config"]
+    table = Table(
+        title=(
+            f"Fault suite: {f['tickets']} tickets over {cfg['spread']:.0f} s, "
+            f"{cfg['worker_kills']} worker kills, server SIGTERM + SIGKILL, "
+            f"chat down {f['channel_down_s']:.0f} s, sticky timeout {cfg['sticky_timeout']:g} s"
+        )
+    )
+    table.add_column("figure")
+    table.add_column("Tierflow", justify="right")
+    table.add_column("bare Temporal", justify="right")
+    b = f.get("baseline") or {}
+
+    def row(label: str, key: str, fmt: Callable[[Any], str] = str) -> None:
+        table.add_row(label, fmt(f[key]), fmt(b[key]) if key in b else "—")
+
+    row("tickets lost", "tickets_lost")
+    row("escalations missed", "escalations_missed")
+    row("escalations duplicated", "escalations_duplicated")
+    row("escalations > 1 s late after recovery", "escalations_late_over_1s_after_recovery")
+    row("late after recovery p50 / p99 / max", "late_after_recovery_s", _seconds)
+    row(
+        "recovery after each worker kill",
+        "recovery_after_worker_kill_s",
+        lambda v: ", ".join("—" if x is None else f"{x:.1f}" for x in v) + " s",
+    )
+    planned = f["deliveries_planned"]
+    table.add_row(
+        "deliveries planned (email, chat)",
+        f"{planned.get('email', 0)}, {planned.get('chat', 0)}",
+        "—",
+    )
+    table.add_row("deliveries missing", str(f["deliveries_missing"]), "—")
+    table.add_row(
+        "duplicated emails (receiver keeps both)", str(f["deliveries_duplicated_email"]), "—"
+    )
+    table.add_row(
+        "repeats the chat webhook deduplicated", str(f["deliveries_deduplicated_by_webhook"]), "—"
+    )
+    for s in f["server_stops"]:
+        table.add_row(f"server {s['signal']}: down", f"{s['down_s']:.1f} s", "")
+    for w in f["faults"]:
+        if w["kind"] != "worker_kill":
+            table.add_row(f"recovery after server {w['kind']}", f"{w['recovery_s']} s", "")
+    table.add_row(
+        "worker exits on their own (restarted)",
+        str(f["worker_exits_on_their_own"].get("tierflow", 0)),
+        str(f["worker_exits_on_their_own"].get("baseline", "—")),
+    )
+    console.print(table)
+    goal = f["goal"]
+    console.print(
+        "goal — zero tickets lost, escalations missed or duplicated: "
+        f"{_verdict(goal['zero_lost_missed_duplicated'])}; every delivery made after the channel "
+        f"returned: {_verdict(goal['every_delivery_made'])}; no email twice: "
+        f"{_verdict(goal['no_duplicate_email'])}"
+    )

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import os
 import signal
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client
@@ -26,8 +27,13 @@ from tierflow.connect import connect_local
 from tierflow.logs import configure_logging
 from tierflow.worker import WorkerSettings, build_worker
 
+# Temporal's own default for how long a dead worker's sticky tasks wait before any worker.
+TEMPORAL_STICKY_TIMEOUT = 10.0
 
-def _worker(kind: str, client: Client, task_queue: str, cache: int, sandbox: bool) -> Worker:
+
+def _worker(
+    kind: str, client: Client, task_queue: str, cache: int, sandbox: bool, sticky: float | None
+) -> Worker:
     if kind == "baseline":
         return Worker(
             client,
@@ -36,18 +42,27 @@ def _worker(kind: str, client: Client, task_queue: str, cache: int, sandbox: boo
             activities=[baseline_effects],
             max_cached_workflows=cache,
             workflow_runner=SandboxedWorkflowRunner() if sandbox else UnsandboxedWorkflowRunner(),
+            sticky_queue_schedule_to_start_timeout=timedelta(
+                seconds=TEMPORAL_STICKY_TIMEOUT if sticky is None else sticky
+            ),
         )
     settings = Settings(_env_file=None)
+    tuning = WorkerSettings(max_cached_workflows=cache, workflow_sandbox=sandbox)
+    if sticky is not None:
+        tuning.sticky_queue_timeout = sticky
     return build_worker(
-        client,
-        task_queue,
-        activities=TierflowActivities(settings),
-        settings=WorkerSettings(max_cached_workflows=cache, workflow_sandbox=sandbox),
+        client, task_queue, activities=TierflowActivities(settings), settings=tuning
     )
 
 
 async def serve(
-    address: str, task_queue: str, kind: str, cache: int, sandbox: bool, ready: Path
+    address: str,
+    task_queue: str,
+    kind: str,
+    cache: int,
+    sandbox: bool,
+    ready: Path,
+    sticky: float | None = None,
 ) -> None:
     if kind == "baseline":
         client = await Client.connect(address)
@@ -57,7 +72,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with _worker(kind, client, task_queue, cache, sandbox):
+    async with _worker(kind, client, task_queue, cache, sandbox, sticky):
         await asyncio.to_thread(ready.write_text, str(os.getpid()))
         await stop.wait()
 
@@ -70,13 +85,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", type=int, required=True)
     parser.add_argument("--ready", type=Path, required=True)
     parser.add_argument("--sandbox", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--sticky-timeout", type=float, help="sticky queue schedule-to-start timeout, seconds"
+    )
     args = parser.parse_args(argv)
     # Channel settings of the host must not leak in: every delivery is skipped.
     for key in [k for k in os.environ if k.startswith("TIERFLOW_")]:
         del os.environ[key]
     configure_logging("INFO", json=True)
     asyncio.run(
-        serve(args.address, args.task_queue, args.kind, args.cache, args.sandbox, args.ready)
+        serve(
+            args.address,
+            args.task_queue,
+            args.kind,
+            args.cache,
+            args.sandbox,
+            args.ready,
+            args.sticky_timeout,
+        )
     )
 
 

@@ -1,0 +1,223 @@
+"""What the fault suite reads from histories and receivers' logs: pure functions, no I/O.
+
+A ticket's fate comes from its own history: how its run ended (lost when it failed, was
+terminated or timed out, or has no history at all), its deadline and when it escalated (the
+workflow task that upserted ``TicketTier = tier2``), how many escalations it recorded, and which
+deliveries it planned — the idempotency keys of the email and chat items in the inputs of its
+effects activities. Recovery after a fault is read from the histories too: the first workflow
+task any ticket completed after the fault began.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+
+from tierflow.contracts import DISPATCH_EFFECTS, LEGACY_DISPATCH_EFFECTS
+
+from . import history
+
+E = EventType
+# Channels the suite runs a receiver for; items on other channels are skipped by design.
+RECEIVED_CHANNELS = frozenset({"email", "chat"})
+_DISPATCH = frozenset({DISPATCH_EFFECTS, LEGACY_DISPATCH_EFFECTS})
+_LOST = {
+    E.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "failed",
+    E.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: "terminated",
+    E.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: "timed_out",
+    E.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: "canceled",
+}
+
+
+def _epoch(e: HistoryEvent) -> float:
+    return e.event_time.ToDatetime().replace(tzinfo=UTC).timestamp()
+
+
+def _epoch_of(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.replace(tzinfo=UTC).timestamp()
+
+
+@dataclass
+class Fate:
+    """One ticket, as its history tells it (times are epoch seconds)."""
+
+    workflow_id: str
+    # None while the run is open or completed; else how it ended ("missing": no history).
+    lost: str | None = None
+    deadline: float | None = None
+    escalated: float | None = None
+    escalations: int = 0
+    # Idempotency key -> channel, of every email and chat item the ticket planned.
+    planned: dict[str, str] = field(default_factory=dict)
+    # Moments of every completed workflow task: recovery is the first one after a fault.
+    completions: list[float] = field(default_factory=list)
+
+
+def _escalation_count(e: HistoryEvent) -> int | None:
+    fields = e.upsert_workflow_search_attributes_event_attributes.search_attributes
+    value = fields.indexed_fields.get("TicketEscalations")
+    if value is None:
+        return None
+    count = json.loads(value.data)
+    return count if isinstance(count, int) else None
+
+
+def _planned(e: HistoryEvent) -> dict[str, str]:
+    a = e.activity_task_scheduled_event_attributes
+    if a.activity_type.name not in _DISPATCH or not a.input.payloads:
+        return {}
+    batch = json.loads(a.input.payloads[0].data)
+    items = [*batch.get("notifications", []), *batch.get("customer_updates", [])]
+    return {i["idempotency_key"]: i["channel"] for i in items if i["channel"] in RECEIVED_CHANNELS}
+
+
+def fate(workflow_id: str, events: Sequence[HistoryEvent], *, baseline: bool = False) -> Fate:
+    """Read one ticket's history (a Tierflow ticket, or the bare baseline's ``BaselineTicket``)."""
+    f = Fate(workflow_id)
+    if not events:
+        f.lost = "missing"
+        return f
+    if baseline:
+        spec = json.loads(
+            events[0].workflow_execution_started_event_attributes.input.payloads[0].data
+        )
+        f.deadline = _epoch(events[0]) + float(spec["breach"])
+        f.escalated = _epoch_of(_baseline_escalation(events))
+    else:
+        esc = history.breach_escalation(events)
+        f.deadline = _epoch_of(esc.deadline)
+        f.escalated = _epoch_of(esc.acted)
+    tier2 = 0
+    for e in events:
+        t = e.event_type
+        if t == E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            f.completions.append(_epoch(e))
+        elif t == E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            tier2 += history.tier_of(e) == "tier2"
+            f.escalations = max(f.escalations, _escalation_count(e) or 0)
+        elif t == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            f.planned.update(_planned(e))
+        elif t in _LOST:
+            f.lost = _LOST[t]
+    # The baseline has no escalation counter: its escalations are its moves to tier 2.
+    f.escalations = max(f.escalations, tier2)
+    return f
+
+
+def _baseline_escalation(events: Sequence[HistoryEvent]) -> datetime | None:
+    acted: datetime | None = None
+    for e in events:
+        if e.event_type == E.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+            acted = e.event_time.ToDatetime()
+        elif (
+            e.event_type == E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+            and history.tier_of(e) == "tier2"
+        ):
+            return acted
+    return None
+
+
+def first_completion_after(fates: Iterable[Fate], moment: float) -> float | None:
+    """The first workflow task any ticket completed after ``moment`` (epoch s)."""
+    after = [c for f in fates for c in f.completions if c > moment]
+    return min(after) if after else None
+
+
+@dataclass(frozen=True)
+class Window:
+    """A fault: from when it hit until the first workflow task completed after it."""
+
+    kind: str
+    began: float
+    recovered: float | None
+
+    @property
+    def recovery_s(self) -> float | None:
+        return None if self.recovered is None else self.recovered - self.began
+
+
+def late_after_recovery(f: Fate, windows: Sequence[Window]) -> float | None:
+    """escalation - max(deadline, the latest recovery before the escalation); None: none yet.
+
+    An escalation due during an outage is measured from the moment the workers were back; one
+    due later, from its deadline.
+    """
+    if f.escalated is None or f.deadline is None:
+        return None
+    reference = f.deadline
+    for w in windows:
+        if w.recovered is not None and w.began < f.escalated and w.recovered <= f.escalated:
+            reference = max(reference, w.recovered)
+    return f.escalated - reference
+
+
+@dataclass
+class Tally:
+    """Lost, missed and duplicated escalations, and lateness after recovery, of one kind."""
+
+    tickets: int
+    lost: dict[str, int] = field(default_factory=dict)
+    missed: int = 0
+    duplicated: int = 0
+    late_after_recovery: list[float] = field(default_factory=list)
+    late_over_1s: int = 0
+
+
+def tally(fates: Sequence[Fate], windows: Sequence[Window], *, now: float) -> Tally:
+    t = Tally(tickets=len(fates))
+    for f in fates:
+        if f.lost is not None:
+            t.lost[f.lost] = t.lost.get(f.lost, 0) + 1
+        if f.escalated is None and f.deadline is not None and f.deadline < now:
+            t.missed += 1
+        if f.escalations > 1:
+            t.duplicated += 1
+        late = late_after_recovery(f, windows)
+        if late is not None:
+            t.late_after_recovery.append(late)
+            t.late_over_1s += late > 1.0
+    return t
+
+
+@dataclass
+class Deliveries:
+    """Planned items against what the receivers accepted, by channel."""
+
+    planned: dict[str, int]
+    received: dict[str, int]
+    missing: dict[str, int]
+    # Email: the same key accepted twice (the mailbox shows both). Chat: repeats the webhook's
+    # own dedupe absorbed (the channel shows one).
+    duplicated_email: int
+    deduplicated_chat: int
+    # The first missing keys (at most 20), to look up in the histories and worker logs.
+    missing_keys: list[str]
+
+
+def deliveries(
+    planned: dict[str, str], accepted: dict[str, dict[str, int]], *, absorbed_chat: int
+) -> Deliveries:
+    """``planned``: key -> channel; ``accepted``: channel -> key -> times accepted."""
+    missing = [k for k, ch in planned.items() if accepted.get(ch, {}).get(k, 0) == 0]
+    by = dict.fromkeys(sorted(RECEIVED_CHANNELS), 0)
+    got = dict(by)
+    lack = dict(by)
+    for k, ch in planned.items():
+        by[ch] += 1
+        got[ch] += accepted.get(ch, {}).get(k, 0) > 0
+    for k in missing:
+        lack[planned[k]] += 1
+    dup = sum(n - 1 for n in accepted.get("email", {}).values() if n > 1)
+    return Deliveries(by, got, lack, dup, absorbed_chat, sorted(missing)[:20])
+
+
+def utc(epoch: float) -> str:
+    """An epoch moment as ISO time, for the JSON document."""
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=epoch)).isoformat(
+        timespec="milliseconds"
+    )

@@ -1,0 +1,129 @@
+"""What the fault suite breaks: a dev server on a database file, and supervised workers.
+
+:class:`FileServer` is ``temporal server start-dev --db-filename`` on a fixed port, which can be
+stopped (SIGTERM) or killed (SIGKILL) and started again on the same port and file.
+:class:`Supervised` runs a worker command in a child process, kills it with SIGKILL and starts
+it again when told, and — like systemd or Kubernetes would — starts it again whenever it exits
+by itself (each such exit is recorded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tierflow.devserver import DevServer, ensure_temporal_binary, free_port
+
+
+class FileServer:
+    """A dev server whose data survives it: SQLite in ``workdir/temporal.db``."""
+
+    def __init__(self, workdir: Path) -> None:
+        self._dev = DevServer(
+            binary=ensure_temporal_binary(),
+            data_dir=workdir,
+            port=free_port(),
+            ui_port=free_port(),
+        )
+
+    @property
+    def address(self) -> str:
+        return self._dev.address
+
+    async def start(self) -> float:
+        """Start on the same port and file; the epoch moment it listened."""
+        self._dev.start()
+        await self._dev.wait_ready(timeout=120)
+        return time.time()
+
+    async def stop(self, sig: signal.Signals) -> float:
+        """SIGTERM (graceful) or SIGKILL; return the epoch moment the signal was sent."""
+        proc = self._dev.process
+        assert proc is not None
+        sent = time.time()
+        proc.send_signal(sig)
+        try:
+            await asyncio.to_thread(proc.wait, 60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            await asyncio.to_thread(proc.wait)
+        return sent
+
+    def close(self) -> None:
+        self._dev.stop()
+
+
+@dataclass
+class Supervised:
+    """A worker command in a child process, started again whenever it is not running."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    # How long a process manager waits before starting a process that exited or was killed.
+    restart_delay: float = 1.0
+    starts: list[float] = field(default_factory=list)
+    # (moment, exit code) of every exit the suite did not cause.
+    exits: list[tuple[float, int]] = field(default_factory=list)
+    kills: list[float] = field(default_factory=list)
+    _proc: subprocess.Popen[bytes] | None = None
+    _watch: asyncio.Task[None] | None = None
+    _busy: bool = False
+
+    def _spawn(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self._proc = subprocess.Popen(
+                self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        self.starts.append(time.time())
+
+    async def start(self) -> None:
+        self._spawn()
+        self._watch = asyncio.create_task(self._supervise())
+
+    async def _supervise(self) -> None:
+        while True:
+            await asyncio.sleep(0.2)
+            proc = self._proc
+            if self._busy or proc is None or proc.poll() is None:
+                continue
+            self.exits.append((time.time(), proc.returncode))
+            await asyncio.sleep(self.restart_delay)
+            if not self._busy:
+                self._spawn()
+
+    async def kill_and_restart(self) -> tuple[float, float]:
+        """SIGKILL the process, wait ``restart_delay``, start it again: (killed, started)."""
+        assert self._proc is not None
+        self._busy = True
+        try:
+            killed = time.time()
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._proc.pid, signal.SIGKILL)
+            await asyncio.to_thread(self._proc.wait)
+            self.kills.append(killed)
+            await asyncio.sleep(self.restart_delay)
+            self._spawn()
+            return killed, self.starts[-1]
+        finally:
+            self._busy = False
+
+    async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            await asyncio.to_thread(proc.wait, 30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            await asyncio.to_thread(proc.wait)

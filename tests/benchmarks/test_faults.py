@@ -1,0 +1,93 @@
+"""The fault suite at its small size: what must hold exactly whatever the machine's load.
+
+Nothing here asserts timing: lateness and recovery are figures to read, not to pass. What is
+asserted is counted: tickets lost, escalations missed or duplicated, deliveries never made
+once the channel was back.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from benchmarks.__main__ import main
+from benchmarks.fault_analysis import Fate, Window, deliveries, late_after_recovery, tally
+
+
+@pytest.fixture(scope="module")
+def faults(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One small fault run through the command line: 30 tickets, the worker killed twice, the
+    server stopped by SIGTERM and by SIGKILL, the chat webhook down for 15 s."""
+    out = tmp_path_factory.mktemp("faults") / "faults.json"
+    main(["--suite", "faults", "--small", "--json", str(out)])
+    written: dict[str, Any] = json.loads(out.read_text())
+    return dict(written["faults"])
+
+
+class TestSmallFaultRun:
+    def test_every_fault_happened(self, faults: dict[str, Any]) -> None:
+        """Two worker kills and both server stops were made, and the channel was down (whether a
+        delivery met the outage depends on the machine's load: a figure, not asserted)."""
+        kinds = [f["kind"] for f in faults["faults"]]
+        assert kinds.count("worker_kill") == faults["config"]["worker_kills"] == 2
+        assert {"SIGTERM", "SIGKILL"} <= set(kinds)
+        assert faults["channel_down_s"] >= faults["config"]["channel_outage"]
+
+    def test_nothing_lost_missed_or_duplicated(self, faults: dict[str, Any]) -> None:
+        """Every ticket still runs, escalated exactly once."""
+        assert faults["tickets"] == faults["config"]["tickets"]
+        assert faults["tickets_lost"] == 0
+        assert faults["escalations_missed"] == 0
+        assert faults["escalations_duplicated"] == 0
+        assert faults["late_after_recovery_s"]["count"] == faults["tickets"]
+
+    def test_every_delivery_made_after_the_channel_returned(self, faults: dict[str, Any]) -> None:
+        """Each planned email and chat item reached its receiver."""
+        assert faults["deliveries_planned"]["email"] > 0
+        assert faults["deliveries_planned"]["chat"] > 0
+        assert faults["deliveries_missing"] == 0, faults["deliveries_missing_keys"]
+        assert faults["deliveries_received"] == faults["deliveries_planned"]
+
+    def test_recovery_is_measured_after_every_fault(self, faults: dict[str, Any]) -> None:
+        """Some workflow task completed after each fault: the workers came back."""
+        assert all(f["recovery_s"] is not None and f["recovery_s"] > 0 for f in faults["faults"])
+
+    def test_the_baseline_ran_alike(self, faults: dict[str, Any]) -> None:
+        """The bare-Temporal baseline lost and duplicated nothing either."""
+        b = faults["baseline"]
+        assert b["tickets"] == faults["tickets"]
+        assert (b["tickets_lost"], b["escalations_missed"], b["escalations_duplicated"]) == (0,) * 3
+        assert len(b["recovery_after_worker_kill_s"]) == 2
+
+
+class TestMeasures:
+    def test_lateness_counts_from_the_recovery(self) -> None:
+        """A deadline inside an outage is measured from the recovery; a later one from itself."""
+        outage = [Window("worker_kill", began=10.0, recovered=14.0)]
+        inside = Fate("a", deadline=11.0, escalated=14.5)
+        after = Fate("b", deadline=20.0, escalated=20.2)
+        assert late_after_recovery(inside, outage) == pytest.approx(0.5)
+        assert late_after_recovery(after, outage) == pytest.approx(0.2)
+
+    def test_tally(self) -> None:
+        """Lost, missed and duplicated are counted per ticket."""
+        fates = [
+            Fate("ok", deadline=1.0, escalated=1.1, escalations=1),
+            Fate("twice", deadline=1.0, escalated=1.1, escalations=2),
+            Fate("never", deadline=1.0),
+            Fate("gone", lost="terminated", deadline=1.0, escalated=1.2, escalations=1),
+        ]
+        t = tally(fates, [], now=5.0)
+        assert (t.lost, t.missed, t.duplicated) == ({"terminated": 1}, 1, 1)
+
+    def test_deliveries_by_key(self) -> None:
+        """An email accepted twice is a duplicate; an item never accepted is missing."""
+        planned = {"k1": "email", "k2": "email", "k3": "chat"}
+        d = deliveries(planned, {"email": {"k1": 2}, "chat": {"k3": 1}}, absorbed_chat=0)
+        assert (d.duplicated_email, d.missing, d.missing_keys) == (
+            1,
+            {"chat": 0, "email": 1},
+            ["k2"],
+        )
