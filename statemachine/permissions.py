@@ -55,8 +55,12 @@ Action = Literal[
     "resolve",
     "reopen",
     "close",
+    "retry_deliveries",
+    "drop_delivery",
 ]
 ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
+# Not an agent's by default (a policy may grant them): giving up a message owed to someone.
+_SENIOR_BY_DEFAULT: Final = frozenset({"drop_delivery"})
 DECISIONS: Final[frozenset[str]] = frozenset({"approve", "reject"})
 ALL: Final = "*"
 Grant = Action | Literal["*"]
@@ -70,7 +74,7 @@ _ECHO: Final = 60
 
 
 def _default_roles() -> dict[Role, list[Grant]]:
-    agent: list[Grant] = [a for a in ACTIONS if a not in DECISIONS]
+    agent: list[Grant] = [a for a in ACTIONS if a not in DECISIONS | _SENIOR_BY_DEFAULT]
     return {"agent": agent, "supervisor": [ALL], "manager": [ALL], "director": [ALL]}
 
 

@@ -30,8 +30,9 @@ from tierflow.contracts import (
     TimelineNote,
     recipient_key,
 )
-from tierflow.statemachine.text import ActorName, excerpt
+from tierflow.statemachine.text import excerpt
 from tierflow.workflows.effects import EffectPlanner
+from tierflow.workflows.messages import AgentAction
 from tierflow.workflows.state import FailingDelivery, TicketState
 
 __all__ = [
@@ -63,20 +64,13 @@ WAITING = "waiting behind an earlier message to the same recipient"
 Item = Notification | CustomerUpdate | TicketSync
 
 
-class RetryDeliveries(BaseModel):
+class RetryDeliveries(AgentAction):
     """An operator asks for the failing deliveries to be tried again now."""
 
-    model_config = ConfigDict(hide_input_in_errors=True, extra="forbid", frozen=True)
 
-    actor: ActorName
-
-
-class DropDelivery(BaseModel):
+class DropDelivery(AgentAction):
     """An operator gives up one failing delivery (by its key, as ``deliveries`` lists it)."""
 
-    model_config = ConfigDict(hide_input_in_errors=True, extra="forbid", frozen=True)
-
-    actor: ActorName
     key: Annotated[str, Field(min_length=1, max_length=300)]
 
 

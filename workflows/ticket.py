@@ -112,7 +112,7 @@ def _signal_message(model: type[M], name: str, payloads: tuple[Any, ...]) -> M |
     return None
 
 
-def _reject(check: Callable[[], None]) -> None:
+def _reject(check: Callable[[], object]) -> None:
     """Run a domain check; turn its error into an update rejection with the same message:
     FORBIDDEN when the caller may not act, REJECTED when the ticket does not allow it."""
     try:
@@ -495,6 +495,7 @@ class TicketWorkflow:
 
     @retry_deliveries.validator
     def _check_retry_deliveries(self, a: RetryDeliveries) -> None:
+        _reject(lambda: self.ops.authorize("retry_deliveries", a))
         if not self.state.failing:
             raise ApplicationError(
                 "no delivery of this ticket is failing", type=REJECTED, non_retryable=True
@@ -503,12 +504,13 @@ class TicketWorkflow:
     @workflow.update
     def drop_delivery(self, a: DropDelivery) -> list[DeliveryView]:
         """Give up one failing delivery: a final failure on the timeline."""
-        self._outbox.drop(a.key, a.actor, workflow.now())
+        self._outbox.drop(a.key, a.acting, workflow.now())
         self._dirty = True
         return self._outbox.views()
 
     @drop_delivery.validator
     def _check_drop_delivery(self, a: DropDelivery) -> None:
+        _reject(lambda: self.ops.authorize("drop_delivery", a))
         why = self._outbox.check_drop(a.key)
         if why is not None:
             raise ApplicationError(why, type=REJECTED, non_retryable=True)

@@ -41,12 +41,14 @@ def decide(policy: Policy, action: str, actor: str, tier: str, team: str | None,
 
 class TestDefaults:
     def test_a_policy_without_a_table_gets_the_defaults(self) -> None:
-        """Agents may do everything but decide; supervisors and above everything."""
+        """Agents may do everything but decide and give up a delivery; supervisors and above
+        everything."""
         data = POLICY.model_dump(mode="json")
         del data["permissions"]
         perms = policy_from_data(data).permissions
         for action in ACTIONS:
-            assert perms.allows("agent", action) == (action not in DECISIONS)
+            senior = action in DECISIONS or action == "drop_delivery"
+            assert perms.allows("agent", action) == (not senior)
             for role in ("supervisor", "manager", "director"):
                 assert perms.allows(role, action)
 

@@ -98,7 +98,7 @@ async def _delivery_outage(tickets: TicketClient, outage: Outage) -> str:
             break
         await asyncio.sleep(0.1)
     outage.down.clear()
-    await tickets.retry_deliveries(t.id, RetryDeliveries(actor="ops"))
+    await tickets.retry_deliveries(t.id, RetryDeliveries(actor="Morgan Lee"))
     for _ in range(200):
         if not await tickets.deliveries(t.id):
             break

@@ -187,26 +187,28 @@ class TestOperator:
                 t = ticket("Operator steps in")
                 await tickets.open(t, fast_policy(resolution="600s"))
                 # The queue hears of the landing and Alex of the assignment, both by chat.
-                await tickets.assign(t.id, Assign(actor="lead", assignee="Alex Kim"))
+                await tickets.assign(t.id, Assign(actor="Jordan Diaz", assignee="Alex Kim"))
 
                 async def failing() -> bool:
                     return len(await tickets.deliveries(t.id)) >= 2
 
                 await eventually(failing)
                 first = (await tickets.deliveries(t.id))[0]
-                rest = await tickets.drop_delivery(t.id, DropDelivery(actor="ops", key=first.key))
+                rest = await tickets.drop_delivery(
+                    t.id, DropDelivery(actor="Morgan Lee", key=first.key)
+                )
                 assert first.key not in [d.key for d in rest]
-                assert await has_entry(tickets, t.id, "dropped by ops")
+                assert await has_entry(tickets, t.id, "dropped by Morgan Lee")
 
                 http.down.clear()
-                await tickets.retry_deliveries(t.id, RetryDeliveries(actor="ops"))
+                await tickets.retry_deliveries(t.id, RetryDeliveries(actor="Morgan Lee"))
 
                 async def through() -> bool:
                     return not await tickets.deliveries(t.id)
 
                 await eventually(through)
                 with pytest.raises(ActionRejected):
-                    await tickets.retry_deliveries(t.id, RetryDeliveries(actor="ops"))
+                    await tickets.retry_deliveries(t.id, RetryDeliveries(actor="Morgan Lee"))
             delivered = {
                 r.header("Idempotency-Key") for r in chat_requests(http) if r.status == 200
             }
