@@ -73,7 +73,9 @@ class Settings(BaseSettings):
     # How long a ticket keeps retrying an item that fails transiently (seconds, or ISO 8601
     # such as P1D) before the failure is final. The activity reports it with what it hands
     # back, so each ticket uses the worker's setting.
-    delivery_horizon: timedelta = Field(default=timedelta(hours=24), gt=timedelta(0))
+    delivery_horizon: timedelta = Field(
+        default=timedelta(hours=24), gt=timedelta(0), le=timedelta(days=7)
+    )
 
     @field_validator(
         "smtp_host",

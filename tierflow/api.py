@@ -187,6 +187,18 @@ def _caller(request: Request, credentials: Credentials) -> Principal | None:
 
 Caller = Annotated[Principal | None, Depends(_caller)]
 
+CODEC_ROLE = "codec"
+
+
+def _codec_caller(principal: Caller) -> Principal | None:
+    """The codec routes decrypt anything: only credentials that carry the ``codec`` role."""
+    if principal is not None and CODEC_ROLE not in principal.roles:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"the codec routes need a credential with the {CODEC_ROLE!r} role",
+        )
+    return principal
+
 
 class Me(BaseModel):
     """Who the API takes the caller for."""
@@ -281,11 +293,19 @@ def _ticket_routes(router: APIRouter) -> None:
         "/tickets/{ticket_id}/events",
         response_model=Accepted,
         status_code=202,
-        responses={**_NOT_FOUND, **_CONFLICT},
+        responses={**_NOT_FOUND, **_FORBIDDEN, **_CONFLICT},
     )
-    async def event(ticket_id: TicketId, body: CustomerEvent, tickets: Tickets) -> Accepted:
-        """A customer event: a reply, or survey feedback (a low score reopens). Feedback is
-        refused with 409 unless the ticket is resolved."""
+    async def event(
+        ticket_id: TicketId, body: CustomerEvent, tickets: Tickets, caller: Caller
+    ) -> Accepted:
+        """A customer event: a reply, or survey feedback (a low score reopens). Only a host
+        system (a service credential) relays what customers say: the timeline records it as
+        the customer's. Feedback is refused with 409 unless the ticket is resolved."""
+        if caller is not None and not caller.service:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                "customer events come from a host system: use a service credential",
+            )
         fields = body.model_dump(exclude={"type"})
         if isinstance(body, ReplyEvent):
             await tickets.customer_reply(ticket_id, fields)
@@ -487,10 +507,11 @@ def create_app(
     codec_answers = _errors(
         e400="a payload cannot be decrypted (unknown key id, altered, or no keys here)",
         e401="missing or invalid credentials (a signed token or an API key)",
+        e403="the credential lacks the codec role",
         e413=f"request body over {MAX_CODEC_BODY_BYTES // 1024 // 1024} MiB",
         e500="unexpected internal error (logged; the answer says no more)",
     )
-    app.include_router(codec_router(payload_codec, _caller, codec_answers))
+    app.include_router(codec_router(payload_codec, _codec_caller, codec_answers))
     _error_handlers(app)
     # The last added is the outermost: the size limit refuses a body before anything reads it,
     # and CORS headers (codec routes only) are on every answer, refusals included.

@@ -59,6 +59,13 @@ RETRY_CAP = timedelta(seconds=110)
 # retry rounds hand back after their first attempt.
 FIRST_HAND_BACK = 2
 ROUND_HAND_BACK = 1
+ROUND_PREFIX = "retry-"  # the batch id of a retry round
+
+
+def _is_round(batch: EffectBatch) -> bool:
+    return batch.batch_id.startswith(ROUND_PREFIX)
+
+
 WAITING = "waiting behind an earlier message to the same recipient"
 
 Item = Notification | CustomerUpdate | TicketSync
@@ -220,6 +227,10 @@ class TicketDeliveries:
                 )
             # else: delivered now (or failed permanently, which a note says)
         s.failing = kept
+        if _is_round(batch):
+            # A retry round reports only on what was failing when it left; what was dropped
+            # (by an operator, the cap or the horizon) meanwhile stays given up.
+            undelivered.clear()
         for u in outcome.undelivered:
             if u.item.idempotency_key in undelivered:
                 self._add(u.item, u.error, now, attempted=u.attempted)
@@ -230,7 +241,7 @@ class TicketDeliveries:
         """Every attempt of the batch failed (timed out, the worker died): retry it all."""
         was_failing = bool(self.state.failing)
         known = {f.item.idempotency_key for f in self.state.failing}
-        for item in _items(batch):
+        for item in _items(batch) if not _is_round(batch) else []:
             if item.idempotency_key not in known:
                 self._add(item, cause, now, attempted=True)
         self._cap(now)
@@ -351,7 +362,7 @@ class TicketDeliveries:
         s.delivery_rounds += 1
         items = [f.item for f in s.failing]
         template = EffectBatch(
-            batch_id=f"retry-{s.delivery_outages}-{s.delivery_rounds}",
+            batch_id=f"{ROUND_PREFIX}{s.delivery_outages}-{s.delivery_rounds}",
             ticket_id=s.ticket.id,
             workflow_id=items[0].workflow_id,
             summary=f"retry {len(items)} undelivered (round {s.delivery_rounds})",

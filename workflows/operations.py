@@ -269,13 +269,19 @@ class TicketOperations:
             return
         self.check("escalate", tier=target)
         assert s.tier is not None
-        here = s.policy.tier(s.tier)
-        if here.requires_approval and s.policy.tier(target).level > here.level:
+        here, there = s.policy.tier(s.tier).level, s.policy.tier(target).level
+        # Climbing out of, or past, a tier that needs approval needs it: tier1 -> tier3 passes
+        # tier2, and stepping down first does not skip it.
+        gate = next(
+            (t.name for t in s.policy.tiers if t.requires_approval and here <= t.level < there),
+            None,
+        )
+        if gate is not None:
             raise InvalidAction(
                 "escalate",
                 s.machine.state,
                 ["request_escalation"],
-                reason=f"escalating from {s.tier} needs a supervisor's approval; "
+                reason=f"escalating out of or past {gate} needs a supervisor's approval; "
                 "use request_escalation",
             )
 

@@ -74,6 +74,7 @@ FORBIDDEN = "TicketActionForbidden"
 TIMELINE_BUDGET_PATCH = "timeline-budget-continue-as-new"
 NAMESPACED_TYPES_PATCH = "namespaced-activity-types"
 CARRY_EFFECTS_PATCH = "carry-undelivered-effects"
+CLOSED_CAN_PATCH = "closed-ticket-continues-as-new"
 DELIVERY_RETRY_PATCH = "deliveries-outlast-outages"
 
 EFFECT_RETRY = RetryPolicy(
@@ -182,26 +183,7 @@ class TicketWorkflow:
             if self.state.machine.state == "closed":
                 break
             if self._should_continue_as_new():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                if workflow.patched(CARRY_EFFECTS_PATCH):
-                    # Wait for the deliveries under way only. What handlers plan meanwhile
-                    # travels to the next run, which sends it first: customer replies that
-                    # keep arriving would otherwise keep this run from ever ending.
-                    await self._drain_effects()
-                    self.state.undelivered = self.ops.take_effects()
-                else:
-                    while self._effects:
-                        await self._drain_effects()
-                        self._publish()
-                workflow.continue_as_new(
-                    self.ops.carry_over(workflow.info().run_id),
-                    # A ticket of the legacy type moves to the namespaced one here.
-                    workflow=TicketWorkflow.run,
-                    # Under Worker Versioning a ticket is pinned to its worker's build while
-                    # it runs, and moves to the current build when it continues as new.
-                    initial_versioning_behavior=workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE,
-                    search_attributes=visibility.typed_pairs(self._indexed),
-                )
+                await self._continue_as_new()
             deadline = self.ops.next_deadline(workflow.now())
             self._arm_timer(deadline)
             await workflow.wait_condition(lambda: self._dirty or self._timer_fired is not None)
@@ -211,7 +193,10 @@ class TicketWorkflow:
                 self.ops.on_deadline(fired, workflow.now())
         await self._drain_effects()
         while self.state.failing:
-            # Closed, with messages still failing: they keep being retried to their horizon.
+            # Closed, with messages still failing: they keep being retried to their horizon,
+            # in runs of bounded history like an open ticket's.
+            if self._should_continue_as_new() and workflow.patched(CLOSED_CAN_PATCH):
+                await self._continue_as_new()
             await workflow.wait_condition(lambda: self._dirty)
             self._dirty = False
             self._publish()
@@ -219,6 +204,29 @@ class TicketWorkflow:
         self._publish()
         self._report_metrics()
         return self.ops.status(workflow.now())
+
+    async def _continue_as_new(self) -> None:
+        """Hand the ticket to a new run (this never returns)."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if workflow.patched(CARRY_EFFECTS_PATCH):
+            # Wait for the deliveries under way only. What handlers plan meanwhile travels to
+            # the next run, which sends it first: customer replies that keep arriving would
+            # otherwise keep this run from ever ending.
+            await self._drain_effects()
+            self.state.undelivered = self.ops.take_effects()
+        else:
+            while self._effects:
+                await self._drain_effects()
+                self._publish()
+        workflow.continue_as_new(
+            self.ops.carry_over(workflow.info().run_id),
+            # A ticket of the legacy type moves to the namespaced one here.
+            workflow=TicketWorkflow.run,
+            # Under Worker Versioning a ticket is pinned to its worker's build while it runs,
+            # and moves to the current build when it continues as new.
+            initial_versioning_behavior=workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE,
+            search_attributes=visibility.typed_pairs(self._indexed),
+        )
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()

@@ -36,6 +36,8 @@ def bearer(credential: str) -> dict[str, str]:
 
 
 AUTH = bearer(TOKEN)
+# Customer events come from a host system: the service's key.
+SERVICE_AUTH = bearer(SERVICE_TOKEN)
 
 
 def known_identities() -> Identities:

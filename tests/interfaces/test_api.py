@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest_asyncio
 
-from tests.interfaces.http_support import AUTH, serving
+from tests.interfaces.http_support import AUTH, SERVICE_AUTH, serving
 from tests.workflows.support import ticket, wait_for
 from tierflow.client import TicketClient
 
@@ -109,7 +109,11 @@ class TestTickets:
         assert assigned.json()["assignee"] == "Alex Kim"
         waiting = await http.post(f"/tickets/{tid}/actions/wait_customer", json={})
         assert waiting.json()["state"] == "waiting"
-        reply = await http.post(f"/tickets/{tid}/events", json={"type": "reply", "message": "hi"})
+        reply = await http.post(
+            f"/tickets/{tid}/events",
+            json={"type": "reply", "message": "hi"},
+            headers=SERVICE_AUTH,
+        )
         assert reply.status_code == 202
         await wait_for(tickets, tid, lambda s: s.state == "tier1")
         shown = await http.get(f"/tickets/{tid}")
@@ -139,8 +143,14 @@ class TestTickets:
     async def test_bad_event_is_422(self, http: httpx.AsyncClient) -> None:
         """Feedback outside 1..5 and unknown event types are field errors."""
         for event in ({"type": "feedback", "score": 9}, {"type": "shout"}):
-            response = await http.post("/tickets/T-x/events", json=event)
+            response = await http.post("/tickets/T-x/events", json=event, headers=SERVICE_AUTH)
             assert response.status_code == 422, event
+
+    async def test_only_a_host_system_relays_customer_events(self, http: httpx.AsyncClient) -> None:
+        """An agent's credential cannot speak as the customer: 403 before anything is sent."""
+        response = await http.post("/tickets/T-x/events", json={"type": "reply", "message": "m"})
+        assert response.status_code == 403
+        assert "service credential" in response.json()["detail"]
 
     async def test_unknown_ticket_and_action_are_404(self, http: httpx.AsyncClient) -> None:
         """A ticket never opened, or an action that does not exist, is not found."""

@@ -17,6 +17,7 @@ from temporalio.client import Client
 
 from tests.interfaces.http_support import (
     AUTH,
+    SERVICE_AUTH,
     exists,
     history_length,
     quiet_history_length,
@@ -204,7 +205,8 @@ class TestRefusedActions:
             ("events", '{"type": "feedback", "score": 2}', 409),
         ]
         for path, body, expected in cases:
-            response = await post_raw(http, f"/tickets/{live}/{path}", body)
+            headers = SERVICE_AUTH if path == "events" else {}
+            response = await post_raw(http, f"/tickets/{live}/{path}", body, **headers)
             assert response.status_code == expected, (path, response.text[:300])
             assert_short_and_clean(response)
         assert await history_length(client, live) == before
@@ -213,7 +215,9 @@ class TestRefusedActions:
         self, http: httpx.AsyncClient, live: str
     ) -> None:
         """Feedback before resolution is refused up front, with the reason."""
-        response = await http.post(f"/tickets/{live}/events", json={"type": "feedback", "score": 5})
+        response = await http.post(
+            f"/tickets/{live}/events", json={"type": "feedback", "score": 5}, headers=SERVICE_AUTH
+        )
         assert response.status_code == 409
         assert response.json()["detail"].startswith("feedback counts once the ticket is resolved")
 

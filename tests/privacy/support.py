@@ -122,10 +122,9 @@ def new_pii() -> Pii:
 
 
 def identities_for(token: str) -> Identities:
-    """One API key, ``token``, for a supervisor the default policy names."""
-    return Identities(
-        api_keys=ApiKeys.of({token: Principal(name="Alex Kim", roles=("supervisor",))})
-    )
+    """One API key, ``token``, for a supervisor the default policy names, allowed to decode."""
+    principal = Principal(name="Alex Kim", roles=("supervisor", "codec"))
+    return Identities(api_keys=ApiKeys.of({token: principal}))
 
 
 @asynccontextmanager

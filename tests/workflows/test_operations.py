@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tierflow.statemachine import EscalationReason, default_policy
+import pytest
+
+from tierflow.statemachine import EscalationReason, InvalidAction, default_policy
 from tierflow.statemachine.sla import SlaTarget
 from tierflow.workflows.messages import (
     CustomerReply,
     Decide,
+    Escalate,
     OpenTicket,
     RequestEscalation,
     Resolve,
@@ -132,3 +135,25 @@ class TestLadderEdges:
         run_until(ops, tier2_due, T0 + timedelta(hours=4))
         events = {n.event for b in ops.take_effects() for n in b.notifications}
         assert "breach" in events
+
+
+class TestApprovalGate:
+    """Tier 2 needs a supervisor's approval to escalate out of: no path goes around it."""
+
+    def test_tier1_straight_to_tier3_passes_tier2_and_needs_approval(self) -> None:
+        ops = opened()
+        with pytest.raises(InvalidAction, match="past tier2 needs a supervisor's approval"):
+            ops.check_escalate(
+                Escalate(actor="Jo Park", tier="tier3", reasons=[EscalationReason.LIMITED_ACCESS])
+            )
+
+    def test_stepping_down_to_tier1_does_not_skip_the_approval(self) -> None:
+        ops = opened()
+        reasons = [EscalationReason.LIMITED_KNOWLEDGE]
+        ops.escalate(Escalate(actor="Jo Park", tier="tier2", reasons=reasons), T0)
+        ops.escalate(Escalate(actor="Robin Ortiz", tier="tier1", reasons=reasons), T0)
+        assert ops.state.tier == "tier1"
+        with pytest.raises(InvalidAction, match="needs a supervisor's approval"):
+            ops.check_escalate(Escalate(actor="Jo Park", tier="tier3", reasons=reasons))
+        # One tier up, to tier2 itself, needs none.
+        ops.check_escalate(Escalate(actor="Jo Park", tier="tier2", reasons=reasons))
