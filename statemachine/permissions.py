@@ -253,7 +253,7 @@ def authorize(
         return Forbidden(f"only {who} may {action}; {why}")
 
     for name in (actor, on_behalf_of):
-        if name in RESERVED_NAMES:
+        if name is not None and name.casefold() in RESERVED_NAMES:
             raise refuse(f"{name!r} is reserved for Tierflow itself and no caller may act as it")
     service = perms.service(actor)
     if on_behalf_of is not None:
@@ -310,12 +310,12 @@ def permission_problems(policy: Policy) -> list[tuple[str, str]]:
     paths += [(f"teams.{i}.recipients", t.recipients) for i, t in enumerate(policy.teams)]
     for path, pool in paths:
         for j, person in enumerate(pool):
-            if person.name in RESERVED_NAMES:
+            if person.name.casefold() in RESERVED_NAMES:
                 problems.append((f"{path}.{j}.name", f"{person.name!r} is reserved for Tierflow"))
     people = {p.person.name for p in places(policy)}
     for i, service in enumerate(policy.permissions.services):
         path = f"permissions.services.{i}.name"
-        if service.name in RESERVED_NAMES:
+        if service.name.casefold() in RESERVED_NAMES:
             problems.append((path, f"{service.name!r} is reserved for Tierflow"))
         if service.name in people:
             problems.append((path, f"{service.name!r} is also the name of one of its people"))

@@ -224,7 +224,7 @@ class JwtVerifier:
     def _signing_key(self, token: str) -> Any:
         assert self._jwks is not None
         try:
-            return self._jwks.get_signing_key_from_jwt(token)
+            key = self._jwks.get_signing_key_from_jwt(token)
         except jwt.PyJWKClientConnectionError:
             raise IdentityUnavailable(
                 "the token's signing keys cannot be fetched now; retry later"
@@ -233,6 +233,11 @@ class JwtVerifier:
             raise Unauthenticated(
                 "the token's signing key is not one the issuer publishes"
             ) from None
+        # Only public keys sign here: a symmetric ("oct") key in the set would let its holder
+        # mint tokens, and the key's own algorithm must be the one the token names.
+        if getattr(key, "key_type", None) not in ("RSA", "EC"):
+            raise Unauthenticated("the issuer's key for this token is not a public signing key")
+        return key
 
 
 def _jwks_url(url: str) -> str:
