@@ -62,7 +62,12 @@ class TestList:
         await wait_for(tickets, vip.id, lambda s: s.tier == "tier2")
         await tickets.escalate(
             urgent.id,
-            Escalate(actor="Jo Park", reasons=[EscalationReason.LIMITED_ACCESS], tier="tier3"),
+            Escalate(
+                actor="Jo Park",
+                reasons=[EscalationReason.LIMITED_ACCESS],
+                tier="tier2",
+                team="billing",
+            ),
         )
 
         async def ids(**filters: object) -> set[str]:
@@ -72,17 +77,18 @@ class TestList:
         everything = await settle(lambda: tickets.list(task_queue=task_queue), expected=3)
         assert {r.ticket_id for r in everything} == {plain.id, urgent.id, vip.id}
         # Visibility lags the updates a little: wait for the escalation to be indexed.
-        await settle(lambda: tickets.list(task_queue=task_queue, tier="tier3"), expected=1)
+        await settle(lambda: tickets.list(task_queue=task_queue, team="billing"), expected=1)
         assert await ids(priority="high") == {urgent.id}
         assert await ids(customer_status="vip") == {vip.id}
-        assert await ids(tier="tier2") == {vip.id}
-        assert await ids(tier="tier3") == {urgent.id}
+        assert await ids(tier="tier2") == {vip.id, urgent.id}
+        assert await ids(tier="tier3") == set()
         assert await ids(state="tier1") == {plain.id}
         assert await ids(team="technical") == {vip.id}
+        assert await ids(team="billing") == {urgent.id}
         assert await ids(breached=False) == {plain.id, urgent.id, vip.id}
         assert await ids(breached=True) == set()
         assert await ids(running_only=True, tier="tier1") == {plain.id}
-        (row,) = await tickets.list(task_queue=task_queue, tier="tier3", with_summary=True)
+        (row,) = await tickets.list(task_queue=task_queue, team="billing", with_summary=True)
         assert row.escalations == 1
         assert row.status == "running"
         assert urgent.id in (row.summary or "")
