@@ -38,36 +38,23 @@ from temporalio.exceptions import ApplicationError
 
 from tierflow.activities.metrics import count_failure
 from tierflow.contracts import (
-    CustomerUpdate,
     DeliveryResult,
     DispatchOutcome,
     EffectBatch,
-    Notification,
+    Item,
     TicketSync,
     TimelineNote,
     Undelivered,
+    describe_item,
+    item_channel,
     recipient_key,
 )
 
 __all__ = ["DeliveredSoFar", "Item", "dispatch"]
 
 
-Item = Notification | CustomerUpdate | TicketSync
-
 # What an item that waited behind a failed one says of itself.
 WAITING = "waiting behind an earlier message to the same recipient"
-
-
-def _describe(item: Item) -> str:
-    if isinstance(item, Notification):
-        return f"{item.event} to {item.recipient} by {item.channel}"
-    if isinstance(item, CustomerUpdate):
-        return f"customer {item.kind} update by {item.channel}"
-    return f"host sync ({item.event})"
-
-
-def _channel(item: Item) -> str:
-    return "sync" if isinstance(item, TicketSync) else item.channel.value
 
 
 class _Failed:
@@ -110,7 +97,7 @@ async def dispatch(
                 result = await send(item)
         except TimeoutError:
             err = TimeoutError(f"no answer within {item_timeout:.3g}s")
-            count_failure(_channel(item), err)
+            count_failure(item_channel(item), err)
             return _Failed(err)
         except ApplicationError as err:
             if not err.non_retryable:
@@ -118,7 +105,7 @@ async def dispatch(
             return TimelineNote(
                 at=datetime.now(UTC),
                 kind="delivery_failure",
-                summary=f"{_describe(item)} failed: {err.message}",
+                summary=f"{describe_item(item)} failed: {err.message}",
                 data={"key": item.idempotency_key, "error": err.type or "error"},
             )
         except Exception as err:  # anything unknown is retried, as Temporal would
@@ -154,7 +141,7 @@ async def dispatch(
                 TimelineNote(
                     at=datetime.now(UTC),
                     kind="notification",
-                    summary=f"{_describe(item)}: {outcome.status}",
+                    summary=f"{describe_item(item)}: {outcome.status}",
                     data={"key": item.idempotency_key, "detail": outcome.detail},
                 )
             )

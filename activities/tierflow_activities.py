@@ -14,7 +14,7 @@ import httpx
 from temporalio import activity
 
 from tierflow.activities.channels import build_adapters
-from tierflow.activities.dispatch import DeliveredSoFar, Item, dispatch
+from tierflow.activities.dispatch import DeliveredSoFar, dispatch
 from tierflow.activities.log import SkipNotices, activity_logger
 from tierflow.activities.metrics import count_failure
 from tierflow.activities.notify import customer_notification, deliver, render_customer_update
@@ -31,6 +31,7 @@ from tierflow.contracts import (
     DeliveryResult,
     DispatchOutcome,
     EffectBatch,
+    Item,
     Notification,
     TicketSync,
     TimelineNote,

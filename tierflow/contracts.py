@@ -41,11 +41,14 @@ __all__ = [
     "DeliveryStatus",
     "DispatchOutcome",
     "EffectBatch",
+    "Item",
     "Notification",
     "NotifyChannel",
     "TicketSync",
     "TimelineNote",
     "Undelivered",
+    "describe_item",
+    "item_channel",
     "recipient_key",
 ]
 
@@ -193,3 +196,20 @@ class DispatchOutcome(BaseModel):
 # What ``dispatch_effects`` returns, as the workflow decodes it (built once per process).
 TIMELINE_NOTES = TypeAdapter(list[TimelineNote])
 DISPATCH_OUTCOME = TypeAdapter(list[TimelineNote] | DispatchOutcome)
+
+
+Item = Notification | CustomerUpdate | TicketSync
+
+
+def describe_item(item: Item) -> str:
+    """An item in a few words for the timeline, naming no address (staff names only)."""
+    if isinstance(item, Notification):
+        return f"{item.event} to {item.recipient} by {item.channel}"
+    if isinstance(item, CustomerUpdate):
+        return f"customer {item.kind} update by {item.channel}"
+    return f"host sync ({item.event})"
+
+
+def item_channel(item: Item) -> str:
+    """The channel an item goes out on, as metrics and the timeline name it."""
+    return "sync" if isinstance(item, TicketSync) else item.channel.value

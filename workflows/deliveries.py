@@ -25,9 +25,12 @@ from tierflow.contracts import (
     CustomerUpdate,
     DispatchOutcome,
     EffectBatch,
+    Item,
     Notification,
     TicketSync,
     TimelineNote,
+    describe_item,
+    item_channel,
     recipient_key,
 )
 from tierflow.statemachine.text import excerpt
@@ -43,7 +46,6 @@ __all__ = [
     "DropDelivery",
     "RetryDeliveries",
     "TicketDeliveries",
-    "describe",
 ]
 
 SYSTEM = "tierflow"
@@ -67,8 +69,6 @@ def _is_round(batch: EffectBatch) -> bool:
 
 
 WAITING = "waiting behind an earlier message to the same recipient"
-
-Item = Notification | CustomerUpdate | TicketSync
 
 
 class RetryDeliveries(AgentAction):
@@ -94,19 +94,6 @@ class DeliveryView(BaseModel):
     waiting: bool
     first_failed_at: datetime
     give_up_at: datetime
-
-
-def describe(item: Item) -> str:
-    """An item in a few words, naming no address (staff names only)."""
-    if isinstance(item, Notification):
-        return f"{item.event} to {item.recipient} by {item.channel}"
-    if isinstance(item, CustomerUpdate):
-        return f"customer {item.kind} update by {item.channel}"
-    return f"host sync ({item.event})"
-
-
-def channel_of(item: Item) -> str:
-    return "sync" if isinstance(item, TicketSync) else item.channel.value
 
 
 def _items(batch: EffectBatch) -> list[Item]:
@@ -269,12 +256,12 @@ class TicketDeliveries:
             s.delivery_outages += 1
             s.delivery_rounds = 0
             first = s.failing[0]
-            channels = sorted({channel_of(f.item) for f in s.failing if f.attempted})
+            channels = sorted({item_channel(f.item) for f in s.failing if f.attempted})
             s.record(
                 now,
                 "delivery_failure",
                 SYSTEM,
-                f"deliveries failing ({', '.join(channels)}): {describe(first.item)}: "
+                f"deliveries failing ({', '.join(channels)}): {describe_item(first.item)}: "
                 f"{first.error}; retrying until {first.give_up_at:%Y-%m-%d %H:%M:%S} UTC",
                 final=False,
                 outage=s.delivery_outages,
@@ -306,10 +293,10 @@ class TicketDeliveries:
             now,
             "delivery_failure",
             actor,
-            f"{describe(f.item)} not delivered ({why}): {f.error}",
+            f"{describe_item(f.item)} not delivered ({why}): {f.error}",
             final=True,
             key=f.item.idempotency_key,
-            channel=channel_of(f.item),
+            channel=item_channel(f.item),
             attempts=f.attempts,
         )
 
@@ -373,8 +360,8 @@ class TicketDeliveries:
         return [
             DeliveryView(
                 key=f.item.idempotency_key,
-                what=describe(f.item),
-                channel=channel_of(f.item),
+                what=describe_item(f.item),
+                channel=item_channel(f.item),
                 error=f.error,
                 attempts=f.attempts,
                 waiting=not f.attempted,

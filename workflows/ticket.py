@@ -113,6 +113,11 @@ def _signal_message(model: type[M], name: str, payloads: tuple[Any, ...]) -> M |
     return None
 
 
+def _cause(err: ActivityError) -> str:
+    """What made an effects activity fail, in the activity's own words where it gave some."""
+    return err.cause.message if isinstance(err.cause, ApplicationError) else str(err)
+
+
 def _reject(check: Callable[[], object]) -> None:
     """Run a domain check; turn its error into an update rejection with the same message:
     FORBIDDEN when the caller may not act, REJECTED when the ticket does not allow it."""
@@ -314,8 +319,7 @@ class TicketWorkflow:
                 summary=batch.summary,
             )
         except ActivityError as err:
-            cause = err.cause.message if isinstance(err.cause, ApplicationError) else str(err)
-            self.ops.delivery_failed(batch, cause, workflow.now())
+            self.ops.delivery_failed(batch, _cause(err), workflow.now())
         else:
             self.ops.delivered(batch, TIMELINE_NOTES.validate_python(raw))
 
@@ -332,8 +336,7 @@ class TicketWorkflow:
                     summary=sending.summary,
                 )
             except ActivityError as err:
-                cause = err.cause.message if isinstance(err.cause, ApplicationError) else str(err)
-                self._outbox.failed_outright(sending, cause, workflow.now())
+                self._outbox.failed_outright(sending, _cause(err), workflow.now())
             else:
                 outcome = DISPATCH_OUTCOME.validate_python(raw)
                 if isinstance(outcome, DispatchOutcome):

@@ -46,10 +46,13 @@ def known_identities() -> Identities:
 
 
 @asynccontextmanager
-async def serving(tickets: TicketClient, **app_options: Any) -> AsyncIterator[str]:
-    """The API served by uvicorn on a free loopback port, on this event loop; yields its URL.
-    It knows :data:`KEYS` unless ``app_options`` say otherwise (``create_app``'s keywords)."""
-    port = free_port()
+async def serving(
+    tickets: TicketClient, *, port: int | None = None, **app_options: Any
+) -> AsyncIterator[str]:
+    """The API served by uvicorn on loopback (``port``, else a free one), on this event loop;
+    yields its URL. It knows :data:`KEYS` unless ``app_options`` say otherwise
+    (``create_app``'s keywords)."""
+    port = port or free_port()
     options = app_options or {"identities": known_identities()}
     config = uvicorn.Config(
         create_app(tickets, **options), host="127.0.0.1", port=port, log_level="warning"

@@ -3,20 +3,17 @@ routes) on a loopback port, and a ticket full of personal data that must never s
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import uvicorn
 from temporalio.client import Client
 
-from tierflow.api import create_app
+from tests.interfaces.http_support import serving
 from tierflow.client import TicketClient
 from tierflow.connect import data_converter
-from tierflow.devserver import free_port
 from tierflow.encryption import EncryptionCodec, load_keys, new_key
 from tierflow.identity import ApiKeys, Identities, Principal
 from tierflow.statemachine import Ticket
@@ -137,22 +134,12 @@ async def serving_api(
     port: int | None = None,
 ) -> AsyncIterator[str]:
     """The API (codec routes included) served by uvicorn on loopback; yields its base URL."""
-    port = port or free_port()
-    app = create_app(
+    async with serving(
         tickets,
+        port=port,
         identities=identities_for(token) if token is not None else None,
         insecure_no_auth=token is None,
         codec=codec,
         codec_origins=origins,
-    )
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "uvicorn did not start"
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    ) as url:
+        yield url
