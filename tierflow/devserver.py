@@ -187,17 +187,28 @@ class DevServer:
         self.process = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
-        """Wait until the frontend answers, or fail with the server's own last log lines."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not port_open(self.ip, self.port):
+        """Wait until the frontend answers (listening is not enough: it says "not healthy
+        yet" for a moment), or fail with where to find the server's own log."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(
                     f"the Temporal dev server exited with code {self.process.returncode}; "
                     f"see {self.data_dir / 'temporal.log'}"
                 )
-            if asyncio.get_running_loop().time() > deadline:
-                raise RuntimeError(f"the Temporal dev server did not listen within {timeout}s")
+            if port_open(self.ip, self.port) and await self._answers():
+                return
+            if loop.time() > deadline:
+                raise RuntimeError(f"the Temporal dev server was not ready within {timeout}s")
             await asyncio.sleep(0.2)
+
+    async def _answers(self) -> bool:
+        try:
+            await Client.connect(self.address, namespace=self.namespace)
+        except RuntimeError:  # "Frontend is not healthy yet", and its like
+            return False
+        return True
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop the server we started (never one we merely found running)."""
