@@ -22,6 +22,12 @@ got it see the same key again and can drop it.
 **Hand-back.** Tickets that retry undelivered items themselves set ``hand_back_after`` on the
 batch: from that attempt on, the activity completes and returns what still fails (with what
 waited behind it) instead of failing, and the ticket retries those on its own timer.
+
+**Local.** Run as a local activity (the ticket's own wake-ups), an attempt has no heartbeat to
+leave its progress in, so a next attempt would send the delivered items again. It therefore
+never fails for a transient error: it tries an item that failed fast once more after
+``blip_retry`` (what the quick second attempt of a regular activity is for), then hands back
+whatever still fails, whatever ``hand_back_after`` says.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ from tierflow.contracts import (
     recipient_key,
 )
 
-__all__ = ["DeliveredSoFar", "Item", "dispatch"]
+__all__ = ["DeliveredSoFar", "Item", "dispatch", "is_local"]
 
 
 # What an item that waited behind a failed one says of itself.
@@ -62,6 +68,10 @@ class _Failed:
 
     def __init__(self, error: BaseException | None) -> None:
         self.error = error
+
+    def blip(self) -> bool:
+        """Failed on its own (not waiting), and not by timing out."""
+        return self.error is not None and not isinstance(self.error, TimeoutError)
 
     def message(self) -> str:
         if self.error is None:
@@ -77,13 +87,16 @@ async def dispatch(
     *,
     item_timeout: float = 10.0,
     on_delivered: Callable[[], None] | None = None,
+    blip_retry: float | None = None,
 ) -> list[TimelineNote] | DispatchOutcome:
     """Send every item; permanent failures become timeline notes, transient ones a retry.
 
     All items are attempted (one queue per recipient, the queues concurrently) before a
     transient failure is raised, so one slow channel does not keep the others from being
-    delivered on this attempt. With ``batch.hand_back_after`` reached, transient failures are
-    returned as undelivered items instead. ``on_delivered`` is called after each delivery.
+    delivered on this attempt. With ``batch.hand_back_after`` reached, or in a local activity,
+    transient failures are returned as undelivered items instead. ``on_delivered`` is called
+    after each delivery. ``blip_retry`` (seconds) sends an item that failed transiently, but
+    not by timing out, once more after that pause within this attempt.
     """
     items: list[Item] = [*batch.notifications, *batch.customer_updates, *batch.syncs]
     outcomes: list[DeliveryResult | TimelineNote | _Failed | None] = [None] * len(items)
@@ -114,13 +127,22 @@ async def dispatch(
             on_delivered()
         return result
 
+    async def once_more(item: Item) -> DeliveryResult | TimelineNote | _Failed:
+        outcome = await one(item)
+        if blip_retry is not None and isinstance(outcome, _Failed) and outcome.blip():
+            # A refused connection or a 503: worth one more try. A timeout is not (the
+            # channel is slow or gone, and this attempt should not wait for it twice).
+            await asyncio.sleep(blip_retry)
+            outcome = await one(item)
+        return outcome
+
     async def queue(indexes: list[int]) -> None:
         blocked = False
         for i in indexes:
             if blocked:
                 outcomes[i] = _Failed(None)
                 continue
-            outcomes[i] = await one(items[i])
+            outcomes[i] = await once_more(items[i])
             blocked = isinstance(outcomes[i], _Failed)
 
     await asyncio.gather(*(queue(indexes) for indexes in queues.values()))
@@ -147,11 +169,16 @@ async def dispatch(
             )
     if batch.hand_back_after is not None:
         attempt = activity.info().attempt if activity.in_activity() else 1
-        if attempt >= batch.hand_back_after or transient is None:
+        if attempt >= batch.hand_back_after or transient is None or is_local():
             return DispatchOutcome(notes=notes, undelivered=undelivered)
     if transient is not None:
         raise transient
     return notes
+
+
+def is_local() -> bool:
+    """Whether this runs as a local activity (which cannot heartbeat)."""
+    return activity.in_activity() and activity.info().is_local
 
 
 _PROGRESS = TypeAdapter(dict[str, DeliveryResult])
@@ -225,6 +252,7 @@ class DeliveredSoFar:
 
     def save(self) -> None:
         """Leave the record for the next attempt (a heartbeat; throttled by the SDK). Only
-        when this attempt delivered something: every heartbeat is a billable action."""
-        if activity.in_activity() and self._new:
+        when this attempt delivered something: every heartbeat is a billable action. Not in a
+        local activity, which has no heartbeat (nor, in this design, a next attempt)."""
+        if activity.in_activity() and self._new and not is_local():
             activity.heartbeat(_PROGRESS.dump_python(self._results, mode="json"))

@@ -14,7 +14,7 @@ import httpx
 from temporalio import activity
 
 from tierflow.activities.channels import build_adapters
-from tierflow.activities.dispatch import DeliveredSoFar, dispatch
+from tierflow.activities.dispatch import DeliveredSoFar, dispatch, is_local
 from tierflow.activities.log import SkipNotices, activity_logger
 from tierflow.activities.metrics import count_failure
 from tierflow.activities.notify import customer_notification, deliver, render_customer_update
@@ -38,6 +38,10 @@ from tierflow.contracts import (
 )
 
 __all__ = ["TierflowActivities"]
+
+# Seconds a local attempt waits before sending an item that failed fast once more (a regular
+# activity's retry policy waits the same second before its second attempt).
+BLIP_RETRY = 1.0
 
 
 class TierflowActivities:
@@ -86,7 +90,9 @@ class TierflowActivities:
     async def dispatch_effects(self, batch: EffectBatch) -> list[TimelineNote] | DispatchOutcome:
         """Deliver every effect of one ticket event (see `activities.dispatch`).
 
-        A retried batch does not resend what an earlier attempt already delivered.
+        A retried batch does not resend what an earlier attempt already delivered. Run as a
+        local activity (a ticket's own wake-ups), it retries a blip once within the attempt
+        and hands back what still fails.
         """
         progress = DeliveredSoFar.from_activity()
         item_timeout = self._item_timeout()
@@ -97,6 +103,7 @@ class TierflowActivities:
                     progress.wrap(self._send_item),
                     item_timeout=item_timeout,
                     on_delivered=progress.delivered,
+                    blip_retry=BLIP_RETRY if is_local() else None,
                 )
         except Exception:
             progress.save()

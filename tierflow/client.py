@@ -21,7 +21,7 @@ import builtins
 import re
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, StringConstraints, TypeAdapter, ValidationError
@@ -70,7 +70,7 @@ from tierflow.workflows.messages import (
 )
 from tierflow.workflows.state import TicketRun
 from tierflow.workflows.visibility import (
-    initial_search_attributes,
+    opening_search_attributes,
     static_details,
     static_summary,
 )
@@ -354,7 +354,10 @@ class TicketClient:
                     task_queue=self.task_queue,
                     id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    search_attributes=initial_search_attributes(ticket),
+                    # The ticket's first attributes, as its first task would set them.
+                    search_attributes=opening_search_attributes(
+                        start, workflow_id, datetime.now(UTC)
+                    ),
                     static_summary=static_summary(ticket),
                     static_details=static_details(ticket),
                 )

@@ -4,7 +4,9 @@ It drives the pure state machine in ``statemachine/``, owns the SLA timers (one 
 for the next deadline, re-armed only when that deadline changes), turns agent actions into
 validated Temporal updates and customer events into signals, and keeps what operators see in
 the Temporal UI current. Every side effect goes out as an activity, in the background, so that a
-dead notification channel never holds a ticket back.
+dead notification channel never holds a ticket back: a local activity within the same workflow
+task when the ticket wakes up on its own (a deadline, a customer event, its opening), a regular
+one when an agent waits for the ticket's answer (see ``_send``).
 """
 
 # No `from __future__ import annotations`: the sandbox re-executes this module for every
@@ -33,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         EffectBatch,
     )
     from tierflow.statemachine import DomainError, EscalationRecord, Forbidden
+    from tierflow.workflows import search_attributes as sa
     from tierflow.workflows import views, visibility
     from tierflow.workflows.deliveries import (
         DeliveryView,
@@ -76,6 +79,7 @@ NAMESPACED_TYPES_PATCH = "namespaced-activity-types"
 CARRY_EFFECTS_PATCH = "carry-undelivered-effects"
 CLOSED_CAN_PATCH = "closed-ticket-continues-as-new"
 DELIVERY_RETRY_PATCH = "deliveries-outlast-outages"
+LOCAL_EFFECTS_PATCH = "effects-as-local-activities"
 
 EFFECT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -94,6 +98,15 @@ DELIVERY_RETRY = RetryPolicy(
     maximum_attempts=3,
     non_retryable_error_types=["PermanentDeliveryError", "TemplateError"],
 )
+# A local effects activity (LOCAL_EFFECTS_PATCH) runs inside the workflow task that planned it,
+# which stays open until it is done, so it is kept short: well under the 8 s after which the
+# SDK heartbeats a 10 s workflow task (an extra task). Each item gets a third of it (5 s,
+# below the 10 s SMTP and HTTP timeouts of the settings) and one quick retry of a blip within
+# the attempt; whatever still fails is handed back and retried by the ticket's outbox, on
+# regular activities. One attempt only: a local attempt keeps no record of what it delivered,
+# so a second one would send those items again.
+LOCAL_EFFECT_TIMEOUT = timedelta(seconds=15)
+LOCAL_EFFECT_RETRY = RetryPolicy(maximum_attempts=1)
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -162,6 +175,11 @@ class TicketWorkflow:
         self._timer_fired: Deadline | None = None
         # What the server already holds, so that only changes are upserted.
         self._indexed = dict(visibility.current_search_attributes(workflow.info()))
+        # TicketSlaDue as the client computed it for the start request (a new ticket opened by
+        # TicketClient): it differs from ours by the time the start took, within a tolerance.
+        self._client_sla_due = visibility.client_sla_due(self._indexed, run.carried is None)
+        # An update was answered since the last publish: its caller waits for this task.
+        self._answering = False
 
     @staticmethod
     def _opened_at() -> datetime:
@@ -273,18 +291,25 @@ class TicketWorkflow:
     def _publish(self) -> None:
         """Send planned side effects and bring the UI's view of the ticket up to date."""
         carried, self.state.undelivered = self.state.undelivered, []
+        # Sent within this workflow task unless an agent waits for its answer (the update's
+        # result leaves with the task's completion, which a local activity would hold back).
+        local, self._answering = not self._answering, False
         for batch in [*carried, *self.ops.take_effects()]:
-            task = asyncio.create_task(self._dispatch(batch))
+            task = asyncio.create_task(self._dispatch(batch, local=local))
             self._effects.add(task)
             task.add_done_callback(self._effects.discard)
         if self.state.failing and (self._redelivery is None or self._redelivery.done()):
             self._redelivery = asyncio.create_task(self._redeliver())
         now = workflow.now()
         current = visibility.search_attribute_values(self.state, views.sla_due(self.state, now))
+        if self._client_sla_due is not None:
+            current = visibility.settle_sla_due(current, self._client_sla_due)
         updates = visibility.search_attribute_updates(current, self._indexed)
         if updates:
             workflow.upsert_search_attributes(updates)
             self._indexed = current
+            if current[sa.TICKET_SLA_DUE.name] != self._client_sla_due:
+                self._client_sla_due = None  # ours from now on: compared exactly
         workflow.set_current_details(visibility.details_markdown(self.state, now))
         self._report_metrics()
 
@@ -304,9 +329,9 @@ class TicketWorkflow:
                 self._meters = TicketMeters(workflow.metric_meter())
             self._meters.record(found)
 
-    async def _dispatch(self, batch: EffectBatch) -> None:
+    async def _dispatch(self, batch: EffectBatch, *, local: bool = False) -> None:
         if workflow.patched(DELIVERY_RETRY_PATCH):
-            await self._deliver(batch)
+            await self._deliver(batch, local=local)
             return
         try:
             # Decoded here with an adapter built once per process: the converter in each
@@ -323,18 +348,12 @@ class TicketWorkflow:
         else:
             self.ops.delivered(batch, TIMELINE_NOTES.validate_python(raw))
 
-    async def _deliver(self, batch: EffectBatch, *, held: bool = True) -> None:
+    async def _deliver(self, batch: EffectBatch, *, held: bool = True, local: bool = False) -> None:
         """Send ``batch``; keep what still fails for the ticket's own retries."""
         sending = self._outbox.hold_back(batch, workflow.now()) if held else batch
         if sending is not None:
             try:
-                raw = await workflow.execute_activity(
-                    self._dispatch_activity(),
-                    sending,
-                    start_to_close_timeout=timedelta(seconds=30),
-                    retry_policy=DELIVERY_RETRY,
-                    summary=sending.summary,
-                )
+                raw = await self._send(sending, local=local)
             except ActivityError as err:
                 self._outbox.failed_outright(sending, _cause(err), workflow.now())
             else:
@@ -350,6 +369,33 @@ class TicketWorkflow:
                 self._effects.add(task)
                 task.add_done_callback(self._effects.discard)
         self._dirty = True
+
+    async def _send(self, batch: EffectBatch, *, local: bool) -> Any:
+        """Run the effects activity on ``batch``: as a local activity when ``local`` (and the
+        ticket is new enough), else as a regular one.
+
+        A local activity spares the ticket's wake-up its second workflow task and the
+        activity task: one task where there were three, and one billable action either way
+        (Temporal Cloud bills the local activities of a workflow task as one). A regular one
+        still serves agent actions (an update's caller would wait for the delivery), outbox
+        retries (they go to channels already failing, likely slow) and tickets replaying
+        without the patch.
+        """
+        if local and workflow.patched(LOCAL_EFFECTS_PATCH):
+            return await workflow.execute_local_activity(
+                DISPATCH_EFFECTS,
+                batch,
+                start_to_close_timeout=LOCAL_EFFECT_TIMEOUT,
+                retry_policy=LOCAL_EFFECT_RETRY,
+                summary=batch.summary,
+            )
+        return await workflow.execute_activity(
+            self._dispatch_activity(),
+            batch,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=DELIVERY_RETRY,
+            summary=batch.summary,
+        )
 
     async def _redeliver(self) -> None:
         """Retry the failing items on the ticket's own timer (backoff capped at two minutes)
@@ -386,6 +432,7 @@ class TicketWorkflow:
 
     def _changed(self) -> TicketStatus:
         self._dirty = True
+        self._answering = True
         return self.ops.status(workflow.now())
 
     # --- agent and supervisor actions (updates) -----------------------------------------------
@@ -517,6 +564,7 @@ class TicketWorkflow:
         """Give up one failing delivery: a final failure on the timeline."""
         self._outbox.drop(a.key, a.acting, workflow.now())
         self._dirty = True
+        self._answering = True
         return self._outbox.views()
 
     @drop_delivery.validator

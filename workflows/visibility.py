@@ -20,9 +20,10 @@ from temporalio.common import SearchAttributePair, SearchAttributeUpdate, TypedS
 from tierflow.statemachine import Ticket
 from tierflow.statemachine.durations import format_duration
 from tierflow.workflows import search_attributes as sa
-from tierflow.workflows.messages import SlaView
+from tierflow.workflows.messages import OpenTicket, SlaView
+from tierflow.workflows.operations import TicketOperations
 from tierflow.workflows.state import TicketState
-from tierflow.workflows.views import sla_views
+from tierflow.workflows.views import sla_due, sla_views
 
 # Bounds of user text in the UI (characters, before escaping) and of listed items.
 MAX_SUBJECT = 200
@@ -73,17 +74,41 @@ def static_details(ticket: Ticket) -> str:
     )
 
 
-def initial_search_attributes(ticket: Ticket) -> TypedSearchAttributes:
-    """The attributes a ticket starts with (set by the client at start, free of extra cost)."""
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(sa.TICKET_STATE, "new"),
-            SearchAttributePair(sa.TICKET_PRIORITY, str(ticket.priority)),
-            SearchAttributePair(sa.TICKET_CUSTOMER_STATUS, str(ticket.customer.status)),
-            SearchAttributePair(sa.TICKET_SLA_BREACHED, False),
-            SearchAttributePair(sa.TICKET_ESCALATIONS, 0),
-        ]
-    )
+# How far the client's TicketSlaDue (see ``opening_search_attributes``) may be from the
+# workflow's own and still count as the same: the client computes it from its clock before
+# the start request, the workflow from the start time the server recorded, so the two differ
+# by the request's latency and the clocks' skew (milliseconds, unless something is wrong).
+# Within this, the ticket keeps the client's value rather than spend an upsert (a billable
+# action) on a difference no one filters by; beyond it (a business calendar's boundary
+# crossed in between, a skewed clock), the workflow's value is upserted.
+START_SLA_TOLERANCE = timedelta(seconds=2)
+
+
+def opening_search_attributes(
+    start: OpenTicket, workflow_id: str, now: datetime
+) -> TypedSearchAttributes:
+    """The attributes of a ticket opened ``now``, for the start request (Temporal Cloud bills
+    an upsert, not attributes set at start): the workflow's own first values, computed by
+    the same pure code from the same input, so its first task has nothing to upsert."""
+    state = TicketState.opening(start, now)
+    TicketOperations(state, workflow_id).open(now)
+    return typed_pairs(search_attribute_values(state, sla_due(state, now)))
+
+
+def client_sla_due(indexed: dict[str, Any], opening: bool) -> datetime | None:
+    """The TicketSlaDue a new ticket was started with (None: none, or a carried run, whose
+    attributes are the workflow's own)."""
+    value = indexed.get(sa.TICKET_SLA_DUE.name) if opening else None
+    return value if isinstance(value, datetime) else None
+
+
+def settle_sla_due(current: dict[str, Any], client_due: datetime) -> dict[str, Any]:
+    """``current`` with the client's TicketSlaDue where the workflow's is within
+    ``START_SLA_TOLERANCE`` of it (see there)."""
+    ours = current[sa.TICKET_SLA_DUE.name]
+    if isinstance(ours, datetime) and abs(ours - client_due) <= START_SLA_TOLERANCE:
+        return {**current, sa.TICKET_SLA_DUE.name: client_due}
+    return current
 
 
 def current_search_attributes(info: workflow.Info) -> dict[str, Any]:
