@@ -1,0 +1,329 @@
+"""What a ticket costs the server, read from its real history: a wake-up of its own (the opening,
+an SLA warning, a breach) is one workflow task whose effects run as a local activity; an agent's
+action keeps a regular activity; a ticket opened by the client starts with its attributes.
+
+Deliveries go to real receivers on loopback, as in ``test_notifications`` and
+``test_deliveries``; every wait is for an eventual condition.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client
+
+from tests.activities.servers import HttpRecorder, SmtpCapture
+from tierflow.client import workflow_id_for
+from tierflow.workflows import TicketWorkflow
+from tierflow.workflows import search_attributes as sa
+from tierflow.workflows.messages import OpenTicket, Resolve
+from tierflow.workflows.state import TicketRun
+from tierflow.workflows.visibility import START_SLA_TOLERANCE, settle_sla_due
+
+from .support import fast_policy, running_worker, ticket, wait_for
+from .test_deliveries import Outage, activities_for, chat_requests, eventually, has_entry
+
+pytestmark = pytest.mark.integration
+
+E = EventType
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+PATCH_MARKER = "core_patch"
+CHANGE_VERSION = "TemporalChangeVersion"
+# Events that come from outside the workflow and open a new stretch of its history.
+_FROM_OUTSIDE = {
+    E.EVENT_TYPE_TIMER_FIRED,
+    E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
+    E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+    E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+    E.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+    E.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
+}
+
+
+async def history(client: Client, ticket_id: str) -> list[HistoryEvent]:
+    handle = client.get_workflow_handle(workflow_id_for(ticket_id))
+    return [e async for e in handle.fetch_history_events()]
+
+
+def _summary(e: HistoryEvent) -> str:
+    data = e.user_metadata.summary.data
+    value = json.loads(data) if data else ""
+    return value if isinstance(value, str) else ""
+
+
+def wake_ups(events: Sequence[HistoryEvent], timer: str) -> list[list[HistoryEvent]]:
+    """For each firing of a timer whose summary starts with ``timer``, the events from it up
+    to the next event that came from outside the workflow."""
+    summaries = {
+        e.event_id: _summary(e) for e in events if e.event_type == E.EVENT_TYPE_TIMER_STARTED
+    }
+    stretches: list[list[HistoryEvent]] = []
+    current: list[HistoryEvent] | None = None
+    for e in events:
+        if e.event_type in _FROM_OUTSIDE:
+            current = None
+            if e.event_type == E.EVENT_TYPE_TIMER_FIRED:
+                started = e.timer_fired_event_attributes.started_event_id
+                if summaries[started].startswith(timer):
+                    current = []
+                    stretches.append(current)
+        if current is not None:
+            current.append(e)
+    return stretches
+
+
+def count(events: Sequence[HistoryEvent], kind: int) -> int:
+    return sum(1 for e in events if e.event_type == kind)
+
+
+def local_activity_markers(events: Sequence[HistoryEvent]) -> int:
+    return sum(
+        1
+        for e in events
+        if e.event_type == E.EVENT_TYPE_MARKER_RECORDED
+        and e.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
+    )
+
+
+def business_upserts(events: Sequence[HistoryEvent]) -> list[set[str]]:
+    """The attributes of every upsert other than ``workflow.patched``'s own bookkeeping."""
+    found = []
+    for e in events:
+        if e.event_type == E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            fields = set(
+                e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+            )
+            if fields != {CHANGE_VERSION}:
+                found.append(fields)
+    return found
+
+
+def first_task(events: Sequence[HistoryEvent]) -> list[HistoryEvent]:
+    """The first workflow task's completion and the commands it recorded."""
+    start = next(
+        i for i, e in enumerate(events) if e.event_type == E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    )
+    rest = events[start:]
+    end = next(
+        (i for i, e in enumerate(rest) if e.event_type == E.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED),
+        len(rest),
+    )
+    return list(rest[:end])
+
+
+class TestWakeUps:
+    async def test_a_warning_and_a_breach_are_one_workflow_task_each_and_deliver(
+        self, client: Client, task_queue: str
+    ) -> None:
+        """The warning and the breach each take exactly one workflow task and schedule no
+        activity (their effects are a local activity in that task), and their emails and chat
+        messages still arrive."""
+        with SmtpCapture() as smtp, HttpRecorder() as http:
+            async with running_worker(client, task_queue, activities_for(smtp, http)) as tickets:
+                t = ticket("Invoices do not load")
+                await tickets.open(t, fast_policy(resolution="2s"))
+
+                def emailed(subject: str) -> bool:
+                    return any(subject in str(e.message["Subject"]) for e in smtp.delivered)
+
+                # Waiting on the receivers, not on queries: a query that arrives while a
+                # local activity runs makes the SDK complete that task early (one more task).
+                async def delivered() -> bool:
+                    return (
+                        emailed("resolution SLA due")
+                        and emailed("SLA breached")
+                        and emailed("new ticket for tier2/technical")
+                    )
+
+                await eventually(delivered, within=30)
+
+                async def breach_chat() -> bool:
+                    return any("SLA breached" in r.json()["text"] for r in chat_requests(http))
+
+                await eventually(breach_chat, within=30)
+                events = await history(client, t.id)
+
+        assert count(events, E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) == 0
+        for kind in ("warning", "breach"):
+            (stretch,) = wake_ups(events, f"SLA resolution {kind} (tier1)")
+            assert count(stretch, E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) == 1, kind
+            assert local_activity_markers(stretch) >= 1, kind
+        # The opening's effects went the same way, in the first task.
+        assert local_activity_markers(first_task(events)) == 1
+
+    async def test_an_agent_action_keeps_a_regular_activity(
+        self, client: Client, task_queue: str
+    ) -> None:
+        """The effects of an update go out as a regular activity, so the agent's answer does
+        not wait for the deliveries; they arrive all the same."""
+        with SmtpCapture() as smtp, HttpRecorder() as http:
+            async with running_worker(client, task_queue, activities_for(smtp, http)) as tickets:
+                t = ticket("Cannot export a report")
+                await tickets.open(t, fast_policy(resolution="60s"))
+                await tickets.resolve(t.id, Resolve(actor="Jo Park", resolution="fixed"))
+
+                async def resolved_mail() -> bool:
+                    return any(
+                        "ana@example.com" in e.rcpt_tos and "resolved" in str(e.message["Subject"])
+                        for e in smtp.delivered
+                    )
+
+                await eventually(resolved_mail, within=30)
+                events = await history(client, t.id)
+
+        accepted = next(
+            i
+            for i, e in enumerate(events)
+            if e.event_type == E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+        )
+        assert count(events[accepted:], E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) == 1
+        assert count(events[:accepted], E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) == 0
+
+    async def test_a_blip_is_retried_within_the_wake_up(
+        self, client: Client, task_queue: str
+    ) -> None:
+        """An HTTP receiver that fails once gets the message on the quick retry inside the
+        local activity: no outage, no retry round, nothing sent twice."""
+        with SmtpCapture() as smtp, HttpRecorder() as http:
+            http.script(503)
+            async with running_worker(client, task_queue, activities_for(smtp, http)) as tickets:
+                t = ticket("Dashboard is blank")
+                await tickets.open(t, fast_policy(resolution="60s"))
+
+                async def both_through() -> bool:
+                    paths = [r.path for r in http.effects]
+                    return "/chat" in paths and "/sync" in paths
+
+                await eventually(both_through, within=30)
+                assert not await has_entry(tickets, t.id, "deliveries failing")
+                assert not await tickets.deliveries(t.id)
+                events = await history(client, t.id)
+        assert [r.status for r in http.requests].count(503) == 1
+        keys = [r.header("Idempotency-Key") for r in http.effects]
+        assert len(keys) == len(set(keys))
+        assert count(events, E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) == 0
+
+    async def test_a_channel_down_at_a_wake_up_goes_through_the_outbox(
+        self, client: Client, task_queue: str
+    ) -> None:
+        """Chat down at the breach: the local activity hands the chat message back, the
+        ticket retries it in rounds of regular activities, and once chat is back it arrives
+        exactly once; the owner is told once, by email."""
+        with SmtpCapture() as smtp, Outage() as http:
+            async with running_worker(client, task_queue, activities_for(smtp, http)) as tickets:
+                t = ticket("Chat goes down at the breach")
+                await tickets.open(t, fast_policy(resolution="2s"))
+                await eventually(lambda: has_entry(tickets, t.id, "now in tier1"))
+                http.down.add("/chat")
+                await wait_for(tickets, t.id, lambda s: s.tier == "tier2", timeout=30)
+                await eventually(lambda: has_entry(tickets, t.id, "deliveries failing"))
+                http.down.clear()
+
+                async def recovered() -> bool:
+                    return not await tickets.deliveries(t.id)
+
+                await eventually(recovered, within=150)
+                await eventually(lambda: has_entry(tickets, t.id, "deliveries recovered"))
+                events = await history(client, t.id)
+
+        (breach,) = wake_ups(events, "SLA resolution breach (tier1)")
+        assert local_activity_markers(breach) >= 1
+        rounds = [
+            e
+            for e in events
+            if e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+            and _summary(e).startswith("retry ")
+        ]
+        assert rounds
+        delivered = [r.header("Idempotency-Key") for r in chat_requests(http) if r.status == 200]
+        assert any("SLA breached" in r.json()["text"] for r in chat_requests(http))
+        assert len(delivered) == len(set(delivered))
+        told = [e for e in smtp.received if "deliveries failing" in str(e.message["Subject"])]
+        assert told
+        assert len({e.rcpt_tos[0] for e in told}) == len(told)
+
+
+class TestStartAttributes:
+    async def test_a_ticket_opened_by_the_client_starts_with_its_attributes(
+        self, client: Client, task_queue: str
+    ) -> None:
+        """The start request carries the ticket's tier, team, state and SLA due, and its
+        first workflow task upserts nothing (no billable upsert)."""
+        async with running_worker(client, task_queue) as tickets:
+            t = ticket("Reports page times out")
+            await tickets.open(t, fast_policy(resolution="60s"))
+            status = await wait_for(tickets, t.id, lambda s: s.state == "tier1")
+            events = await history(client, t.id)
+            desc = await client.get_workflow_handle(workflow_id_for(t.id)).describe()
+        started = events[0].workflow_execution_started_event_attributes
+        assert {
+            sa.TICKET_STATE.name,
+            sa.TICKET_TIER.name,
+            sa.TICKET_TEAM.name,
+            sa.TICKET_SLA_DUE.name,
+        } <= set(started.search_attributes.indexed_fields)
+        assert business_upserts(events) == []
+        attrs = desc.typed_search_attributes
+        assert attrs.get(sa.TICKET_TIER) == status.tier
+        assert attrs.get(sa.TICKET_STATE) == "tier1"
+        due = attrs.get(sa.TICKET_SLA_DUE)
+        assert due is not None
+        ours = min(v.due for v in status.sla if v.due is not None)
+        assert abs(due - ours) <= START_SLA_TOLERANCE
+
+    async def test_a_ticket_started_without_attributes_still_gets_them(
+        self, client: Client, task_queue: str
+    ) -> None:
+        """A caller that starts the workflow by hand, with no attributes, gets them from the
+        ticket's first task."""
+        async with running_worker(client, task_queue) as tickets:
+            t = ticket("Started by hand")
+            await client.start_workflow(
+                TicketWorkflow.run,
+                TicketRun(
+                    open=OpenTicket(
+                        ticket=t, policy=fast_policy(resolution="60s"), opened_by="Morgan Lee"
+                    )
+                ),
+                id=workflow_id_for(t.id),
+                task_queue=task_queue,
+            )
+            await wait_for(tickets, t.id, lambda s: s.state == "tier1")
+            handle = client.get_workflow_handle(workflow_id_for(t.id))
+
+            async def indexed() -> bool:
+                attrs = (await handle.describe()).typed_search_attributes
+                return (
+                    attrs.get(sa.TICKET_TIER) == "tier1"
+                    and attrs.get(sa.TICKET_SLA_DUE) is not None
+                )
+
+            await eventually(indexed)
+            upserts = business_upserts(await history(client, t.id))
+        assert upserts
+        assert sa.TICKET_TIER.name in upserts[0]
+
+
+class TestSlaDueTolerance:
+    DUE = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+
+    def values(self, due: datetime | None) -> dict[str, Any]:
+        return {sa.TICKET_SLA_DUE.name: due, sa.TICKET_TIER.name: "tier1"}
+
+    def test_the_clients_value_stands_within_the_tolerance(self) -> None:
+        """A due time a few milliseconds off the client's keeps the client's (no upsert)."""
+        ours = self.values(self.DUE + timedelta(milliseconds=40))
+        assert settle_sla_due(ours, self.DUE) == self.values(self.DUE)
+
+    def test_a_real_difference_is_the_workflows(self) -> None:
+        """Beyond the tolerance (a calendar boundary crossed, a skewed clock), the workflow's
+        own due time is the one indexed."""
+        ours = self.values(self.DUE + START_SLA_TOLERANCE + timedelta(seconds=1))
+        assert settle_sla_due(ours, self.DUE) == ours
+        assert settle_sla_due(self.values(None), self.DUE) == self.values(None)
