@@ -103,7 +103,7 @@ async def _delivery_outage(tickets: TicketClient, outage: Outage) -> str:
         if not await tickets.deliveries(t.id):
             break
         await asyncio.sleep(0.1)
-    await tickets.resolve(t.id, Resolve(actor="alex", resolution="done"))
+    await tickets.resolve(t.id, Resolve(actor="Jo Park", resolution="done"))
     return t.id
 
 

@@ -34,3 +34,10 @@ class TestReplay:
             workflow_runner=runner(),
         )
         await replayer.replay_workflow(history)
+
+    def test_recordings_cover_tickets_before_and_after_local_effects(self) -> None:
+        """Tickets recorded before effects ran as local activities (v5) and after (the
+        unprefixed recordings) are both replayed: the older have no local-activity marker."""
+        by_name = {p.stem: p.read_text() for p in HISTORIES}
+        assert "core_local_activity" in by_name["breach_and_follow_up"]
+        assert "core_local_activity" not in by_name["v5-breach_and_follow_up"]
