@@ -45,14 +45,19 @@ def billable(events: Sequence[HistoryEvent]) -> Counter[str]:
     attempts: dict[int, int] = {}
     # The server records the markers of one workflow task as one batch (its action metric's
     # ``command_BatchMarkers``): two patches first met in the same task are one marker action.
-    marker_tasks: set[int] = set()
+    # A batch with a local activity's marker is billable (Cloud bills a task's local
+    # activities as one action) even when patch markers share it.
+    marker_tasks: dict[int, str] = {}
     for e in events:
         kind = _BILLABLE.get(e.event_type)
         if kind is not None and e.event_type == E.EVENT_TYPE_MARKER_RECORDED:
             task = e.marker_recorded_event_attributes.workflow_task_completed_event_id
-            if task in marker_tasks:
+            counted = marker_tasks.get(task)
+            if counted == "patch_bookkeeping" and not _patch_bookkeeping(e):
+                counts[counted] -= 1
+            elif counted is not None:
                 continue
-            marker_tasks.add(task)
+            marker_tasks[task] = "patch_bookkeeping" if _patch_bookkeeping(e) else kind
         if kind is not None:
             counts["patch_bookkeeping" if _patch_bookkeeping(e) else kind] += 1
         if e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:

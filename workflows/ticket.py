@@ -381,16 +381,17 @@ class TicketWorkflow:
         retries (they go to channels already failing, likely slow) and tickets replaying
         without the patch.
         """
+        name = self._dispatch_activity()  # (its patch marker lands in the first task)
         if local and workflow.patched(LOCAL_EFFECTS_PATCH):
             return await workflow.execute_local_activity(
-                DISPATCH_EFFECTS,
+                name,
                 batch,
                 start_to_close_timeout=LOCAL_EFFECT_TIMEOUT,
                 retry_policy=LOCAL_EFFECT_RETRY,
                 summary=batch.summary,
             )
         return await workflow.execute_activity(
-            self._dispatch_activity(),
+            name,
             batch,
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=DELIVERY_RETRY,
