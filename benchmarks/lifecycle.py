@@ -67,12 +67,21 @@ class BatchResult:
 
 
 async def wait_for_tier(client: Client, workflow_id: str, tier: str) -> None:
-    """Return once the workflow upserted ``TicketTier = tier`` (history long-poll)."""
+    """Return once the workflow upserted ``TicketTier = tier`` (history long-poll), or, for
+    the first tier, once its first workflow task completed when it was started with
+    ``TicketTier = tier`` (TicketClient sets a ticket's first attributes at start)."""
     want = f'"{tier}"'.encode()
     upsert = EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+    started_in_tier = False
     handle = client.get_workflow_handle(workflow_id)
     async for e in handle.fetch_history_events(wait_new_event=True):
-        if e.event_type == upsert:
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            fields = e.workflow_execution_started_event_attributes.search_attributes
+            value = fields.indexed_fields.get("TicketTier")
+            started_in_tier = value is not None and value.data == want
+        elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and started_in_tier:
+            return
+        elif e.event_type == upsert:
             fields = e.upsert_workflow_search_attributes_event_attributes.search_attributes
             value = fields.indexed_fields.get("TicketTier")
             if value is not None and value.data == want:
