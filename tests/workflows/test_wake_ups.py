@@ -18,7 +18,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
-from tests.activities.servers import HttpRecorder, SmtpCapture
+from tests.activities.servers import BlackHole, HttpRecorder, SmtpCapture
+from tierflow.activities import Settings, TierflowActivities
 from tierflow.client import workflow_id_for
 from tierflow.workflows import TicketWorkflow
 from tierflow.workflows import search_attributes as sa
@@ -208,6 +209,24 @@ class TestWakeUps:
         keys = [r.header("Idempotency-Key") for r in http.effects]
         assert len(keys) == len(set(keys))
         assert count(events, E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) == 0
+
+    async def test_a_mail_server_that_hangs_holds_the_wake_up_five_seconds_at_most(
+        self, client: Client, task_queue: str
+    ) -> None:
+        """An email to a server that never answers is given up by the local attempt after a
+        third of its 15 s (and handed to the ticket's retries), while the chat message of the
+        same batch goes through."""
+        with BlackHole() as mail, HttpRecorder() as http:
+            acts = TierflowActivities(
+                Settings(
+                    smtp_host=mail.host, smtp_port=mail.port, chat_webhook_url=f"{http.url}/chat"
+                )
+            )
+            async with running_worker(client, task_queue, acts) as tickets:
+                t = ticket("Mail server hangs")
+                await tickets.open(t, fast_policy(resolution="60s"))
+                await eventually(lambda: has_entry(tickets, t.id, "no answer within 5s"))
+        assert any(r.path == "/chat" for r in http.effects)
 
     async def test_a_channel_down_at_a_wake_up_goes_through_the_outbox(
         self, client: Client, task_queue: str
