@@ -4,13 +4,16 @@ A ticket's fate comes from its own history: how its run ended (lost when it fail
 terminated or timed out, or has no history at all), its deadline and when it escalated (the
 workflow task that upserted ``TicketTier = tier2``), how many escalations it recorded, and which
 deliveries it planned — the idempotency keys of the email and chat items in the inputs of its
-effects activities. Recovery after a fault is read from the histories too: the first workflow
+effects activities, and for those run as local activities (whose input the history does not
+keep) in their results: a note per item delivered or failed for good, naming its channel, and
+the items handed back. Recovery after a fault is read from the histories too: the first workflow
 task any ticket completed after the fault began.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -76,6 +79,33 @@ def _planned(e: HistoryEvent) -> dict[str, str]:
     return {i["idempotency_key"]: i["channel"] for i in items if i["channel"] in RECEIVED_CHANNELS}
 
 
+_LOCAL_ACTIVITY = "core_local_activity"
+# The channel in a timeline note's summary: "… by email: sent", "… by chat failed: …".
+_NOTE_CHANNEL = re.compile(r" by (\w+)(?:: | failed: )")
+
+
+def _planned_local(e: HistoryEvent) -> dict[str, str]:
+    """The email and chat items of an effects batch run as a local activity, from its result."""
+    a = e.marker_recorded_event_attributes
+    if a.marker_name != _LOCAL_ACTIVITY or "result" not in a.details:
+        return {}
+    if json.loads(a.details["data"].payloads[0].data).get("activity_type") not in _DISPATCH:
+        return {}
+    result = json.loads(a.details["result"].payloads[0].data)
+    notes = result if isinstance(result, list) else result.get("notes", [])
+    planned: dict[str, str] = {}
+    for note in notes:
+        key = note.get("data", {}).get("key")
+        found = _NOTE_CHANNEL.search(note.get("summary", ""))
+        if key and found and found.group(1) in RECEIVED_CHANNELS:
+            planned[key] = found.group(1)
+    for u in [] if isinstance(result, list) else result.get("undelivered", []):
+        item = u["item"]
+        if item.get("channel") in RECEIVED_CHANNELS:
+            planned[item["idempotency_key"]] = item["channel"]
+    return planned
+
+
 def fate(workflow_id: str, events: Sequence[HistoryEvent], *, baseline: bool = False) -> Fate:
     """Read one ticket's history (a Tierflow ticket, or the bare baseline's ``BaselineTicket``)."""
     f = Fate(workflow_id)
@@ -102,6 +132,8 @@ def fate(workflow_id: str, events: Sequence[HistoryEvent], *, baseline: bool = F
             f.escalations = max(f.escalations, _escalation_count(e) or 0)
         elif t == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             f.planned.update(_planned(e))
+        elif t == E.EVENT_TYPE_MARKER_RECORDED:
+            f.planned.update(_planned_local(e))
         elif t in _LOST:
             f.lost = _LOST[t]
     # The baseline has no escalation counter: its escalations are its moves to tier 2.
