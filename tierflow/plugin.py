@@ -30,10 +30,30 @@ from tierflow.workflows import LegacyTicketWorkflow, TicketWorkflow
 PLUGIN_NAME = "tierflow.TierflowPlugin"
 
 # Imported once outside the sandbox and shared by every ticket: pure and deterministic, and
-# re-importing them for each workflow would cost most of a ticket's CPU.
+# re-importing them for each workflow would cost most of a ticket's CPU and memory. The
+# workflow's own helper modules are named one by one: ``tierflow.workflows`` as a whole would
+# pass the workflow module (``tierflow.workflows.ticket``) through too, and the sandbox exists
+# to load that one afresh for each ticket. Named here, ``from tierflow.workflows import
+# views`` finds the shared module; otherwise the package's fresh copy in each sandbox would
+# execute it again for every ticket.
+WORKFLOW_HELPERS: Sequence[str] = tuple(
+    f"tierflow.workflows.{name}"
+    for name in (
+        "deliveries",
+        "effects",
+        "messages",
+        "metrics",
+        "operations",
+        "search_attributes",
+        "state",
+        "views",
+        "visibility",
+    )
+)
 SANDBOX_PASSTHROUGH: Sequence[str] = (
     "tierflow.statemachine",
     "tierflow.contracts",
+    *WORKFLOW_HELPERS,
     "transitions",
     "six",
     "pydantic",
