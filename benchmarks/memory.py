@@ -6,7 +6,7 @@ sandbox, pydantic schemas); then ``count`` tickets are opened whose deadlines li
 and once every one of them has run its first workflow task (it sits in tier 1, by its
 ``TicketTier`` search attribute) the worker's resident memory is read again:
 
-    per ticket = (RSS after − RSS after the warm-up) / count
+    per ticket = (RSS after - RSS after the warm-up) / count
 
 :func:`breakdown` runs the same shape with the worker in this process under ``tracemalloc``
 and names the source lines that allocated the bytes the tickets keep.
