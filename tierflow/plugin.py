@@ -24,6 +24,7 @@ from temporalio.plugin import SimplePlugin
 from temporalio.worker import UnsandboxedWorkflowRunner, WorkerConfig, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from tierflow import _codecache
 from tierflow.activities import Settings, TierflowActivities
 from tierflow.workflows import LegacyTicketWorkflow, TicketWorkflow
 
@@ -131,9 +132,11 @@ def _with_pydantic(existing: DataConverter | None) -> DataConverter:
 
 
 def _runner(existing: WorkflowRunner | None, *, sandboxed: bool) -> WorkflowRunner:
-    """The worker's runner, with Tierflow's pure modules passed through the sandbox."""
+    """The worker's runner, with Tierflow's pure modules passed through the sandbox (and
+    the workflow module compiled once per process, not once per ticket)."""
     if not sandboxed:
         return UnsandboxedWorkflowRunner()
+    _codecache.install()
     if isinstance(existing, SandboxedWorkflowRunner):
         restrictions = existing.restrictions
         kwargs: dict[str, Any] = {"runner_class": existing.runner_class}
