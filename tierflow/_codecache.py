@@ -71,7 +71,7 @@ def install() -> None:
             sys.meta_path.insert(0, SharedCodeFinder())
 
 
-def cached_modules() -> int:
-    """How many compiled module versions are shared (for tests)."""
+def compiled_paths() -> set[str]:
+    """The source files whose compiled code is shared (for tests)."""
     with _lock:
-        return len(_codes)
+        return {path for path, _mtime, _size in _codes}

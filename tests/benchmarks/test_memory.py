@@ -14,6 +14,7 @@ from temporalio.client import Client
 
 from benchmarks import memory, tickets
 from benchmarks.__main__ import main
+from tierflow._codecache import compiled_paths
 from tierflow.activities import Settings, TierflowActivities
 from tierflow.client import TicketClient
 from tierflow.worker import WorkerSettings, build_worker
@@ -57,6 +58,8 @@ class TestInTheWorker:
             assert c.policy is not a.policy
             assert c.policy.tiers is a.policy.tiers
             assert c.policy.sla != a.policy.sla
+        # The sandbox loaded the workflow module through the shared compiled code.
+        assert any(p.endswith("ticket.py") for p in compiled_paths())
 
     async def test_tickets_held_are_bounded_by_the_cache(
         self, client: Client, task_queue: str
