@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import time
 import tracemalloc
 import uuid
@@ -52,6 +53,8 @@ class MemoryResult:
     cache: int
     rss_before_mib: float
     rss_after_mib: float
+    # The worker's CPU time (user + system) spent on the measured tickets.
+    cpu_seconds: float = 0.0
 
     @property
     def per_ticket_kib(self) -> float:
@@ -66,6 +69,7 @@ class MemoryResult:
             "rss_before_mib": round(self.rss_before_mib, 1),
             "rss_after_mib": round(self.rss_after_mib, 1),
             "per_ticket_kib": round(self.per_ticket_kib, 1),
+            "cpu_ms_per_ticket": round(self.cpu_seconds * 1000 / self.tickets, 2),
         }
 
 
@@ -127,6 +131,13 @@ async def wait_in_tier1(
         await asyncio.sleep(0.5)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of ``pid`` so far, from ``/proc/<pid>/stat``."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _settled_rss_mib(worker: WorkerProcess) -> float:
     """The worker's resident memory once it stopped moving (the last tasks finished)."""
     assert worker.pid is not None
@@ -157,12 +168,15 @@ async def measure(
         await open_tickets(kind, client, worker.task_queue, warm_up)
         await wait_in_tier1(client, worker.task_queue, warm_up)
         before = await _settled_rss_mib(worker)
+        assert worker.pid is not None
+        cpu = cpu_seconds(worker.pid)
         await open_tickets(
             kind, client, worker.task_queue, count, distinct_policies=distinct_policies
         )
         await wait_in_tier1(client, worker.task_queue, warm_up + count)
         after = await _settled_rss_mib(worker)
-    return MemoryResult(kind, sandbox, count, cache, before, after)
+        cpu = cpu_seconds(worker.pid) - cpu
+    return MemoryResult(kind, sandbox, count, cache, before, after, cpu)
 
 
 async def run(
@@ -195,7 +209,7 @@ async def run(
 def render(doc: dict[str, Any], console: Console) -> None:
     """The memory suite's figures as a table."""
     table = Table(title=f"Worker memory per cached ticket ({doc['tickets']} open tickets)")
-    for column in ("workflow", "sandbox", "RSS before → after", "per ticket"):
+    for column in ("workflow", "sandbox", "RSS before → after", "per ticket", "CPU per ticket"):
         table.add_column(column, justify="right" if column != "workflow" else "left")
     for r in doc["runs"]:
         table.add_row(
@@ -203,6 +217,7 @@ def render(doc: dict[str, Any], console: Console) -> None:
             "on" if r["sandbox"] else "off",
             f"{r['rss_before_mib']} → {r['rss_after_mib']} MiB",
             f"{r['per_ticket_kib']} KiB",
+            f"{r['cpu_ms_per_ticket']} ms",
         )
     console.print(table)
     t = doc["target"]
