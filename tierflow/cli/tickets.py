@@ -372,6 +372,7 @@ def _print_deliveries(ticket_id: str, found: list[DeliveryView]) -> None:
             f"{d.error}",
             markup=False,
             highlight=False,
+            soft_wrap=True,  # one line per item, however narrow the terminal
         )
 
 
