@@ -257,6 +257,8 @@ class TestRefusals:
             ("POST", "retry", [], 422),
             ("POST", "retry", {"attempts": -1}, 422),
             ("POST", "retry", "NaN", 422),
+            ("POST", "drop", "SURROGATE", 422),
+            ("POST", "drop", "DEEP", 422),
             ("GET", "retry", None, 405),
             ("GET", "drop", None, 405),
             ("DELETE", "", None, 405),
@@ -283,9 +285,10 @@ class TestRefusals:
         await wait_for(tickets, t.id, lambda s: s.state == "tier1")
         before = await quiet_history_length(client, t.id)
         url = f"/tickets/{t.id}/deliveries" + (f"/{path}" if path else "")
-        if body == "NaN":
+        raw = {"NaN": b"NaN", "SURROGATE": b'{"key": "\\ud800"}', "DEEP": b"[" * 100_000}
+        if isinstance(body, str) and body in raw:
             response = await api.request(
-                method, url, content=b"NaN", headers={"Content-Type": "application/json"}
+                method, url, content=raw[body], headers={"Content-Type": "application/json"}
             )
         else:
             response = await api.request(method, url, json=body)
@@ -307,3 +310,27 @@ class TestRefusals:
         assert huge.status_code == 413
         no_auth = await api.post("/tickets/T-1/deliveries/retry", headers={"Authorization": ""})
         assert no_auth.status_code == 401
+
+    async def test_acting_for_someone_takes_a_service_and_a_plain_name(
+        self, api: httpx.AsyncClient, tickets: TicketClient
+    ) -> None:
+        """A person naming someone to act for: 403; a name that is not ASCII in the header,
+        or one that differs from the body's: 422 — before anything reaches the ticket."""
+        t = ticket("On behalf")
+        await tickets.open(t, fast_policy(resolution="1h"))
+        await wait_for(tickets, t.id, lambda s: s.state == "tier1")
+        url = f"/tickets/{t.id}/deliveries"
+        person = await api.post(f"{url}/retry", headers={"X-On-Behalf-Of": "Jo Park"})
+        assert person.status_code == 403
+        assert person.json() == {"detail": "only a service may act on behalf of someone"}
+        odd = await api.post(
+            f"{url}/drop", json={"key": "k"}, headers={"X-On-Behalf-Of": "Jo\x7fPark"}
+        )
+        assert odd.status_code == 422, odd.text
+        differs = await api.post(
+            f"{url}/drop",
+            json={"key": "k", "on_behalf_of": "Robin Ortiz"},
+            headers={**SERVICE, "X-On-Behalf-Of": "Jo Park"},
+        )
+        assert differs.status_code == 422
+        assert "Robin" not in differs.text
