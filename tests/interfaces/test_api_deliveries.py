@@ -235,8 +235,12 @@ class TestRefusals:
             assert response.status_code == 200, response.text
         listed = await api.get(f"/tickets/{t.id}/deliveries")
         assert (listed.status_code, listed.json()) == (200, [])
-        for path, body in (("retry", None), ("drop", {"key": "x"})):
-            response = await api.post(f"/tickets/{t.id}/deliveries/{path}", json=body)
+        commands: list[tuple[str, dict[str, str] | None]] = [
+            ("retry", None),
+            ("drop", {"key": "x"}),
+        ]
+        for path, command in commands:
+            response = await api.post(f"/tickets/{t.id}/deliveries/{path}", json=command)
             assert response.status_code == 409, response.text
             assert "closed" in response.json()["detail"]
 
