@@ -8,6 +8,7 @@ list filter seeing it, the outbox empty).
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -199,6 +200,47 @@ class TestCommands:
         nothing = await failing.http.post(f"{failing.path}/retry")
         assert nothing.status_code == 409
         assert nothing.json() == {"detail": "no delivery of this ticket is failing"}
+
+
+class TestOutsider:
+    async def test_made_up_keys_never_drop_anything(self, failing: Failing) -> None:
+        """A supervisor sends 120 made-up keys (seeded: the same every run) — any script,
+        control characters, near misses of real keys, 0 to 400 characters, non-strings: each
+        is a 409 or a 422 that repeats nothing, and every failing item is still there."""
+        before = await failing.listed()
+        real = [d["key"] for d in before]
+        rng = random.Random(14)
+        alphabet = "aZ09-_/.:%\u202e\u200b\x00\x1b\n\t\"'<>{}é中🙂\U0010fffd"
+        keys: list[object] = [
+            *(k + rng.choice([" ", "/", "\x00", "é"]) for k in real),
+            *(k.upper() for k in real),
+            *(k[:-1] for k in real),
+            "",
+            "k" * 300,
+            "k" * 301,
+            -1,
+            2**64,
+            1.5,
+            True,
+            None,
+            [real[0]],
+            {"key": real[0]},
+        ]
+        while len(keys) < 120:
+            keys.append("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 400))))
+        seen: dict[int, int] = {}
+        for key in keys:
+            response = await failing.http.post(f"{failing.path}/drop", json={"key": key})
+            seen[response.status_code] = seen.get(response.status_code, 0) + 1
+            assert response.status_code in (409, 422), (key, response.text)
+            assert_short_and_clean(response)
+            if isinstance(key, str) and len(key) > 20:
+                assert key not in response.text
+        assert seen[409] > 50
+        assert seen[422] >= 5
+        after = await failing.listed()
+        assert {d["key"] for d in after} == set(real)
+        assert await failing.finals() == []
 
 
 # --- what the routes refuse ----------------------------------------------------------------
