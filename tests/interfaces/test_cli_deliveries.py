@@ -1,10 +1,12 @@
 """``tierflow ticket deliveries / retry-delivery / drop-delivery`` and ``tierflow tickets list
---delivery-failing`` against the real dev server, with a chat receiver on loopback that answers
-503 while it is "down". Refusals are one line on stderr and exit 1 (2 for usage errors).
+--delivery-failing`` (and the blocking client's delivery calls) against the real dev server,
+with a chat receiver on loopback that answers 503 while it is "down". Refusals are one line on
+stderr and exit 1 (2 for usage errors).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
 from tests.activities.servers import SmtpCapture
 from tests.interfaces.conftest import Cli
@@ -19,6 +22,9 @@ from tests.interfaces.test_cli import one_error_line
 from tests.workflows.support import fast_policy, running_worker, ticket, wait_for
 from tests.workflows.test_deliveries import Outage, activities_for, eventually
 from tierflow.client import TicketClient
+from tierflow.config import TemporalSettings
+from tierflow.errors import ActionForbidden, ActionRejected, TicketError, TicketNotFound
+from tierflow.sync_client import SyncTicketClient
 from tierflow.workflows.messages import Assign
 
 pytestmark = pytest.mark.integration
@@ -188,3 +194,35 @@ class TestRefusals:
         )
         assert result.exit_code == 1
         assert one_error_line(result.stderr) == "error: no failing delivery with that key"
+
+
+class TestSyncClient:
+    async def test_scripts_read_and_command_deliveries(
+        self, tickets: TicketClient, temporal_env: WorkflowEnvironment, task_queue: str
+    ) -> None:
+        """The blocking client lists deliveries, and its refusals are the asyncio client's:
+        nothing to retry (ActionRejected), an agent dropping (ActionForbidden), an unknown
+        ticket (TicketNotFound)."""
+        address = temporal_env.client.service_client.config.target_host
+        t = ticket("Scripted")
+        await tickets.open(t, fast_policy(resolution="1h"))
+        await wait_for(tickets, t.id, lambda s: s.state == "tier1")
+
+        def script() -> tuple[list[object], list[type[TicketError]]]:
+            settings = TemporalSettings(temporal_address=address, task_queue=task_queue)
+            seen: list[type[TicketError]] = []
+            with SyncTicketClient.connect(settings, actor="Jo Park") as sync:
+                listed: list[object] = list(sync.deliveries(t.id))
+                for call in (
+                    lambda: sync.retry_deliveries(t.id),
+                    lambda: sync.drop_delivery(t.id, {"key": "k"}),
+                    lambda: sync.deliveries("T-never-opened"),
+                ):
+                    with pytest.raises(TicketError) as caught:
+                        call()
+                    seen.append(type(caught.value))
+            return listed, seen
+
+        listed, seen = await asyncio.to_thread(script)
+        assert listed == []
+        assert seen == [ActionRejected, ActionForbidden, TicketNotFound]
