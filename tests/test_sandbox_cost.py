@@ -1,14 +1,17 @@
-"""The workflow module is compiled once per process however many sandboxes load it."""
+"""What the sandbox does again for every ticket is kept small: the workflow module is
+compiled once per process, and the workflow's pure helper modules are shared, not re-run."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import pkgutil
 from pathlib import Path
 from types import ModuleType
 
 import tierflow.workflows
 from tierflow._codecache import SharedCodeFinder, compiled_paths
+from tierflow.plugin import SANDBOX_PASSTHROUGH
 
 
 def _load(name: str, path: list[str]) -> ModuleType:
@@ -47,3 +50,16 @@ class TestSharedCode:
         os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
         second = _load("tierflow.probe", [str(tmp_path)])
         assert (first.answer(), second.answer()) == (1, 22)
+
+
+class TestPassedThrough:
+    def test_every_helper_of_the_workflow_is_shared(self) -> None:
+        """Each module of ``tierflow.workflows`` but the workflow's own is passed through the
+        sandbox by name (a new one left out would run again for every ticket)."""
+        names = {m.name for m in pkgutil.iter_modules(tierflow.workflows.__path__)}
+        helpers = {f"tierflow.workflows.{n}" for n in names - {"ticket"}}
+        assert helpers <= set(SANDBOX_PASSTHROUGH)
+
+    def test_the_workflow_module_itself_is_not(self) -> None:
+        """The workflow module stays the sandbox's to load afresh for each ticket."""
+        assert not any("tierflow.workflows.ticket".startswith(m) for m in SANDBOX_PASSTHROUGH)
