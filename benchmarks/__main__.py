@@ -2,6 +2,7 @@
 
     python -m benchmarks [--suite all|throughput|latency|lateness|cost] [--tickets N]
         [--agents 50] [--lateness-tickets 10000] [--spread-seconds 180] [--json PATH] [--tiny]
+    python -m benchmarks --suite memory [--memory-tickets 1000]
     python -m benchmarks --suite faults [--small] [--tickets 1000] [--spread-seconds 240]
         [--worker-kills 5] [--channel-outage 600] [--sticky-timeout 3] [--no-baseline]
 
@@ -29,10 +30,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from tierflow.config import DEFAULT_CACHE_SIZE
 
-from . import cost, faults, latency, lateness, lifecycle, report
+from . import cost, faults, latency, lateness, lifecycle, memory, report
 from .server import BenchServer, WorkerProcess, bench_server
 
-SUITES = ("throughput", "latency", "lateness", "cost")
+SUITES = ("throughput", "latency", "lateness", "cost", "memory")
 DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
 FAULTS_JSON = Path(__file__).parent / "results" / "faults.json"
 
@@ -48,6 +49,7 @@ class Config:
     spread: float = 180.0
     lead: float | None = None
     cost_tickets: int = 50
+    memory_tickets: int = 1000
     cache: int = DEFAULT_CACHE_SIZE
     sandbox: bool = True
     db_file: bool = False
@@ -66,6 +68,7 @@ class Config:
             spread=2.0,
             lead=4.0,
             cost_tickets=3,
+            memory_tickets=10,
             shape=lifecycle.LifecycleShape(resolution=1.0, follow_up=0.5),
         )
 
@@ -174,6 +177,14 @@ async def run(cfg: Config, console: Console, out: Path | None = None) -> dict[st
             save()
         if "lateness" in cfg.suites:
             doc["lateness"] = await _lateness(server, cfg, console)
+            save()
+        if "memory" in cfg.suites:
+            # Sandbox as configured first (the target's figure), then the other way.
+            sandboxes = (cfg.sandbox, not cfg.sandbox)
+            with console.status("memory: tickets held in the worker's cache") as status:
+                doc["memory"] = await memory.run(
+                    server, cfg.memory_tickets, sandboxes=sandboxes, progress=status.update
+                )
     doc["elapsed_s"] = round(time.monotonic() - began, 1)
     save()
     return doc
@@ -189,6 +200,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConf
     p.add_argument("--spread-seconds", type=float, help="deadline window (default 180)")
     p.add_argument("--lead-seconds", type=float, help="open phase before the first deadline")
     p.add_argument("--cost-tickets", type=int, help="lifecycles whose cost is counted (default 50)")
+    p.add_argument("--memory-tickets", type=int, help="open tickets held in cache (default 1000)")
     p.add_argument("--cache", type=int, help=f"max_cached_workflows (default {DEFAULT_CACHE_SIZE})")
     p.add_argument(
         "--sandbox",
@@ -223,6 +235,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConf
         ("spread_seconds", "spread"),
         ("lead_seconds", "lead"),
         ("cost_tickets", "cost_tickets"),
+        ("memory_tickets", "memory_tickets"),
         ("cache", "cache"),
     ):
         if getattr(args, flag) is not None:
@@ -273,6 +286,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return doc
     doc = asyncio.run(run(cfg, console, out))
     report.render(doc, console)
+    if "memory" in doc:
+        memory.render(doc["memory"], console)
     console.print(f"figures written to {out}")
     return doc
 

@@ -188,6 +188,19 @@ def late_after_recovery(f: Fate, windows: Sequence[Window]) -> float | None:
     return f.escalated - reference
 
 
+def escalated_after(fates: Iterable[Fate], began: float, back: float) -> list[float]:
+    """For the tickets whose deadline fell while the workers were away (``began`` to ``back``,
+    the moment a new worker polled): how long after ``back`` each one escalated."""
+    return [
+        f.escalated - back
+        for f in fates
+        if f.deadline is not None
+        and f.escalated is not None
+        and began <= f.deadline <= back
+        and f.escalated >= back
+    ]
+
+
 @dataclass
 class Tally:
     """Lost, missed and duplicated escalations, and lateness after recovery, of one kind."""

@@ -73,16 +73,35 @@ class Supervised:
     # (moment, exit code) of every exit the suite did not cause.
     exits: list[tuple[float, int]] = field(default_factory=list)
     kills: list[float] = field(default_factory=list)
+    # The line a started worker logs once it polls, and the moments each start logged it.
+    ready_text: bytes = b"worker started"
+    polling: list[float] = field(default_factory=list)
     _proc: subprocess.Popen[bytes] | None = None
     _watch: asyncio.Task[None] | None = None
     _busy: bool = False
+    _readiness: set[asyncio.Future[None]] = field(default_factory=set)
 
     def _spawn(self) -> None:
         with open(self.log_path, "ab") as log:
+            offset = log.tell()
             self._proc = subprocess.Popen(
                 self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
         self.starts.append(time.time())
+        self._readiness.add(asyncio.ensure_future(self._watch_ready(self._proc, offset)))
+
+    async def _watch_ready(self, proc: subprocess.Popen[bytes], offset: int) -> None:
+        """Record when this start logged ``ready_text`` (it polls from then on)."""
+        while proc.poll() is None:
+            if self.ready_text in self._log_since(offset):
+                self.polling.append(time.time())
+                return
+            await asyncio.sleep(0.05)
+
+    def _log_since(self, offset: int) -> bytes:
+        with open(self.log_path, "rb") as log:
+            log.seek(offset)
+            return log.read()
 
     async def start(self) -> None:
         self._spawn()
@@ -118,6 +137,8 @@ class Supervised:
     async def stop(self) -> None:
         if self._watch is not None:
             self._watch.cancel()
+        for watching in self._readiness:
+            watching.cancel()
         proc = self._proc
         if proc is None or proc.poll() is not None:
             return

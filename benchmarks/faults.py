@@ -322,6 +322,30 @@ class Suite:
         ]
         return sorted(windows, key=lambda w: w.began)
 
+    def _back_polling(self, name: str) -> list[tuple[float, float | None]]:
+        """Each worker kill and the moment the started-again worker ``name`` polled."""
+        worker = next((w for w in self.workers if w.name == name), None)
+        polled = [] if worker is None else worker.polling
+        return [
+            (k["killed"], min((p for p in polled if p > k["killed"]), default=None))
+            for k in self.timeline.worker_kills
+        ]
+
+    def _after_polling(self, fates: list[Fate], name: str) -> dict[str, Any]:
+        """Issue 14's recovery figure: tickets due while the worker was dead, escalated this
+        long after the new worker polled (the timer fired; what is left is Temporal's hand-over
+        of the dead worker's tickets — sticky queue, tasks in flight — and the backlog)."""
+        back = self._back_polling(name)
+        late: list[float] = []
+        for killed, polled in back:
+            if polled is not None:
+                late += fault_analysis.escalated_after(fates, killed, polled)
+        return {
+            "polling_after_kill_s": [_r(p - k) if p is not None else None for k, p in back],
+            "escalations_due_while_down": len(late),
+            "escalated_after_polling_s": _summary(late),
+        }
+
     def _restarted(self, windows: list[Window]) -> list[float]:
         """For each fault, the moment after which a completed task means recovery."""
         listening = {s["stopped"]: s["listening"] for s in self.timeline.server_stops}
@@ -365,6 +389,7 @@ class Suite:
             "recovery_after_worker_kill_summary_s": _summary(
                 [v for v in kill_recovery if v is not None]
             ),
+            "after_worker_kill": self._after_polling(fates, "tierflow"),
             "faults": [
                 {
                     "kind": w.kind,
@@ -401,6 +426,7 @@ class Suite:
                 "recovery_after_worker_kill_s": [
                     _r(w.recovery_s) for w in bw if w.kind == "worker_kill"
                 ],
+                "after_worker_kill": self._after_polling(bare, "baseline"),
             }
         doc["goal"] = {
             "zero_lost_missed_duplicated": not (doc["tickets_lost"] or t.missed or t.duplicated),

@@ -124,6 +124,10 @@ def cost(r: CostResult) -> dict[str, Any]:
     }
 
 
+def _seconds_list(values: list[float | None]) -> str:
+    return ", ".join("—" if x is None else f"{x:.1f}" for x in values) + " s"
+
+
 def _verdict(met: bool | None) -> str:
     return "[green]met[/]" if met else ("[dim]n/a[/]" if met is None else "[red]missed[/]")
 
@@ -243,10 +247,17 @@ def render_faults(f: dict[str, Any], console: Console) -> None:
     row("escalations duplicated", "escalations_duplicated")
     row("escalations > 1 s late after recovery", "escalations_late_over_1s_after_recovery")
     row("late after recovery p50 / p99 / max", "late_after_recovery_s", _seconds)
-    row(
-        "recovery after each worker kill",
-        "recovery_after_worker_kill_s",
-        lambda v: ", ".join("—" if x is None else f"{x:.1f}" for x in v) + " s",
+    row("recovery after each worker kill", "recovery_after_worker_kill_s", _seconds_list)
+    after, b_after = f["after_worker_kill"], b.get("after_worker_kill") or {}
+    table.add_row(
+        "new worker polling, after each kill",
+        _seconds_list(after["polling_after_kill_s"]),
+        _seconds_list(b_after["polling_after_kill_s"]) if b_after else "—",
+    )
+    table.add_row(
+        "tickets due while down: escalated after polling p50 / p99 / max",
+        _seconds(after["escalated_after_polling_s"]),
+        _seconds(b_after["escalated_after_polling_s"]) if b_after else "—",
     )
     planned = f["deliveries_planned"]
     table.add_row(

@@ -124,6 +124,11 @@ class WorkerProcess:
         peak = max([self.peak_hwm_kib, *(kib for _, kib in self.samples)])
         return peak / 1024
 
+    @property
+    def pid(self) -> int | None:
+        """The worker process's id, once started."""
+        return self._proc.pid if self._proc is not None else None
+
     def rss_mib_now(self) -> float:
         return self.samples[-1][1] / 1024 if self.samples else 0.0
 

@@ -74,6 +74,8 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     async with _worker(kind, client, task_queue, cache, sandbox, sticky):
         await asyncio.to_thread(ready.write_text, str(os.getpid()))
+        # What `tierflow worker` logs once it polls (the fault suite waits for this line).
+        print("worker started", flush=True)
         await stop.wait()
 
 

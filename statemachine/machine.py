@@ -11,6 +11,7 @@ here and never leaks out.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -91,9 +92,12 @@ def _expand_sources(sources: Sequence[str], tiers: Sequence[str]) -> list[str]:
 
 
 class _Model:
-    """The plain object ``transitions`` decorates with ``state`` and trigger methods."""
+    """The plain object ``transitions`` moves: one ticket's current state, nothing else."""
 
-    state: str
+    __slots__ = ("state",)
+
+    def __init__(self, state: str) -> None:
+        self.state = state
 
 
 def _dest_is(tier: str) -> Any:
@@ -105,13 +109,88 @@ def _dest_is(tier: str) -> Any:
     return condition
 
 
+def _check_tiers(tiers: tuple[str, ...]) -> None:
+    if not tiers:
+        raise DomainError("a ticket machine needs at least one tier")
+    clashes = [t for t in tiers if t in FIXED_STATES or "_" in t]
+    if clashes:
+        raise DomainError(f"tier names clash with fixed states or contain '_': {clashes}")
+
+
+class MachineDefinition:
+    """The ``transitions`` machine for one list of tiers, shared by every ticket with those
+    tiers (see :func:`definition`).
+
+    It holds no ticket's state: it is built with no model, and each ticket's
+    :class:`TicketMachine` triggers its events on a small model of its own. Nothing here
+    changes after construction, so tickets on different worker threads share it safely.
+    """
+
+    def __init__(self, tiers: tuple[str, ...]) -> None:
+        _check_tiers(tiers)
+        self.tiers = tiers
+        self.states: tuple[str, ...] = (*FIXED_STATES, *tiers)
+        self.machine = Machine(
+            model=None,
+            states=list(self.states),
+            initial=NEW,
+            auto_transitions=False,
+            send_event=True,
+            ignore_invalid_triggers=False,
+        )
+        for row in TRANSITIONS:
+            self._add(row)
+        # Actions each state allows, in table order (asked on every validation).
+        self.allowed: dict[str, tuple[str, ...]] = {
+            state: tuple(
+                action
+                for action in ACTIONS
+                if any(
+                    state in _expand_sources(row.sources, tiers)
+                    for row in TRANSITIONS
+                    if row.action == action
+                )
+            )
+            for state in self.states
+        }
+
+    def _add(self, row: Transition) -> None:
+        # transitions' stubs want list[str | Enum | State]; list is invariant, so widen it.
+        sources: list[Any] = _expand_sources(row.sources, self.tiers)
+        if row.dest == SAME:
+            self.machine.add_transition(row.action, sources, None)  # internal: no exit/enter
+        elif row.dest in (TARGET, LAST_TIER, PENDING_TIER):
+            for tier in self.tiers:
+                self.machine.add_transition(row.action, sources, tier, conditions=_dest_is(tier))
+        else:
+            self.machine.add_transition(row.action, sources, row.dest)
+
+    def trigger(self, model: _Model, action: str, dest: str | None) -> bool:
+        """Fire ``action`` on one ticket's model; whether a transition moved it."""
+        return bool(self.machine.events[action].trigger(model, dest=dest))
+
+
+# Distinct tier lists in use are few (one per policy shape); the bound only guards against
+# a worker fed endless distinct ones.
+DEFINITIONS_CACHED: Final = 64
+
+
+@functools.lru_cache(maxsize=DEFINITIONS_CACHED)
+def definition(tiers: tuple[str, ...]) -> MachineDefinition:
+    """The shared machine for ``tiers`` (built once per process and list of tiers)."""
+    return MachineDefinition(tiers)
+
+
 class TicketMachine:
-    """A typed wrapper around a synchronous ``transitions.Machine`` for one ticket.
+    """One ticket's state on the shared machine of its tiers.
 
     ``check`` validates without changing anything (for Temporal update validators); ``apply``
     checks and then moves. Extra keyword arguments (actor, note, ...) are accepted and ignored,
-    so the workflow can pass an action's whole payload.
+    so the workflow can pass an action's whole payload. A ticket owns only its state (three
+    short strings); the ``transitions`` machine is its tiers' shared :class:`MachineDefinition`.
     """
+
+    __slots__ = ("_definition", "_last_tier", "_model", "_pending_tier")
 
     def __init__(
         self,
@@ -120,13 +199,8 @@ class TicketMachine:
         last_tier: str | None = None,
         pending_tier: str | None = None,
     ) -> None:
-        self.tiers: tuple[str, ...] = tuple(tiers)
-        if not self.tiers:
-            raise DomainError("a ticket machine needs at least one tier")
-        clashes = [t for t in self.tiers if t in FIXED_STATES or "_" in t]
-        if clashes:
-            raise DomainError(f"tier names clash with fixed states or contain '_': {clashes}")
-        known = (*FIXED_STATES, *self.tiers)
+        self._definition = definition(tuple(tiers))
+        known = self._definition.states
         if state not in known:
             raise UnknownTarget("state", state, known)
         for name in (last_tier, pending_tier):
@@ -140,28 +214,17 @@ class TicketMachine:
             raise DomainError("state 'approval' needs the pending tier")
         self._last_tier = last_tier
         self._pending_tier = pending_tier if state == APPROVAL else None
-        self._model = _Model()
-        self._machine = Machine(
-            model=self._model,
-            states=list(known),
-            initial=state,
-            auto_transitions=False,
-            send_event=True,
-            ignore_invalid_triggers=False,
-        )
-        for row in TRANSITIONS:
-            self._add(row)
+        self._model = _Model(state)
 
-    def _add(self, row: Transition) -> None:
-        # transitions' stubs want list[str | Enum | State]; list is invariant, so widen it.
-        sources: list[Any] = _expand_sources(row.sources, self.tiers)
-        if row.dest == SAME:
-            self._machine.add_transition(row.action, sources, None)  # internal: no exit/enter
-        elif row.dest in (TARGET, LAST_TIER, PENDING_TIER):
-            for tier in self.tiers:
-                self._machine.add_transition(row.action, sources, tier, conditions=_dest_is(tier))
-        else:
-            self._machine.add_transition(row.action, sources, row.dest)
+    @property
+    def tiers(self) -> tuple[str, ...]:
+        """The ticket's tiers, lowest level first."""
+        return self._definition.tiers
+
+    @property
+    def definition(self) -> MachineDefinition:
+        """The shared machine this ticket moves on."""
+        return self._definition
 
     @classmethod
     def restore(cls, tiers: Sequence[str], saved: MachineState) -> TicketMachine:
@@ -191,15 +254,7 @@ class TicketMachine:
 
     def allowed_actions(self) -> list[str]:
         """Action names the current state allows, in table order."""
-        return [
-            action
-            for action in ACTIONS
-            if any(
-                self.state in _expand_sources(row.sources, self.tiers)
-                for row in TRANSITIONS
-                if row.action == action
-            )
-        ]
+        return list(self._definition.allowed[self.state])
 
     def can(self, action: str, **kwargs: Any) -> bool:
         """Whether ``check`` would pass."""
@@ -244,7 +299,7 @@ class TicketMachine:
         """Check, then perform ``action``; returns the new state."""
         self.check(action, **kwargs)
         dest = self._destination(action, kwargs)
-        moved = self._machine.events[action].trigger(self._model, dest=dest)
+        moved = self._definition.trigger(self._model, action, dest)
         if not moved:  # the table and the checks disagree: a bug, not a user error
             raise AssertionError(f"transition {action!r} from {self.state!r} did not fire")
         if action == "request_escalation":

@@ -39,6 +39,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, create_model
 
 from tierflow.statemachine import CustomerStatus, Priority, Ticket
+from tierflow.workflows.deliveries import DeliveryView, DropDelivery, RetryDeliveries
 from tierflow.workflows.messages import (
     Actor,
     CustomerFeedback,
@@ -251,6 +252,10 @@ def _ticket_routes(router: APIRouter) -> None:
         breached: bool | None = None,
         customer_status: CustomerStatus | None = None,
         running_only: bool = False,
+        delivery_failing: Annotated[
+            bool | None,
+            Query(description="true: some delivery keeps failing; false: none does"),
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[TicketSummary]:
         """Tickets matching every filter given (eventually consistent; newest first)."""
@@ -262,6 +267,7 @@ def _ticket_routes(router: APIRouter) -> None:
             breached=breached,
             customer_status=customer_status.value if customer_status else None,
             running_only=running_only,
+            delivery_failing=delivery_failing,
             limit=limit,
         )
 
@@ -315,6 +321,7 @@ def _ticket_routes(router: APIRouter) -> None:
 
     for name, model in ACTIONS.items():
         _action_route(router, name, model)
+    _delivery_routes(router)
 
 
 OnBehalfOf = Annotated[
@@ -407,6 +414,75 @@ def _action_route(router: APIRouter, name: str, model: type[BaseModel]) -> None:
         summary=f"{name.replace('_', ' ').capitalize()}",
         description=(model.__doc__ or "").strip() or f"The {name} action.",
         responses={**_NOT_FOUND, **_FORBIDDEN, **_CONFLICT},
+    )
+
+
+def _delivery_routes(router: APIRouter) -> None:
+    """The deliveries a ticket keeps retrying (``workflows/deliveries.py``): list them, retry
+    them now, drop one. Retrying and dropping are actions of the ticket's policy
+    (``retry_deliveries``, which agents have; ``drop_delivery``, supervisors and above)."""
+
+    @router.get(
+        "/tickets/{ticket_id}/deliveries",
+        response_model=list[DeliveryView],
+        responses=_NOT_FOUND,
+    )
+    async def deliveries(ticket_id: TicketId, tickets: Tickets) -> list[DeliveryView]:
+        """The ticket's deliveries that keep failing, oldest first (empty: none is): each
+        item's key, what it is, its channel and recipient kind, attempts, last error, the
+        next retry round and the horizon at which it is given up. No message text and no
+        address; closed tickets answer too."""
+        return await tickets.deliveries(ticket_id)
+
+    async def retry(
+        ticket_id: TicketId,
+        tickets: Tickets,
+        caller: Caller,
+        on_behalf_of: OnBehalfOf = None,
+        body: BaseModel | None = None,
+    ) -> list[DeliveryView]:
+        message = _acting(body or _body_model(RetryDeliveries)(), caller, on_behalf_of)
+        return await tickets.retry_deliveries(ticket_id, message)
+
+    async def drop(
+        ticket_id: TicketId,
+        body: BaseModel,
+        tickets: Tickets,
+        caller: Caller,
+        on_behalf_of: OnBehalfOf = None,
+    ) -> list[DeliveryView]:
+        return await tickets.drop_delivery(ticket_id, _acting(body, caller, on_behalf_of))
+
+    retry.__annotations__ = {
+        **retry.__annotations__,
+        "body": _body_model(RetryDeliveries) | None,
+    }
+    drop.__annotations__ = {**drop.__annotations__, "body": _body_model(DropDelivery)}
+    refusals = {**_NOT_FOUND, **_FORBIDDEN, **_CONFLICT}
+    router.add_api_route(
+        "/tickets/{ticket_id}/deliveries/retry",
+        retry,
+        methods=["POST"],
+        response_model=list[DeliveryView],
+        name="retry_deliveries",
+        summary="Retry failing deliveries now",
+        description="Start a retry round of the ticket's failing deliveries now (they are "
+        "retried on their own backoff anyway); answers them as they were. The body may be "
+        "left out. 409 when none is failing, or the ticket is closed.",
+        responses=refusals,
+    )
+    router.add_api_route(
+        "/tickets/{ticket_id}/deliveries/drop",
+        drop,
+        methods=["POST"],
+        response_model=list[DeliveryView],
+        name="drop_delivery",
+        summary="Drop a failing delivery",
+        description="Give up one failing delivery, named by its key as the deliveries list "
+        "shows it: a final failure on the timeline, recorded as the caller's. Answers the "
+        "ones still failing. 409 when no failing delivery has that key, or the ticket is "
+        "closed.",
+        responses=refusals,
     )
 
 

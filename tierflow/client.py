@@ -197,6 +197,8 @@ class TicketSummary(BaseModel):
     sla_due: datetime | None
     status: Literal["running", "closed"]
     summary: str | None = None
+    # Some delivery of the ticket keeps failing (retried until its horizon).
+    delivery_failing: bool = False
 
 
 # Keyword values go into the query between single quotes. Rather than trust an escaping scheme,
@@ -392,7 +394,9 @@ class TicketClient:
         message = _validated(model, payload, what=f"{action} action")
         with translated(ticket_id, action):
             try:
-                status: TicketStatus = await self._update(self._handle(ticket_id), action, message)
+                status: TicketStatus = await self._update(
+                    self._handle(ticket_id), action, message, TicketStatus
+                )
             except WorkflowUpdateFailedError as err:
                 cause = err.cause
                 if isinstance(cause, ApplicationError):
@@ -409,7 +413,9 @@ class TicketClient:
             return status
 
     @staticmethod
-    async def _update(handle: WorkflowHandle[Any, Any], action: str, message: BaseModel) -> Any:
+    async def _update(
+        handle: WorkflowHandle[Any, Any], action: str, message: BaseModel, result_type: Any
+    ) -> Any:
         """Run an update, again when the server dropped it unaccepted.
 
         When the workflow task that was to accept an update fails (for instance because a
@@ -422,7 +428,7 @@ class TicketClient:
         for attempt in range(_UPDATE_ATTEMPTS):
             try:
                 return await handle.execute_update(
-                    action, message, id=update_id, result_type=TicketStatus
+                    action, message, id=update_id, result_type=result_type
                 )
             except RPCError as err:
                 if not _workflow_not_ready(err) or attempt == _UPDATE_ATTEMPTS - 1:
@@ -626,17 +632,25 @@ class TicketClient:
         self, ticket_id: str, name: str, model: type[M], payload: object
     ) -> builtins.list[DeliveryView]:
         ticket_id = _checked_id(ticket_id)
-        message = _validated(model, payload, what=name)
-        with translated(ticket_id, name):
+        if isinstance(payload, Mapping) and payload.get("actor") is None and self.actor:
+            payload = {**payload, "actor": self.actor}
+        message = _validated(model, payload, what=name.replace("_", " "))
+        with translated(ticket_id, name.replace("_", " ")):
             try:
-                found: builtins.list[DeliveryView] = await self._handle(ticket_id).execute_update(
-                    name, message, id=str(uuid.uuid4()), result_type=builtins.list[DeliveryView]
+                found: builtins.list[DeliveryView] = await self._update(
+                    self._handle(ticket_id), name, message, builtins.list[DeliveryView]
                 )
             except WorkflowUpdateFailedError as err:
                 cause = err.cause
-                if isinstance(cause, ApplicationError) and cause.type == REJECTED:
-                    raise ActionRejected(cause.message) from None
+                if isinstance(cause, ApplicationError):
+                    refusal = _REFUSALS.get(cause.type or "")
+                    if refusal is not None:
+                        raise refusal(cause.message) from None
                 raise UnexpectedError(f"{name} on ticket {ticket_id!r} failed") from err
+            except RPCError as err:
+                if err.status == RPCStatusCode.NOT_FOUND and await self._exists(ticket_id):
+                    raise TicketClosed(f"ticket {ticket_id!r} is closed") from None
+                raise
             return found
 
     # --- listing ---------------------------------------------------------------------------------
@@ -754,4 +768,5 @@ def _summary_of(
         customer_status=attrs.get(sa.TICKET_CUSTOMER_STATUS),
         sla_due=due,
         status="running" if status == ExecutionStatus.RUNNING else "closed",
+        delivery_failing=bool(attrs.get(sa.TICKET_DELIVERY_FAILING)),
     )

@@ -24,16 +24,37 @@ from temporalio.plugin import SimplePlugin
 from temporalio.worker import UnsandboxedWorkflowRunner, WorkerConfig, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from tierflow import _codecache
 from tierflow.activities import Settings, TierflowActivities
 from tierflow.workflows import LegacyTicketWorkflow, TicketWorkflow
 
 PLUGIN_NAME = "tierflow.TierflowPlugin"
 
 # Imported once outside the sandbox and shared by every ticket: pure and deterministic, and
-# re-importing them for each workflow would cost most of a ticket's CPU.
+# re-importing them for each workflow would cost most of a ticket's CPU and memory. The
+# workflow's own helper modules are named one by one: ``tierflow.workflows`` as a whole would
+# pass the workflow module (``tierflow.workflows.ticket``) through too, and the sandbox exists
+# to load that one afresh for each ticket. Named here, ``from tierflow.workflows import
+# views`` finds the shared module; otherwise the package's fresh copy in each sandbox would
+# execute it again for every ticket.
+WORKFLOW_HELPERS: Sequence[str] = tuple(
+    f"tierflow.workflows.{name}"
+    for name in (
+        "deliveries",
+        "effects",
+        "messages",
+        "metrics",
+        "operations",
+        "search_attributes",
+        "state",
+        "views",
+        "visibility",
+    )
+)
 SANDBOX_PASSTHROUGH: Sequence[str] = (
     "tierflow.statemachine",
     "tierflow.contracts",
+    *WORKFLOW_HELPERS,
     "transitions",
     "six",
     "pydantic",
@@ -111,9 +132,11 @@ def _with_pydantic(existing: DataConverter | None) -> DataConverter:
 
 
 def _runner(existing: WorkflowRunner | None, *, sandboxed: bool) -> WorkflowRunner:
-    """The worker's runner, with Tierflow's pure modules passed through the sandbox."""
+    """The worker's runner, with Tierflow's pure modules passed through the sandbox (and
+    the workflow module compiled once per process, not once per ticket)."""
     if not sandboxed:
         return UnsandboxedWorkflowRunner()
+    _codecache.install()
     if isinstance(existing, SandboxedWorkflowRunner):
         restrictions = existing.restrictions
         kwargs: dict[str, Any] = {"runner_class": existing.runner_class}

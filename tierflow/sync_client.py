@@ -29,6 +29,7 @@ from tierflow.config import TemporalSettings
 from tierflow.connect import ServerUnreachableError, connect
 from tierflow.errors import InvalidInput, TemporalUnavailable, TicketError
 from tierflow.statemachine import Policy, Ticket
+from tierflow.workflows.deliveries import DeliveryView, DropDelivery, RetryDeliveries
 from tierflow.workflows.messages import TicketStatus, TimelineEntry
 
 T = TypeVar("T")
@@ -98,6 +99,23 @@ class SyncTicketClient:
     ) -> list[TimelineEntry]:
         """See :meth:`TicketClient.timeline`."""
         return self._run(self.tickets.timeline(ticket_id, before=before, limit=limit))
+
+    def deliveries(self, ticket_id: str) -> list[DeliveryView]:
+        """See :meth:`TicketClient.deliveries`."""
+        return self._run(self.tickets.deliveries(ticket_id))
+
+    def retry_deliveries(
+        self, ticket_id: str, a: RetryDeliveries | Mapping[str, Any] | None = None
+    ) -> list[DeliveryView]:
+        """See :meth:`TicketClient.retry_deliveries` (``a`` may be left out when the client
+        has an ``actor``)."""
+        return self._run(self.tickets.retry_deliveries(ticket_id, a if a is not None else {}))
+
+    def drop_delivery(
+        self, ticket_id: str, a: DropDelivery | Mapping[str, Any]
+    ) -> list[DeliveryView]:
+        """See :meth:`TicketClient.drop_delivery`."""
+        return self._run(self.tickets.drop_delivery(ticket_id, a))
 
     def list(self, **filters: Any) -> list[TicketSummary]:
         """Same filters as :meth:`TicketClient.list`."""

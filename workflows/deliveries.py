@@ -16,8 +16,9 @@ by an operator, or pushed out by the cap): those are ``delivery_failure`` entrie
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -46,6 +47,9 @@ __all__ = [
     "DropDelivery",
     "RetryDeliveries",
     "TicketDeliveries",
+    "recipient_kind",
+    "retry_backoff",
+    "retry_delay",
 ]
 
 SYSTEM = "tierflow"
@@ -62,6 +66,40 @@ RETRY_CAP = timedelta(seconds=110)
 FIRST_HAND_BACK = 2
 ROUND_HAND_BACK = 1
 ROUND_PREFIX = "retry-"  # the batch id of a retry round
+
+
+def retry_backoff(rounds: int) -> timedelta:
+    """The wait before the retry round after ``rounds`` rounds of an outage: ``RETRY_FIRST``,
+    doubling, at most ``RETRY_CAP``."""
+    backoff: timedelta = min(RETRY_CAP, RETRY_FIRST * 2 ** min(max(rounds, 0), 10))
+    return backoff
+
+
+def retry_delay(rounds: int, give_up_at: Iterable[datetime], now: datetime) -> timedelta:
+    """How long from ``now`` until the next retry round: the backoff, or less when an item's
+    horizon (``give_up_at``) comes first; at least a millisecond (a timer needs one)."""
+    backoff = retry_backoff(rounds)
+    soonest = min(give_up_at, default=now + backoff)
+    wait: timedelta = min(backoff, soonest - now)
+    return max(wait, timedelta(milliseconds=1))
+
+
+RecipientKind = Literal["staff", "customer", "host"]
+
+
+def recipient_kind(item: Item) -> RecipientKind:
+    """Whom an item is for, in one word: staff, the customer, or the host system."""
+    if isinstance(item, TicketSync):
+        return "host"
+    if isinstance(item, CustomerUpdate):
+        return "customer"
+    return item.audience
+
+
+def _without_address(f: FailingDelivery) -> str:
+    """The item's error without its recipient's address (a mail server may quote it)."""
+    address = "" if isinstance(f.item, TicketSync) else f.item.address
+    return f.error.replace(address, "<address>") if len(address) >= 3 else f.error
 
 
 def _is_round(batch: EffectBatch) -> bool:
@@ -82,18 +120,26 @@ class DropDelivery(AgentAction):
 
 
 class DeliveryView(BaseModel):
-    """One failing delivery, as the ``deliveries`` query answers it (no message text)."""
+    """One failing delivery, as the ``deliveries`` query answers it: no message text and no
+    address (``what`` names staff only, as the timeline does)."""
 
     model_config = ConfigDict(hide_input_in_errors=True, frozen=True)
 
-    key: str
-    what: str
-    channel: str
-    error: str
-    attempts: int
-    waiting: bool
+    key: str = Field(description="the item's idempotency key: what drop-delivery names")
+    what: str = Field(description="the item in a few words, as the timeline says it")
+    channel: str = Field(description="email, sms, chat, webhook, or sync (the host system)")
+    error: str = Field(description="the channel's last error")
+    attempts: int = Field(description="attempts so far (0 while it waits behind another)")
+    waiting: bool = Field(description="held back behind an earlier item to the same recipient")
     first_failed_at: datetime
-    give_up_at: datetime
+    give_up_at: datetime = Field(description="the horizon: given up (a final failure) then")
+    # Defaults: answers of workers from before these fields.
+    recipient: RecipientKind | None = Field(
+        default=None, description="whom it is for: staff, the customer, or the host system"
+    )
+    next_retry_at: datetime | None = Field(
+        default=None, description="when the next retry round starts (none: one is under way)"
+    )
 
 
 def _items(batch: EffectBatch) -> list[Item]:
@@ -121,6 +167,8 @@ class TicketDeliveries:
         # deliveries under way), and items waiting for one of those to finish, in order.
         self._in_flight: dict[str, int] = {}
         self._queued: list[Item] = []
+        # When the next retry round starts (None while one is under way or none is planned).
+        self.next_round_at: datetime | None = None
 
     @property
     def failing(self) -> bool:
@@ -255,6 +303,7 @@ class TicketDeliveries:
         if not was_failing and s.failing:
             s.delivery_outages += 1
             s.delivery_rounds = 0
+            self.next_round_at = None
             first = s.failing[0]
             channels = sorted({item_channel(f.item) for f in s.failing if f.attempted})
             s.record(
@@ -338,15 +387,15 @@ class TicketDeliveries:
         """How long until the next retry round: the backoff, or sooner if an item's horizon
         comes first."""
         s = self.state
-        backoff: timedelta = min(RETRY_CAP, RETRY_FIRST * 2 ** min(s.delivery_rounds, 10))
-        soonest = min((f.give_up_at for f in s.failing), default=now + backoff)
-        wait: timedelta = min(backoff, soonest - now)
-        return max(wait, timedelta(milliseconds=1))
+        wait = retry_delay(s.delivery_rounds, (f.give_up_at for f in s.failing), now)
+        self.next_round_at = now + wait
+        return wait
 
     def retry_batch(self) -> EffectBatch:
         """The next retry round: every failing item, oldest first."""
         s = self.state
         s.delivery_rounds += 1
+        self.next_round_at = None
         items = [f.item for f in s.failing]
         template = EffectBatch(
             batch_id=f"{ROUND_PREFIX}{s.delivery_outages}-{s.delivery_rounds}",
@@ -362,11 +411,13 @@ class TicketDeliveries:
                 key=f.item.idempotency_key,
                 what=describe_item(f.item),
                 channel=item_channel(f.item),
-                error=f.error,
+                error=_without_address(f),
                 attempts=f.attempts,
                 waiting=not f.attempted,
                 first_failed_at=f.first_failed_at,
                 give_up_at=f.give_up_at,
+                recipient=recipient_kind(f.item),
+                next_retry_at=self.next_round_at,
             )
             for f in self.state.failing
         ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tierflow.statemachine import (
     EscalationReason,
@@ -18,6 +18,7 @@ from tierflow.statemachine import (
     Priority,
     Ticket,
 )
+from tierflow.statemachine.sharing import policy_json, shared_policy
 from tierflow.statemachine.sla import TargetStatus
 from tierflow.statemachine.text import REASONS_MAX, ActorName, Line, Name, Note, RequiredNote
 
@@ -42,15 +43,19 @@ class OpenTicket(_Message):
     # suggests it). Small values exercise continue-as-new in tests.
     history_limit: Annotated[int | None, Field(ge=20, le=50_000)] = None
 
-    @model_validator(mode="after")
-    def _policy_fits(self) -> OpenTicket:
-        size = len(self.policy.model_dump_json().encode())
+    @field_validator("policy")
+    @classmethod
+    def _policy_fits(cls, policy: Policy) -> Policy:
+        """A policy that fits in a ticket, shared with every ticket that carries the same
+        (one object per process: see statemachine/sharing.py)."""
+        json = policy_json(policy)
+        size = len(json)
         if size > POLICY_MAX_BYTES:
             raise ValueError(
                 f"the policy is {size // 1024} KiB as JSON; at most {POLICY_MAX_BYTES // 1024} "
                 "KiB fit in a ticket"
             )
-        return self
+        return shared_policy(policy, json)
 
 
 # --- agent and supervisor actions (Temporal updates) -----------------------------------------

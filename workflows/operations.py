@@ -74,8 +74,8 @@ class TicketOperations:
         self.state = state
         self.workflow_id = workflow_id
         self.effects = EffectPlanner(state, workflow_id)
-        # One machine per workflow run, kept in step with ``state.machine`` by ``_move``:
-        # rebuilding it costs ~0.2 ms, too much to pay on every action and validation.
+        # The ticket's place on its tiers' shared machine (statemachine/machine.py), kept in
+        # step with ``state.machine`` by ``_move``.
         self._machine = TicketMachine.restore(state.policy.tier_names(), state.machine)
 
     # --- helpers ------------------------------------------------------------------------------

@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tierflow.contracts import CustomerUpdate, EffectBatch, Notification, TicketSync
 from tierflow.statemachine import EscalationRecord, MachineState, Policy, Priority, Ticket
+from tierflow.statemachine.sharing import shared_policy
 from tierflow.statemachine.sla import SlaClock
 from tierflow.workflows.messages import OpenTicket, TimelineEntry, TimelineKind
 
@@ -142,6 +143,13 @@ class TicketState(BaseModel):
     closed_at: datetime | None = None
     feedback_score: int | None = None
     runs: int = 1
+
+    @field_validator("policy")
+    @classmethod
+    def _shared_policy(cls, policy: Policy) -> Policy:
+        """One policy object per process for every ticket that carries the same one: a
+        carried state decodes its own copy, which would otherwise stay with the ticket."""
+        return shared_policy(policy)
 
     @model_validator(mode="after")
     def _number_older_timelines(self) -> TicketState:

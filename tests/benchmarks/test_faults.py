@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 
 from benchmarks.__main__ import main
-from benchmarks.fault_analysis import Fate, Window, deliveries, late_after_recovery, tally
+from benchmarks.fault_analysis import (
+    Fate,
+    Window,
+    deliveries,
+    escalated_after,
+    late_after_recovery,
+    tally,
+)
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +61,14 @@ class TestSmallFaultRun:
         """Some workflow task completed after each fault: the workers came back."""
         assert all(f["recovery_s"] is not None and f["recovery_s"] > 0 for f in faults["faults"])
 
+    def test_each_started_worker_is_seen_polling(self, faults: dict[str, Any]) -> None:
+        """The moment a started-again worker polls is known for every kill, for both kinds
+        (it is what the escalations of tickets due while it was down are measured from)."""
+        for doc in (faults, faults["baseline"]):
+            polled = doc["after_worker_kill"]["polling_after_kill_s"]
+            assert len(polled) == 2
+            assert all(p is not None and p > 0 for p in polled)
+
     def test_the_baseline_ran_alike(self, faults: dict[str, Any]) -> None:
         """The bare-Temporal baseline lost and duplicated nothing either."""
         b = faults["baseline"]
@@ -70,6 +85,17 @@ class TestMeasures:
         after = Fate("b", deadline=20.0, escalated=20.2)
         assert late_after_recovery(inside, outage) == pytest.approx(0.5)
         assert late_after_recovery(after, outage) == pytest.approx(0.2)
+
+    def test_escalations_due_while_down_count_from_polling(self) -> None:
+        """Only tickets due between the kill and the new worker's polling are measured, from
+        the polling."""
+        fates = [
+            Fate("before", deadline=9.0, escalated=9.1),
+            Fate("during", deadline=11.0, escalated=13.5),
+            Fate("after", deadline=14.0, escalated=14.2),
+            Fate("never", deadline=12.0),
+        ]
+        assert escalated_after(fates, began=10.0, back=13.0) == [pytest.approx(0.5)]
 
     def test_tally(self) -> None:
         """Lost, missed and duplicated are counted per ticket."""

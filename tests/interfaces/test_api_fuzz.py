@@ -28,7 +28,7 @@ from tests.scale import scaled
 from tests.workflows.support import fast_policy, ticket
 from tierflow.client import TicketClient
 
-# Examples per operation and generation mode: 17 operations x 2 modes x this many, kept small
+# Examples per operation and generation mode: 24 operations x 2 modes x this many, kept small
 # so that the whole fuzz stays well within a minute on two shared cores.
 EXAMPLES = scaled(20, 300)
 CHECKS = [

@@ -237,3 +237,53 @@ class TestMermaid:
         assert "    approval --> tier3: approve" in text
         assert "    resolved --> closed: close" in text
         assert "    tier1 --> tier1: escalate" not in text
+
+
+class TestSharedDefinition:
+    """Tickets share one ``transitions`` machine per list of tiers and keep only their state."""
+
+    def test_same_tiers_share_one_machine(self) -> None:
+        """Two tickets with the same tiers move on the same definition object."""
+        a = TicketMachine(TIERS)
+        b = TicketMachine(list(TIERS), "tier2")
+        assert a.definition is b.definition
+        assert a.definition.machine is b.definition.machine
+
+    def test_other_tiers_get_another_machine(self) -> None:
+        """A different list of tiers is a different machine, with its own states."""
+        a = TicketMachine(TIERS)
+        b = TicketMachine(["tier1", "tier2"])
+        assert a.definition is not b.definition
+        assert "tier0" not in b.definition.states
+
+    def test_moving_one_ticket_leaves_the_other(self) -> None:
+        """State lives in each ticket: moving one never moves another on the same machine."""
+        a = TicketMachine(TIERS, "tier1")
+        b = TicketMachine(TIERS, "tier1")
+        a.apply("escalate", tier="tier2")
+        a.apply("wait_customer")
+        assert (a.state, a.last_tier) == ("waiting", "tier2")
+        assert (b.state, b.last_tier) == ("tier1", "tier1")
+        assert b.allowed_actions() == TicketMachine(TIERS, "tier1").allowed_actions()
+
+    def test_the_shared_machine_holds_no_ticket(self) -> None:
+        """The definition has no models: nothing of a ticket is kept after it is dropped."""
+        m = TicketMachine(TIERS, "tier1")
+        m.apply("escalate", tier="tier3")
+        assert m.definition.machine.models == []
+
+    def test_definitions_are_bounded(self) -> None:
+        """Endless distinct tier lists never grow the cache past its bound."""
+        from tierflow.statemachine.machine import DEFINITIONS_CACHED, definition
+
+        for n in range(DEFINITIONS_CACHED + 10):
+            TicketMachine([f"t{n}", "tier1"])
+        assert definition.cache_info().currsize <= DEFINITIONS_CACHED
+
+    def test_restored_machine_matches_a_driven_one(self) -> None:
+        """A machine restored from a snapshot allows what the original did."""
+        a = TicketMachine(TIERS, "tier1")
+        a.apply("request_escalation", tier="tier3")
+        b = TicketMachine.restore(TIERS, a.snapshot())
+        assert b.snapshot() == a.snapshot()
+        assert b.allowed_actions() == a.allowed_actions() == ["approve", "reject", "note"]

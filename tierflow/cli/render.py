@@ -92,7 +92,7 @@ def list_table(rows: Iterable[TicketSummary]) -> Table:
             row.customer_status or "—",
             str(row.escalations),
             ("[red]breached[/red] " if row.breached else "") + _when(row.sla_due),
-            row.status,
+            row.status + (" [yellow]delivery failing[/yellow]" if row.delivery_failing else ""),
             row.summary or "",
         )
     return table

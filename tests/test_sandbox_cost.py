@@ -1,0 +1,65 @@
+"""What the sandbox does again for every ticket is kept small: the workflow module is
+compiled once per process, and the workflow's pure helper modules are shared, not re-run."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pkgutil
+from pathlib import Path
+from types import ModuleType
+
+import tierflow.workflows
+from tierflow._codecache import SharedCodeFinder, compiled_paths
+from tierflow.plugin import SANDBOX_PASSTHROUGH
+
+
+def _load(name: str, path: list[str]) -> ModuleType:
+    """Load ``name`` afresh through the finder, as the sandbox does for each workflow."""
+    spec = SharedCodeFinder().find_spec(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class TestSharedCode:
+    def test_fresh_modules_share_their_code(self) -> None:
+        """Two fresh executions of a Tierflow module are distinct modules running one
+        compiled code object."""
+        path = list(tierflow.workflows.__path__)
+        a = _load("tierflow.workflows.views", path)
+        b = _load("tierflow.workflows.views", path)
+        assert a is not b
+        assert a.sla_views is not b.sla_views
+        assert a.sla_views.__code__ is b.sla_views.__code__
+        assert a.__file__ in compiled_paths()
+
+    def test_other_modules_are_left_to_python(self) -> None:
+        """Modules outside Tierflow are not the finder's business."""
+        assert SharedCodeFinder().find_spec("json", None) is None
+
+    def test_a_changed_file_is_compiled_again(self, tmp_path: Path) -> None:
+        """A new version of a file (another size or time) gets its own compilation."""
+        source = tmp_path / "probe.py"
+        source.write_text("def answer():\n    return 1\n")
+        first = _load("tierflow.probe", [str(tmp_path)])
+        source.write_text("def answer():\n    return 22\n")
+        stat = source.stat()
+        os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+        second = _load("tierflow.probe", [str(tmp_path)])
+        assert (first.answer(), second.answer()) == (1, 22)
+
+
+class TestPassedThrough:
+    def test_every_helper_of_the_workflow_is_shared(self) -> None:
+        """Each module of ``tierflow.workflows`` but the workflow's own is passed through the
+        sandbox by name (a new one left out would run again for every ticket)."""
+        names = {m.name for m in pkgutil.iter_modules(tierflow.workflows.__path__)}
+        helpers = {f"tierflow.workflows.{n}" for n in names - {"ticket"}}
+        assert helpers <= set(SANDBOX_PASSTHROUGH)
+
+    def test_the_workflow_module_itself_is_not(self) -> None:
+        """The workflow module stays the sandbox's to load afresh for each ticket."""
+        assert not any("tierflow.workflows.ticket".startswith(m) for m in SANDBOX_PASSTHROUGH)
