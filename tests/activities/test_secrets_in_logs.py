@@ -20,6 +20,7 @@ from tests.activities.servers import HttpRecorder, Reply, SmtpCapture, make_self
 from tests.workflows.support import running_worker, ticket
 from tierflow.activities import Settings, TierflowActivities
 from tierflow.logs import configure_logging
+from tierflow.workflows.messages import Assign
 
 pytestmark = pytest.mark.integration
 
@@ -79,6 +80,10 @@ async def test_failed_deliveries_log_no_secret(
                 # An SMS ticket: the customer is answered through the SMS gateway.
                 t = ticket("Secrets stay secret", channel="sms", customer={"phone": "+4930123456"})
                 await tickets.open(t)
+                # The opening's messages fail in a local activity, which hands them back; an
+                # agent's action runs a regular one, whose failed attempt Temporal logs (the
+                # new assignee's chat, a recipient not failing yet, is attempted).
+                await tickets.assign(t.id, Assign(actor="Jo Park", assignee="Alex Kim"))
                 # Wait until each channel has failed at least once, and Temporal has logged
                 # the failed attempt with its traceback.
                 needed = ("delivery_failed", "sync_failed", "Completing activity as failed")
