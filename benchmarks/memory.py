@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from rich.console import Console
 from rich.table import Table
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from tierflow.activities import Settings, TierflowActivities
@@ -123,12 +124,28 @@ async def open_tickets(
 async def wait_in_tier1(
     client: Client, task_queue: str, count: int, timeout: float = 600.0
 ) -> None:
-    """Return once ``count`` tickets of ``task_queue`` ran their first task."""
+    """Return once ``count`` tickets of ``task_queue`` ran their first task.
+
+    Tickets opened by TicketClient start with ``TicketTier = 'tier1'`` already, so once the
+    count is reached each one's history is also awaited until its first task completed."""
     give_up = time.monotonic() + timeout
     while await in_tier1(client, task_queue) < count:
         if time.monotonic() > give_up:
             raise TimeoutError(f"fewer than {count} tickets reached tier 1 in {timeout:.0f} s")
         await asyncio.sleep(0.5)
+    query = f"TaskQueue = '{task_queue}' AND TicketTier = 'tier1'"
+    ids = [w.id async for w in client.list_workflows(query)]
+    gate = asyncio.Semaphore(32)
+
+    async def first_task(workflow_id: str) -> None:
+        async with gate:
+            handle = client.get_workflow_handle(workflow_id)
+            async for e in handle.fetch_history_events(wait_new_event=True):
+                if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                    return
+
+    async with asyncio.timeout(max(1.0, give_up - time.monotonic())):
+        await asyncio.gather(*(first_task(i) for i in ids))
 
 
 def cpu_seconds(pid: int) -> float:

@@ -272,7 +272,16 @@ async def quiet_history_length(client: Client, ticket_id: str) -> int:
         raw = (await handle.describe()).raw_description
         events = [e async for e in handle.fetch_history_events()]
         idle = not raw.pending_activities and not raw.HasField("pending_workflow_task")
-        if idle and events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+        # Quiet: the last workflow task completed, followed only by its own commands (its
+        # local activity's marker, a timer), with no new task or activity since.
+        kinds = [e.event_type for e in events]
+        done = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+        last = max((i for i, k in enumerate(kinds) if k == done), default=None)
+        busy = {
+            EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+            EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+        }
+        if idle and last is not None and not busy & set(kinds[last:]):
             return len(events)
         assert asyncio.get_running_loop().time() < deadline, "the ticket never went quiet"
         await asyncio.sleep(0.2)
