@@ -47,6 +47,8 @@ class Config:
     lateness_tickets: int = 10_000
     spread: float = 180.0
     lead: float | None = None
+    # The same lateness run on bare Temporal, beside Tierflow's.
+    lateness_baseline: bool = True
     cost_tickets: int = 50
     cache: int = DEFAULT_CACHE_SIZE
     sandbox: bool = True
@@ -114,15 +116,19 @@ async def _latency(server: BenchServer, cfg: Config, console: Console) -> dict[s
     return report.latency(result)
 
 
-async def _lateness(server: BenchServer, cfg: Config, console: Console) -> dict[str, Any]:
+async def _lateness_of(
+    server: BenchServer, cfg: Config, console: Console, kind: str
+) -> lateness.LatenessResult:
     n = cfg.lateness_tickets
+    label = "lateness" if kind == "tierflow" else "lateness (bare)"
+    client = server.client if kind == "tierflow" else server.plain
     with _progress(console) as bar:
-        opening = bar.add_task("lateness: opening tickets", total=n)
-        escalating = bar.add_task("lateness: escalated", total=n)
-        reading = bar.add_task("lateness: reading histories", total=n)
-        async with WorkerProcess(server, "tierflow", cfg.cache, cfg.sandbox) as worker:
+        opening = bar.add_task(f"{label}: opening tickets", total=n)
+        escalating = bar.add_task(f"{label}: escalated", total=n)
+        reading = bar.add_task(f"{label}: reading histories", total=n)
+        async with WorkerProcess(server, kind, cfg.cache, cfg.sandbox) as worker:
             result = await lateness.run(
-                server.client,
+                client,
                 worker,
                 count=n,
                 spread=cfg.spread,
@@ -132,7 +138,13 @@ async def _lateness(server: BenchServer, cfg: Config, console: Console) -> dict[
                 on_read=lambda: bar.advance(reading),
             )
         result.peak_rss_mib = worker.peak_rss_mib
-    return report.lateness(result)
+    return result
+
+
+async def _lateness(server: BenchServer, cfg: Config, console: Console) -> dict[str, Any]:
+    tierflow = await _lateness_of(server, cfg, console, "tierflow")
+    bare = await _lateness_of(server, cfg, console, "baseline") if cfg.lateness_baseline else None
+    return report.lateness(tierflow, bare)
 
 
 async def run(cfg: Config, console: Console, out: Path | None = None) -> dict[str, Any]:
@@ -188,6 +200,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConf
     p.add_argument("--lateness-tickets", type=int, help="open tickets (default 10000)")
     p.add_argument("--spread-seconds", type=float, help="deadline window (default 180)")
     p.add_argument("--lead-seconds", type=float, help="open phase before the first deadline")
+    p.add_argument("--lateness-baseline", action=argparse.BooleanOptionalAction, default=True,
+                   help="run the lateness suite on bare Temporal too (default: on)")  # fmt: skip
     p.add_argument("--cost-tickets", type=int, help="lifecycles whose cost is counted (default 50)")
     p.add_argument("--cache", type=int, help=f"max_cached_workflows (default {DEFAULT_CACHE_SIZE})")
     p.add_argument(
@@ -215,6 +229,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConf
     cfg = Config.tiny(suites) if args.tiny else Config(suites=suites)
     cfg.db_file = args.db_file
     cfg.sandbox = args.sandbox
+    cfg.lateness_baseline = args.lateness_baseline
     for flag, attr in (
         ("tickets", "tickets"),
         ("agents", "agents"),

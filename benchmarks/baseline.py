@@ -72,18 +72,24 @@ class BaselineTicket:
     async def _wait(self, seconds: float) -> bool:
         """Wait ``seconds`` or until resolved; True when resolved."""
         try:
-            await workflow.wait_condition(lambda: self.resolved, timeout=seconds)
+            await workflow.wait_condition(lambda: self.resolved, timeout=max(seconds, 0.001))
         except TimeoutError:
             return False
         return True
+
+    def _until(self, offset: float) -> float:
+        """Seconds from now to ``offset`` seconds after the workflow started: as Tierflow's
+        SLA clock, the deadlines are absolute, so a late wake-up does not push the next."""
+        started = workflow.info().workflow_start_time
+        return offset - (workflow.now() - started).total_seconds()
 
     @workflow.run
     async def run(self, spec: BaselineSpec) -> str:
         self._index("tier1", "tier1")
         self._effect("landed", "queue", "owner", "customer", "sync")
-        if not await self._wait(spec.warning):
+        if not await self._wait(self._until(spec.warning)):
             self._effect("breach_warning", "owner", "lead", "sync")
-            if not await self._wait(spec.breach - spec.warning):
+            if not await self._wait(self._until(spec.breach)):
                 self._index("tier2", "tier2")
                 self._effect("breach", "owner", "lead", "queue", "customer", "sync")
                 await self._wait(spec.tier2_warning)

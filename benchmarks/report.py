@@ -75,12 +75,7 @@ def latency(r: LatencyResult) -> dict[str, Any]:
     }
 
 
-def lateness(r: LatenessResult) -> dict[str, Any]:
-    acted = summarize(r.acted) if r.acted else None
-    growth = None
-    full = r.rss_checkpoints.get("10% open") if r.tickets >= 10 * r.cache else None
-    if full:
-        growth = r.rss_checkpoints.get("end", r.peak_rss_mib) / full
+def _lateness_figures(r: LatenessResult) -> dict[str, Any]:
     return {
         "tickets": r.tickets,
         "escalated": len(r.acted),
@@ -94,19 +89,44 @@ def lateness(r: LatenessResult) -> dict[str, Any]:
         "opened_per_s": round(r.tickets / r.open_seconds, 1),
         "slack_before_first_deadline_s": round(r.slack, 1),
         "clamped_deadlines": r.clamped,
-        "late_s": acted.model_dump() if acted else None,
+        "late_s": summarize(r.acted).model_dump() if r.acted else None,
         "late_committed_s": summarize(r.committed).model_dump() if r.committed else None,
         "timer_fired_late_s": summarize(r.fired).model_dump() if r.fired else None,
         "max_cached_workflows": r.cache,
         "worker_peak_rss_mib": round(r.peak_rss_mib, 1),
         "worker_rss_mib": {k: round(v, 1) for k, v in r.rss_checkpoints.items()},
-        "target": {
-            "p99_at_most_s": TARGET_LATENESS_P99,
-            "met": acted is not None and acted.p99 <= TARGET_LATENESS_P99 and r.missing == 0,
-            "memory_growth_after_cache_full": round(growth, 3) if growth else None,
-            "memory_bounded": growth <= TARGET_MEMORY_GROWTH if growth else None,
-        },
     }
+
+
+def ratios(
+    tierflow: dict[str, Any] | None, bare: dict[str, Any] | None, keys: tuple[str, ...]
+) -> dict[str, float | None]:
+    """Tierflow's figure over the baseline's, per key (None where the baseline's is 0)."""
+    if not tierflow or not bare:
+        return {}
+    return {k: round(tierflow[k] / bare[k], 2) if bare[k] > 0 else None for k in keys}
+
+
+def lateness(r: LatenessResult, bare: LatenessResult | None = None) -> dict[str, Any]:
+    """Tierflow's lateness figures; with ``bare``, the baseline's beside them and the ratios
+    of lateness (Tierflow over bare: above 1, Tierflow escalates later)."""
+    acted = summarize(r.acted) if r.acted else None
+    growth = None
+    full = r.rss_checkpoints.get("10% open") if r.tickets >= 10 * r.cache else None
+    if full:
+        growth = r.rss_checkpoints.get("end", r.peak_rss_mib) / full
+    doc = _lateness_figures(r)
+    if bare is not None:
+        b = _lateness_figures(bare)
+        doc["baseline"] = b
+        doc["late_vs_baseline"] = ratios(doc["late_s"], b["late_s"], ("p50", "p95", "p99", "max"))
+    doc["target"] = {
+        "p99_at_most_s": TARGET_LATENESS_P99,
+        "met": acted is not None and acted.p99 <= TARGET_LATENESS_P99 and r.missing == 0,
+        "memory_growth_after_cache_full": round(growth, 3) if growth else None,
+        "memory_bounded": growth <= TARGET_MEMORY_GROWTH if growth else None,
+    }
+    return doc
 
 
 def cost(r: CostResult) -> dict[str, Any]:
@@ -122,6 +142,19 @@ def cost(r: CostResult) -> dict[str, Any]:
         "patch_bookkeeping_per_lifecycle": round(r.patch_bookkeeping_per_lifecycle, 2),
         "target": {"at_most": TARGET_ACTIONS, "met": r.total <= TARGET_ACTIONS},
     }
+
+
+def _late_rows(table: Table, who: str, lt: dict[str, Any]) -> None:
+    """Lateness p50 / p99 / max after the deadline, and the server's own timer lateness."""
+    for key, what in (("late_s", "escalated late"), ("timer_fired_late_s", "timer fired late")):
+        if s := lt.get(key):
+            table.add_row(
+                "",
+                f"{who}: {what} p50 / p99 / max",
+                f"{s['p50']:.3f} / {s['p99']:.3f} / {s['max']:.3f} s",
+            )
+    if lt["not_escalated"]:
+        table.add_row("", f"{who}: not escalated", str(lt["not_escalated"]))
 
 
 def _verdict(met: bool | None) -> str:
@@ -160,17 +193,19 @@ def render(doc: dict[str, Any], console: Console) -> None:
             f"{rt['p50']:.0f} / {rt['p95']:.0f} / {rt['p99']:.0f} ms",
         )
     if lt := doc.get("lateness"):
-        late = lt["late_s"] or {}
         table.add_row(
             "escalation lateness",
             f"{lt['tickets']} open tickets, {lt['spread_s']:.0f} s spread",
             f"{lt['escalated']} escalated",
         )
-        if late:
+        _late_rows(table, "Tierflow", lt)
+        if b := lt.get("baseline"):
+            _late_rows(table, "bare Temporal", b)
+            r = lt["late_vs_baseline"]
             table.add_row(
                 "",
-                "late p50 / p99 / max",
-                f"{late['p50']:.3f} / {late['p99']:.3f} / {late['max']:.3f} s",
+                "ratio p50 / p99 / max (Tierflow ÷ bare)",
+                " / ".join("—" if r.get(k) is None else f"{r[k]:g}" for k in ("p50", "p99", "max")),
             )
         table.add_row(
             "",
