@@ -1,7 +1,9 @@
 """Run Tierflow's benchmarks against a dev server of their own.
 
-    python -m benchmarks [--suite all|throughput|latency|lateness|cost] [--tickets N]
+    python -m benchmarks [--suite all|throughput|latency|lateness|cost|capacity] [--tickets N]
         [--agents 50] [--lateness-tickets 10000] [--spread-seconds 180] [--json PATH] [--tiny]
+        [--capacity-processes 1,2,4] [--capacity-kinds tierflow,baseline]
+        [--capacity-rates 10,20,40,60,80,120,160,240] [--capacity-window 30]
     python -m benchmarks --suite faults [--small] [--tickets 1000] [--spread-seconds 240]
         [--worker-kills 5] [--channel-outage 600] [--sticky-timeout 3] [--no-baseline]
 
@@ -27,12 +29,12 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tierflow.config import DEFAULT_CACHE_SIZE
+from tierflow.config import DEFAULT_CACHE_SIZE, MAX_WORKER_PROCESSES
 
-from . import cost, faults, latency, lateness, lifecycle, report
+from . import capacity, cost, faults, latency, lateness, lifecycle, report
 from .server import BenchServer, WorkerProcess, bench_server
 
-SUITES = ("throughput", "latency", "lateness", "cost")
+SUITES = ("throughput", "latency", "lateness", "cost", "capacity")
 DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
 FAULTS_JSON = Path(__file__).parent / "results" / "faults.json"
 
@@ -54,6 +56,7 @@ class Config:
     sandbox: bool = True
     db_file: bool = False
     shape: lifecycle.LifecycleShape = field(default_factory=lifecycle.LifecycleShape)
+    capacity: capacity.CapacityConfig = field(default_factory=capacity.CapacityConfig)
 
     @classmethod
     def tiny(cls, suites: tuple[str, ...]) -> Config:
@@ -69,6 +72,7 @@ class Config:
             lead=4.0,
             cost_tickets=3,
             shape=lifecycle.LifecycleShape(resolution=1.0, follow_up=0.5),
+            capacity=capacity.CapacityConfig.tiny(),
         )
 
 
@@ -151,8 +155,8 @@ async def run(cfg: Config, console: Console, out: Path | None = None) -> dict[st
     doc: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": report.machine(),
-        "config": {k: v for k, v in vars(cfg).items() if k not in ("suites", "shape")}
-        | {"lifecycle_shape_s": vars(cfg.shape)},
+        "config": {k: v for k, v in vars(cfg).items() if k not in ("suites", "shape", "capacity")}
+        | {"lifecycle_shape_s": vars(cfg.shape), "capacity": vars(cfg.capacity)},
     }
     began = time.monotonic()
 
@@ -186,6 +190,11 @@ async def run(cfg: Config, console: Console, out: Path | None = None) -> dict[st
             save()
         if "lateness" in cfg.suites:
             doc["lateness"] = await _lateness(server, cfg, console)
+            save()
+        if "capacity" in cfg.suites:
+            cap = cfg.capacity
+            cap.cache, cap.sandbox = cfg.cache, cfg.sandbox
+            doc["capacity"] = report.capacity(await capacity.run(server, cap, console.print), cap)
     doc["elapsed_s"] = round(time.monotonic() - began, 1)
     save()
     return doc
@@ -213,6 +222,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConf
     p.add_argument(
         "--db-file", action="store_true", help="server database on disk (default: in memory)"
     )
+    c = p.add_argument_group("capacity suite (--suite capacity)")
+    c.add_argument("--capacity-processes", type=_ints, help="worker process counts (1,2,4)")
+    c.add_argument("--capacity-kinds", type=_kinds, help="tierflow,baseline (default both)")
+    c.add_argument("--capacity-rates", type=_floats,
+                   help="escalations/s per step (10,20,40,60,80,120,160,240)")  # fmt: skip
+    c.add_argument("--capacity-window", type=float, help="seconds each step lasts (default 30)")
+    c.add_argument("--capacity-sample", type=int, help="histories read per step (default 1000)")
     p.add_argument("--json", type=Path, help="where to write the figures")
     p.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds, not minutes)")
     f = p.add_argument_group("fault suite (--suite faults)")
@@ -242,7 +258,39 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConf
     ):
         if getattr(args, flag) is not None:
             setattr(cfg, attr, getattr(args, flag))
+    for flag, attr in (
+        ("capacity_processes", "processes"),
+        ("capacity_kinds", "kinds"),
+        ("capacity_rates", "rates"),
+        ("capacity_window", "window"),
+        ("capacity_sample", "sample"),
+    ):
+        if getattr(args, flag) is not None:
+            setattr(cfg.capacity, attr, getattr(args, flag))
     return cfg, args.json or DEFAULT_JSON
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    values = tuple(int(v) for v in text.split(","))
+    if not values or any(not 1 <= v <= MAX_WORKER_PROCESSES for v in values):
+        raise argparse.ArgumentTypeError(f"process counts of 1 to {MAX_WORKER_PROCESSES}")
+    return values
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    values = tuple(float(v) for v in text.split(","))
+    if not values or any(v <= 0 for v in values) or list(values) != sorted(values):
+        raise argparse.ArgumentTypeError("rising positive rates, e.g. 10,20,40")
+    return values
+
+
+def _kinds(text: str) -> tuple[lifecycle.Kind, ...]:
+    kinds: list[lifecycle.Kind] = []
+    for v in text.split(","):
+        if v not in ("tierflow", "baseline"):
+            raise argparse.ArgumentTypeError("tierflow and/or baseline")
+        kinds.append("tierflow" if v == "tierflow" else "baseline")
+    return tuple(kinds)
 
 
 def _fault_config(args: argparse.Namespace) -> faults.FaultConfig:

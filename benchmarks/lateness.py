@@ -67,24 +67,27 @@ async def count_in(client: Client, task_queue: str, tier: str) -> int:
     return (await client.count_workflows(query)).count
 
 
-def opener(kind: Kind, client: Client, task_queue: str) -> Callable[[float], Awaitable[str]]:
-    """How one ticket of ``kind`` is opened with a breach ``budget`` seconds after its start;
-    the opener returns the workflow id."""
+Opener = Callable[[float, float], Awaitable[str]]
+
+
+def opener(kind: Kind, client: Client, task_queue: str) -> Opener:
+    """How one ticket of ``kind`` is opened with its SLA warning ``warning`` seconds and its
+    breach ``budget`` seconds after its start; the opener returns the workflow id."""
     if kind == "tierflow":
         tc = TicketClient(client, task_queue)
 
-        async def open_tierflow(budget: float) -> str:
-            policy = tickets.policy(timedelta(seconds=budget), warning_fraction=WARNING_FRACTION)
+        async def open_tierflow(budget: float, warning: float) -> str:
+            policy = tickets.policy(timedelta(seconds=budget), warning_fraction=warning / budget)
             t = tickets.ticket("S")
             await tc.open(t, policy)
             return workflow_id_for(t.id)
 
         return open_tierflow
 
-    async def open_baseline(budget: float) -> str:
+    async def open_baseline(budget: float, warning: float) -> str:
         workflow_id = workflow_id_for(f"BS-{uuid.uuid4().hex[:12]}")
         spec = baseline.BaselineSpec(
-            warning=budget * WARNING_FRACTION,
+            warning=warning,
             breach=budget,
             tier2_warning=_BASELINE_NEVER,
             follow_up=_BASELINE_NEVER,
@@ -133,7 +136,7 @@ async def run(
             if budget < 2.0:
                 clamped += 1
                 budget = 2.0
-            ids.append(await open_one(budget))
+            ids.append(await open_one(budget, budget * WARNING_FRACTION))
         opened += 1
         if opened in checkpoints:
             rss[checkpoints[opened]] = worker.rss_mib_now()

@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from .capacity import CapacityConfig, ConfigResult
 from .cost import CostResult
 from .latency import LatencyResult
 from .lateness import LatenessResult
@@ -129,6 +130,43 @@ def lateness(r: LatenessResult, bare: LatenessResult | None = None) -> dict[str,
     return doc
 
 
+def _over(value: float | None, base: float | None) -> float | None:
+    return round(value / base, 2) if value and base else None
+
+
+def capacity(results: list[ConfigResult], cfg: CapacityConfig) -> dict[str, Any]:
+    """Per configuration its steps and the highest rate sustained with p99 <= 1 s; per process
+    count Tierflow's over the baseline's, and each kind's scaling over one process."""
+    sustained: dict[str, dict[str, float | None]] = {}
+    for r in results:
+        sustained.setdefault(r.kind, {})[str(r.processes)] = r.sustained
+    bare = sustained.get("baseline", {})
+    ratio = {n: _over(v, bare.get(n)) for n, v in sustained.get("tierflow", {}).items()}
+    scaling = {
+        kind: {n: _over(v, by_n.get("1")) for n, v in by_n.items()}
+        for kind, by_n in sustained.items()
+    }
+    return {
+        "window_s": cfg.window,
+        "warning_gap_s": cfg.warning_gap,
+        "rates_per_s": list(cfg.rates),
+        "p99_at_most_s": cfg.max_p99,
+        "sustained_per_s": sustained,
+        "tierflow_vs_baseline": ratio,
+        "scaling_over_one_process": scaling,
+        "configurations": [
+            {
+                "kind": r.kind,
+                "processes": r.processes,
+                "sustained_per_s": r.sustained,
+                "workers_peak_rss_mib": round(r.peak_rss_mib, 1),
+                "steps": [step.as_dict() for step in r.steps],
+            }
+            for r in results
+        ],
+    }
+
+
 def cost(r: CostResult) -> dict[str, Any]:
     return {
         "lifecycles": r.lifecycles,
@@ -155,6 +193,42 @@ def _late_rows(table: Table, who: str, lt: dict[str, Any]) -> None:
             )
     if lt["not_escalated"]:
         table.add_row("", f"{who}: not escalated", str(lt["not_escalated"]))
+
+
+def _render_capacity(cap: dict[str, Any], console: Console) -> None:
+    table = Table(
+        title=(
+            f"Capacity: escalations/s sustained with p99 lateness <= {cap['p99_at_most_s']:g} s "
+            f"({cap['window_s']:g} s steps)"
+        )
+    )
+    table.add_column("worker processes", justify="right")
+    table.add_column("Tierflow", justify="right")
+    table.add_column("bare Temporal", justify="right")
+    table.add_column("ratio", justify="right")
+    tf = cap["sustained_per_s"].get("tierflow", {})
+    bare = cap["sustained_per_s"].get("baseline", {})
+
+    def rate(v: float | None) -> str:
+        return "below the first step" if v is None else f"{v:g}/s"
+
+    for n in sorted(set(tf) | set(bare), key=int):
+        r = cap["tierflow_vs_baseline"].get(n)
+        table.add_row(
+            n,
+            rate(tf[n]) if n in tf else "—",
+            rate(bare[n]) if n in bare else "—",
+            "—" if r is None else f"{r:g}",
+        )
+    console.print(table)
+    for c in cap["configurations"]:
+        steps = ", ".join(
+            f"{s['rate_per_s']:g}/s p99 "
+            + ("—" if s["late_s"] is None else f"{s['late_s']['p99']:.2f}s")
+            + ("" if s["passed"] else " ✗")
+            for s in c["steps"]
+        )
+        console.print(f"  {c['kind']}, {c['processes']} processes: {steps}")
 
 
 def _verdict(met: bool | None) -> str:
@@ -221,7 +295,10 @@ def render(doc: dict[str, Any], console: Console) -> None:
             )
             parts = ", ".join(f"{k} {v:g}" for k, v in c["per_lifecycle"].items() if v)
             table.add_row("", parts, f"{c['history_events_per_ticket']:.0f} events")
-    console.print(table)
+    if table.row_count:
+        console.print(table)
+    if cap := doc.get("capacity"):
+        _render_capacity(cap, console)
 
     targets = Table(title="Targets")
     targets.add_column("target")
@@ -246,7 +323,8 @@ def render(doc: dict[str, Any], console: Console) -> None:
             f"{c['total_per_lifecycle']:.1f}",
             _verdict(c["target"]["met"]),
         )
-    console.print(targets)
+    if targets.row_count:
+        console.print(targets)
 
 
 def _seconds(s: dict[str, Any] | None) -> str:
