@@ -106,18 +106,23 @@ async def _throughput(server: BenchServer, cfg: Config, console: Console) -> dic
 
 
 async def _latency(server: BenchServer, cfg: Config, console: Console) -> dict[str, Any]:
-    with _progress(console) as bar:
-        task = bar.add_task("agent actions", total=cfg.agents * cfg.actions_per_agent)
-        async with WorkerProcess(server, "tierflow", cfg.cache, cfg.sandbox) as worker:
-            result = await latency.run(
-                server.client,
-                worker.task_queue,
-                agents=cfg.agents,
-                tickets_per_agent=cfg.tickets_per_agent,
-                actions_per_agent=cfg.actions_per_agent,
-                progress=lambda: bar.advance(task),
-            )
-    return report.latency(result)
+    results: dict[str, latency.LatencyResult] = {}
+    for kind in ("tierflow", "baseline"):
+        label = "agent actions" if kind == "tierflow" else "agent actions (bare)"
+        client = server.client if kind == "tierflow" else server.plain
+        with _progress(console) as bar:
+            task = bar.add_task(label, total=cfg.agents * cfg.actions_per_agent)
+            async with WorkerProcess(server, kind, cfg.cache, cfg.sandbox) as worker:
+                results[kind] = await latency.run(
+                    client,
+                    worker.task_queue,
+                    kind="tierflow" if kind == "tierflow" else "baseline",
+                    agents=cfg.agents,
+                    tickets_per_agent=cfg.tickets_per_agent,
+                    actions_per_agent=cfg.actions_per_agent,
+                    progress=functools.partial(bar.advance, task),
+                )
+    return report.latency(results["tierflow"], results["baseline"])
 
 
 async def _lateness_of(

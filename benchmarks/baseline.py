@@ -112,3 +112,51 @@ class BaselineTicket:
     def _check_resolve(self, resolution: str) -> None:
         if self.resolved:
             raise ValueError("already resolved")
+
+
+@dataclass
+class AgentView:
+    """What a bare update answers: the ticket's new state."""
+
+    notes: int
+    assignee: str | None
+
+
+@workflow.defn(name="BaselineAgentTicket")
+class BaselineAgentTicket:
+    """An open ticket agents act on, in plain Temporal: updates that validate, change the
+    state and answer it (as Tierflow's ``note`` and ``assign``), nothing else."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+        self.assignee: str | None = None
+
+    @workflow.run
+    async def run(self) -> None:
+        workflow.upsert_search_attributes(
+            [TICKET_STATE.value_set("tier1"), TICKET_TIER.value_set("tier1")]
+        )
+        await workflow.wait_condition(lambda: False)
+
+    def _view(self) -> AgentView:
+        return AgentView(len(self.notes), self.assignee)
+
+    @workflow.update
+    def note(self, text: str) -> AgentView:
+        self.notes.append(text)
+        return self._view()
+
+    @note.validator
+    def _check_note(self, text: str) -> None:
+        if not text.strip():
+            raise ValueError("empty note")
+
+    @workflow.update
+    def assign(self, assignee: str) -> AgentView:
+        self.assignee = assignee
+        return self._view()
+
+    @assign.validator
+    def _check_assign(self, assignee: str) -> None:
+        if not assignee.strip():
+            raise ValueError("nobody to assign")

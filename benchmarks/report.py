@@ -61,19 +61,31 @@ def throughput(tierflow: BatchResult, bare: BatchResult) -> dict[str, Any]:
     }
 
 
-def latency(r: LatencyResult) -> dict[str, Any]:
-    ms = summarize([t * 1000 for t in r.round_trips])
+def _latency_figures(r: LatencyResult) -> dict[str, Any]:
     return {
         "agents": r.agents,
         "tickets": r.tickets,
         "actions": r.actions,
         "elapsed_s": round(r.elapsed, 2),
         "actions_per_s": round(r.actions / r.elapsed, 1),
-        "round_trip_ms": ms.model_dump(),
+        "round_trip_ms": summarize([t * 1000 for t in r.round_trips]).model_dump(),
         "by_action_ms": {
             k: summarize([t * 1000 for t in v]).model_dump() for k, v in r.by_action.items() if v
         },
     }
+
+
+def latency(r: LatencyResult, bare: LatencyResult | None = None) -> dict[str, Any]:
+    """Tierflow's update round trips; with ``bare``, the baseline's beside them and the ratios
+    (Tierflow over bare: above 1, Tierflow answers slower)."""
+    doc = _latency_figures(r)
+    if bare is not None:
+        b = _latency_figures(bare)
+        doc["baseline"] = b
+        doc["round_trip_vs_baseline"] = ratios(
+            doc["round_trip_ms"], b["round_trip_ms"], ("p50", "p95", "p99")
+        )
+    return doc
 
 
 def _lateness_figures(r: LatenessResult) -> dict[str, Any]:
@@ -255,17 +267,25 @@ def render(doc: dict[str, Any], console: Console) -> None:
         table.add_row("", "bare Temporal baseline", f"{t['baseline_per_s']} tickets/s")
         table.add_row("", "ratio", f"{t['ratio']:.2f}")
     if a := doc.get("latency"):
-        rt = a["round_trip_ms"]
         table.add_row(
             "agent actions",
             f"{a['agents']} agents, {a['actions']} updates",
             f"{a['actions_per_s']} updates/s",
         )
-        table.add_row(
-            "",
-            "round trip p50 / p95 / p99",
-            f"{rt['p50']:.0f} / {rt['p95']:.0f} / {rt['p99']:.0f} ms",
-        )
+        for who, figures in (("Tierflow", a), ("bare Temporal", a.get("baseline"))):
+            if figures:
+                rt = figures["round_trip_ms"]
+                table.add_row(
+                    "",
+                    f"{who}: round trip p50 / p95 / p99",
+                    f"{rt['p50']:.0f} / {rt['p95']:.0f} / {rt['p99']:.0f} ms",
+                )
+        if r := a.get("round_trip_vs_baseline"):
+            table.add_row(
+                "",
+                "ratio p50 / p95 / p99 (Tierflow ÷ bare)",
+                " / ".join("—" if r.get(k) is None else f"{r[k]:g}" for k in ("p50", "p95", "p99")),
+            )
     if lt := doc.get("lateness"):
         table.add_row(
             "escalation lateness",
