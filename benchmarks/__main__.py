@@ -192,6 +192,10 @@ async def run(cfg: Config, console: Console, out: Path | None = None) -> dict[st
                         server, "baseline", cfg.cost_tickets, cfg.cache, cfg.shape, cfg.sandbox
                     )
                 )
+            with console.status("cost: one UI view, one GET /tickets/{id}, one report row"):
+                doc["cost_reads"] = report.read_costs(
+                    await cost.read_costs(server, cfg.cache, cfg.sandbox)
+                )
             save()
         if "lateness" in cfg.suites:
             doc["lateness"] = await _lateness(server, cfg, console)

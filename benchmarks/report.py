@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .capacity import CapacityConfig, ConfigResult
-from .cost import CostResult
+from .cost import CostResult, ReadCost
 from .latency import LatencyResult
 from .lateness import LatenessResult
 from .lifecycle import BatchResult
@@ -179,6 +179,18 @@ def capacity(results: list[ConfigResult], cfg: CapacityConfig) -> dict[str, Any]
     }
 
 
+def read_costs(reads: list[ReadCost]) -> list[dict[str, Any]]:
+    return [
+        {
+            "read": r.read,
+            "code_path": r.path,
+            "billable_actions": r.queries,
+            "server_action_metric": round(r.server_actions, 2),
+        }
+        for r in reads
+    ]
+
+
 def cost(r: CostResult) -> dict[str, Any]:
     return {
         "lifecycles": r.lifecycles,
@@ -315,6 +327,12 @@ def render(doc: dict[str, Any], console: Console) -> None:
             )
             parts = ", ".join(f"{k} {v:g}" for k, v in c["per_lifecycle"].items() if v)
             table.add_row("", parts, f"{c['history_events_per_ticket']:.0f} events")
+    for i, read in enumerate(doc.get("cost_reads", [])):
+        table.add_row(
+            "cost of a read" if i == 0 else "",
+            f"{read['read']} (server metric {read['server_action_metric']:g})",
+            f"{read['billable_actions']} action{'s' if read['billable_actions'] != 1 else ''}",
+        )
     if table.row_count:
         console.print(table)
     if cap := doc.get("capacity"):
