@@ -3,7 +3,7 @@
     python -m benchmarks [--suite all|throughput|latency|lateness|cost|capacity] [--tickets N]
         [--agents 50] [--lateness-tickets 10000] [--spread-seconds 180] [--json PATH] [--tiny]
         [--capacity-processes 1,2,4] [--capacity-kinds tierflow,baseline]
-        [--capacity-rates 10,20,40,60,80,120,160,240] [--capacity-window 30]
+        [--capacity-rates 5,10,20,40,60,80,120,160,240] [--capacity-window 30]
     python -m benchmarks --suite faults [--small] [--tickets 1000] [--spread-seconds 240]
         [--worker-kills 5] [--channel-outage 600] [--sticky-timeout 3] [--no-baseline]
 
@@ -235,7 +235,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConf
     c.add_argument("--capacity-processes", type=_ints, help="worker process counts (1,2,4)")
     c.add_argument("--capacity-kinds", type=_kinds, help="tierflow,baseline (default both)")
     c.add_argument("--capacity-rates", type=_floats,
-                   help="escalations/s per step (10,20,40,60,80,120,160,240)")  # fmt: skip
+                   help="escalations/s per step (5,10,20,40,60,80,120,160,240)")  # fmt: skip
     c.add_argument("--capacity-window", type=float, help="seconds each step lasts (default 30)")
     c.add_argument("--capacity-sample", type=int, help="histories read per step (default 1000)")
     p.add_argument("--json", type=Path, help="where to write the figures")

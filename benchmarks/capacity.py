@@ -47,7 +47,7 @@ class CapacityConfig:
     kinds: tuple[Kind, ...] = ("tierflow", "baseline")
     processes: tuple[int, ...] = (1, 2, 4)
     # Escalations (due deadlines) per second, step by step.
-    rates: tuple[float, ...] = (10, 20, 40, 60, 80, 120, 160, 240)
+    rates: tuple[float, ...] = (5, 10, 20, 40, 60, 80, 120, 160, 240)
     window: float = 30.0
     warning_gap: float = 5.0
     # Histories read per step for the percentiles (all of them when fewer).
