@@ -332,11 +332,13 @@ def run_worker_processes(
             task_queue=settings.task_queue,
         )
         while not stop.is_set() and exited is None:
-            if wait_for_exits([c.sentinel for c in children], timeout=0.5):
-                exited = next(c for c in children if not c.is_alive())
+            # A child's sentinel is ready once it exited (before it can be reaped).
+            ready = wait_for_exits([c.sentinel for c in children], timeout=0.5)
+            exited = next((c for c in children if c.sentinel in ready), None)
         log.info("worker processes stopping", processes=n)
-        _stop_children(children)
     finally:
+        # Whatever happened here, no child outlives the supervisor.
+        _stop_children(children)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if exited is not None:
@@ -349,11 +351,12 @@ def run_worker_processes(
 
 def _stop_children(children: Sequence[multiprocessing.process.BaseProcess]) -> None:
     """SIGTERM to every live child, then wait; kill any still running after the timeout."""
-    for child in children:
+    started = [c for c in children if c.pid is not None]
+    for child in started:
         if child.is_alive():
             child.terminate()  # SIGTERM: the worker's own graceful stop
     give_up = time.monotonic() + CHILD_STOP_TIMEOUT
-    for child in children:
+    for child in started:
         child.join(max(0.0, give_up - time.monotonic()))
         if child.is_alive():
             log.warning("worker process did not stop; killing it", pid=child.pid)
