@@ -83,6 +83,9 @@ class Step:
     tickets: int
     lead: float
     open_s: float
+    # First deadline minus the moment every ticket of the step sat in tier 1 (<0: the
+    # opening's first tasks ran into the window).
+    slack: float
     clamped: int
     escalated: int
     missing: int
@@ -102,6 +105,7 @@ class Step:
             "tickets": self.tickets,
             "lead_s": round(self.lead, 1),
             "open_s": round(self.open_s, 1),
+            "slack_before_first_deadline_s": round(self.slack, 1),
             "clamped_deadlines": self.clamped,
             "escalated": self.escalated,
             "not_escalated": self.missing,
@@ -154,6 +158,15 @@ async def _step(
 
     await asyncio.gather(*(one(i) for i in range(n)))
     open_s = time.time() - t0
+    # Until every new ticket ran its first task (tier 1): the opening's own load is done.
+    while time.time() < first:
+        settled = await count_in(client, task_queue, "tier1") + await count_in(
+            client, task_queue, "tier2"
+        )
+        if settled >= escalated_before + n:
+            break
+        await asyncio.sleep(0.5)
+    slack = first - time.time()
     last = first + (n - 1) / rate
     give_up = last + cfg.drain
     escalated = 0
@@ -165,7 +178,7 @@ async def _step(
         await asyncio.sleep(1.0)
     await asyncio.sleep(1.0)
     stopped = datetime.now(UTC).replace(tzinfo=None)
-    step = Step(rate, n, lead, open_s, clamped, 0, 0)
+    step = Step(rate, n, lead, open_s, slack, clamped, 0, 0)
     sample = ids if len(ids) <= cfg.sample else random.Random(n).sample(ids, cfg.sample)
     read_gate = asyncio.Semaphore(32)
 
