@@ -1,7 +1,8 @@
 """Run Tierflow's benchmarks against a dev server of their own.
 
     python -m benchmarks [--suite all|throughput|latency|lateness|cost|capacity] [--tickets N]
-        [--agents 50] [--lateness-tickets 10000] [--spread-seconds 180] [--json PATH] [--tiny]
+        [--agents 50] [--lateness-tickets 10000] [--spread-seconds 180] [--no-lateness-baseline]
+        [--json PATH] [--tiny]
         [--capacity-processes 1,2,4] [--capacity-kinds tierflow,baseline]
         [--capacity-rates 5,10,20,40,60,80,120,160,240] [--capacity-window 30]
     python -m benchmarks --suite faults [--small] [--tickets 1000] [--spread-seconds 240]
