@@ -126,9 +126,10 @@ async def _pollers(client: Client, task_queue: str) -> set[str]:
 
 
 async def _start_processes(
-    address: str, task_queue: str, n: int
+    address: str, task_queue: str, n: int, *, new_session: bool = False
 ) -> tuple[asyncio.subprocess.Process, list[dict[str, Any]]]:
-    """``worker.py --processes n``, once all ``n`` children logged "worker started"."""
+    """``worker.py --processes n``, once all ``n`` children logged "worker started" (with
+    ``new_session``, in a process group of its own, as at a terminal)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         WORKER,
@@ -140,6 +141,7 @@ async def _start_processes(
         str(n),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        start_new_session=new_session,
     )
     assert proc.stderr is not None
     started: list[dict[str, Any]] = []
@@ -183,6 +185,27 @@ class TestWorkerProcesses:
             stopped = [line for line in lines if line["event"] == "worker stopped"]
             assert sorted(line["worker_process"] for line in stopped) == [1, 2]
             assert lines[-1]["event"] == "worker processes stopped"
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+    async def test_ctrl_c_at_a_terminal_stops_everyone_cleanly(
+        self, client: Client, task_queue: str
+    ) -> None:
+        """Ctrl-C sends SIGINT to the whole process group, children included: each stops
+        gracefully and the supervisor exits 0 (a child done first is no failure)."""
+        address = client.service_client.config.target_host
+        proc, started = await _start_processes(address, task_queue, 2, new_session=True)
+        try:
+            os.killpg(proc.pid, signal.SIGINT)
+            _, rest = await asyncio.wait_for(proc.communicate(), 60)
+            assert proc.returncode == 0
+            lines = [json.loads(line) for line in rest.decode().splitlines()]
+            assert lines[-1]["event"] == "worker processes stopped"
+            for line in started:
+                with pytest.raises(ProcessLookupError):
+                    os.kill(line["pid"], 0)
         finally:
             if proc.returncode is None:
                 proc.kill()

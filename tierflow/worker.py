@@ -335,6 +335,9 @@ def run_worker_processes(
             # A child's sentinel is ready once it exited (before it can be reaped).
             ready = wait_for_exits([c.sentinel for c in children], timeout=0.5)
             exited = next((c for c in children if c.sentinel in ready), None)
+        if stop.is_set():
+            # Ctrl-C at a terminal reaches the children too: one may be done before we look.
+            exited = None
         log.info("worker processes stopping", processes=n)
     finally:
         # Whatever happened here, no child outlives the supervisor.
