@@ -1,7 +1,10 @@
 """Run Tierflow's benchmarks against a dev server of their own.
 
-    python -m benchmarks [--suite all|throughput|latency|lateness|cost] [--tickets N]
-        [--agents 50] [--lateness-tickets 10000] [--spread-seconds 180] [--json PATH] [--tiny]
+    python -m benchmarks [--suite all|throughput|latency|lateness|cost|capacity|memory]
+        [--tickets N] [--agents 50] [--lateness-tickets 10000] [--spread-seconds 180]
+        [--no-lateness-baseline] [--json PATH] [--tiny]
+        [--capacity-processes 1,2,4] [--capacity-kinds tierflow,baseline]
+        [--capacity-rates 5,10,20,40,60,80,120,160,240] [--capacity-window 30]
     python -m benchmarks --suite memory [--memory-tickets 1000]
     python -m benchmarks --suite faults [--small] [--tickets 1000] [--spread-seconds 240]
         [--worker-kills 5] [--channel-outage 600] [--sticky-timeout 3] [--no-baseline]
@@ -28,12 +31,12 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tierflow.config import DEFAULT_CACHE_SIZE
+from tierflow.config import DEFAULT_CACHE_SIZE, MAX_WORKER_PROCESSES
 
-from . import cost, faults, latency, lateness, lifecycle, memory, report
+from . import capacity, cost, faults, latency, lateness, lifecycle, memory, report
 from .server import BenchServer, WorkerProcess, bench_server
 
-SUITES = ("throughput", "latency", "lateness", "cost", "memory")
+SUITES = ("throughput", "latency", "lateness", "cost", "capacity", "memory")
 DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
 FAULTS_JSON = Path(__file__).parent / "results" / "faults.json"
 
@@ -48,12 +51,15 @@ class Config:
     lateness_tickets: int = 10_000
     spread: float = 180.0
     lead: float | None = None
+    # The same lateness run on bare Temporal, beside Tierflow's.
+    lateness_baseline: bool = True
     cost_tickets: int = 50
     memory_tickets: int = 1000
     cache: int = DEFAULT_CACHE_SIZE
     sandbox: bool = True
     db_file: bool = False
     shape: lifecycle.LifecycleShape = field(default_factory=lifecycle.LifecycleShape)
+    capacity: capacity.CapacityConfig = field(default_factory=capacity.CapacityConfig)
 
     @classmethod
     def tiny(cls, suites: tuple[str, ...]) -> Config:
@@ -70,6 +76,7 @@ class Config:
             cost_tickets=3,
             memory_tickets=10,
             shape=lifecycle.LifecycleShape(resolution=1.0, follow_up=0.5),
+            capacity=capacity.CapacityConfig.tiny(),
         )
 
 
@@ -103,29 +110,38 @@ async def _throughput(server: BenchServer, cfg: Config, console: Console) -> dic
 
 
 async def _latency(server: BenchServer, cfg: Config, console: Console) -> dict[str, Any]:
-    with _progress(console) as bar:
-        task = bar.add_task("agent actions", total=cfg.agents * cfg.actions_per_agent)
-        async with WorkerProcess(server, "tierflow", cfg.cache, cfg.sandbox) as worker:
-            result = await latency.run(
-                server.client,
-                worker.task_queue,
-                agents=cfg.agents,
-                tickets_per_agent=cfg.tickets_per_agent,
-                actions_per_agent=cfg.actions_per_agent,
-                progress=lambda: bar.advance(task),
-            )
-    return report.latency(result)
+    results: dict[str, latency.LatencyResult] = {}
+    for kind in ("tierflow", "baseline"):
+        label = "agent actions" if kind == "tierflow" else "agent actions (bare)"
+        client = server.client if kind == "tierflow" else server.plain
+        with _progress(console) as bar:
+            task = bar.add_task(label, total=cfg.agents * cfg.actions_per_agent)
+            async with WorkerProcess(server, kind, cfg.cache, cfg.sandbox) as worker:
+                results[kind] = await latency.run(
+                    client,
+                    worker.task_queue,
+                    kind="tierflow" if kind == "tierflow" else "baseline",
+                    agents=cfg.agents,
+                    tickets_per_agent=cfg.tickets_per_agent,
+                    actions_per_agent=cfg.actions_per_agent,
+                    progress=functools.partial(bar.advance, task),
+                )
+    return report.latency(results["tierflow"], results["baseline"])
 
 
-async def _lateness(server: BenchServer, cfg: Config, console: Console) -> dict[str, Any]:
+async def _lateness_of(
+    server: BenchServer, cfg: Config, console: Console, kind: str
+) -> lateness.LatenessResult:
     n = cfg.lateness_tickets
+    label = "lateness" if kind == "tierflow" else "lateness (bare)"
+    client = server.client if kind == "tierflow" else server.plain
     with _progress(console) as bar:
-        opening = bar.add_task("lateness: opening tickets", total=n)
-        escalating = bar.add_task("lateness: escalated", total=n)
-        reading = bar.add_task("lateness: reading histories", total=n)
-        async with WorkerProcess(server, "tierflow", cfg.cache, cfg.sandbox) as worker:
+        opening = bar.add_task(f"{label}: opening tickets", total=n)
+        escalating = bar.add_task(f"{label}: escalated", total=n)
+        reading = bar.add_task(f"{label}: reading histories", total=n)
+        async with WorkerProcess(server, kind, cfg.cache, cfg.sandbox) as worker:
             result = await lateness.run(
-                server.client,
+                client,
                 worker,
                 count=n,
                 spread=cfg.spread,
@@ -135,15 +151,21 @@ async def _lateness(server: BenchServer, cfg: Config, console: Console) -> dict[
                 on_read=lambda: bar.advance(reading),
             )
         result.peak_rss_mib = worker.peak_rss_mib
-    return report.lateness(result)
+    return result
+
+
+async def _lateness(server: BenchServer, cfg: Config, console: Console) -> dict[str, Any]:
+    tierflow = await _lateness_of(server, cfg, console, "tierflow")
+    bare = await _lateness_of(server, cfg, console, "baseline") if cfg.lateness_baseline else None
+    return report.lateness(tierflow, bare)
 
 
 async def run(cfg: Config, console: Console, out: Path | None = None) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": report.machine(),
-        "config": {k: v for k, v in vars(cfg).items() if k not in ("suites", "shape")}
-        | {"lifecycle_shape_s": vars(cfg.shape)},
+        "config": {k: v for k, v in vars(cfg).items() if k not in ("suites", "shape", "capacity")}
+        | {"lifecycle_shape_s": vars(cfg.shape), "capacity": vars(cfg.capacity)},
     }
     began = time.monotonic()
 
@@ -174,6 +196,10 @@ async def run(cfg: Config, console: Console, out: Path | None = None) -> dict[st
                         server, "baseline", cfg.cost_tickets, cfg.cache, cfg.shape, cfg.sandbox
                     )
                 )
+            with console.status("cost: one UI view, one GET /tickets/{id}, one report row"):
+                doc["cost_reads"] = report.read_costs(
+                    await cost.read_costs(server, cfg.cache, cfg.sandbox)
+                )
             save()
         if "lateness" in cfg.suites:
             doc["lateness"] = await _lateness(server, cfg, console)
@@ -185,6 +211,10 @@ async def run(cfg: Config, console: Console, out: Path | None = None) -> dict[st
                 doc["memory"] = await memory.run(
                     server, cfg.memory_tickets, sandboxes=sandboxes, progress=status.update
                 )
+        if "capacity" in cfg.suites:
+            cap = cfg.capacity
+            cap.cache, cap.sandbox = cfg.cache, cfg.sandbox
+            doc["capacity"] = report.capacity(await capacity.run(server, cap, console.print), cap)
     doc["elapsed_s"] = round(time.monotonic() - began, 1)
     save()
     return doc
@@ -199,6 +229,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConf
     p.add_argument("--lateness-tickets", type=int, help="open tickets (default 10000)")
     p.add_argument("--spread-seconds", type=float, help="deadline window (default 180)")
     p.add_argument("--lead-seconds", type=float, help="open phase before the first deadline")
+    p.add_argument("--lateness-baseline", action=argparse.BooleanOptionalAction, default=True,
+                   help="run the lateness suite on bare Temporal too (default: on)")  # fmt: skip
     p.add_argument("--cost-tickets", type=int, help="lifecycles whose cost is counted (default 50)")
     p.add_argument("--memory-tickets", type=int, help="open tickets held in cache (default 1000)")
     p.add_argument("--cache", type=int, help=f"max_cached_workflows (default {DEFAULT_CACHE_SIZE})")
@@ -211,6 +243,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConf
     p.add_argument(
         "--db-file", action="store_true", help="server database on disk (default: in memory)"
     )
+    c = p.add_argument_group("capacity suite (--suite capacity)")
+    c.add_argument("--capacity-processes", type=_ints, help="worker process counts (1,2,4)")
+    c.add_argument("--capacity-kinds", type=_kinds, help="tierflow,baseline (default both)")
+    c.add_argument("--capacity-rates", type=_floats,
+                   help="escalations/s per step (5,10,20,40,60,80,120,160,240)")  # fmt: skip
+    c.add_argument("--capacity-window", type=float, help="seconds each step lasts (default 30)")
+    c.add_argument("--capacity-sample", type=int, help="histories read per step (default 1000)")
     p.add_argument("--json", type=Path, help="where to write the figures")
     p.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds, not minutes)")
     f = p.add_argument_group("fault suite (--suite faults)")
@@ -227,6 +266,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConf
     cfg = Config.tiny(suites) if args.tiny else Config(suites=suites)
     cfg.db_file = args.db_file
     cfg.sandbox = args.sandbox
+    cfg.lateness_baseline = args.lateness_baseline
     for flag, attr in (
         ("tickets", "tickets"),
         ("agents", "agents"),
@@ -240,7 +280,39 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConf
     ):
         if getattr(args, flag) is not None:
             setattr(cfg, attr, getattr(args, flag))
+    for flag, attr in (
+        ("capacity_processes", "processes"),
+        ("capacity_kinds", "kinds"),
+        ("capacity_rates", "rates"),
+        ("capacity_window", "window"),
+        ("capacity_sample", "sample"),
+    ):
+        if getattr(args, flag) is not None:
+            setattr(cfg.capacity, attr, getattr(args, flag))
     return cfg, args.json or DEFAULT_JSON
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    values = tuple(int(v) for v in text.split(","))
+    if not values or any(not 1 <= v <= MAX_WORKER_PROCESSES for v in values):
+        raise argparse.ArgumentTypeError(f"process counts of 1 to {MAX_WORKER_PROCESSES}")
+    return values
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    values = tuple(float(v) for v in text.split(","))
+    if not values or any(v <= 0 for v in values) or list(values) != sorted(values):
+        raise argparse.ArgumentTypeError("rising positive rates, e.g. 10,20,40")
+    return values
+
+
+def _kinds(text: str) -> tuple[lifecycle.Kind, ...]:
+    kinds: list[lifecycle.Kind] = []
+    for v in text.split(","):
+        if v not in ("tierflow", "baseline"):
+            raise argparse.ArgumentTypeError("tierflow and/or baseline")
+        kinds.append("tierflow" if v == "tierflow" else "baseline")
+    return tuple(kinds)
 
 
 def _fault_config(args: argparse.Namespace) -> faults.FaultConfig:

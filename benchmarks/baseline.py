@@ -72,18 +72,24 @@ class BaselineTicket:
     async def _wait(self, seconds: float) -> bool:
         """Wait ``seconds`` or until resolved; True when resolved."""
         try:
-            await workflow.wait_condition(lambda: self.resolved, timeout=seconds)
+            await workflow.wait_condition(lambda: self.resolved, timeout=max(seconds, 0.001))
         except TimeoutError:
             return False
         return True
+
+    def _until(self, offset: float) -> float:
+        """Seconds from now to ``offset`` seconds after the workflow started: as Tierflow's
+        SLA clock, the deadlines are absolute, so a late wake-up does not push the next."""
+        started = workflow.info().workflow_start_time
+        return offset - (workflow.now() - started).total_seconds()
 
     @workflow.run
     async def run(self, spec: BaselineSpec) -> str:
         self._index("tier1", "tier1")
         self._effect("landed", "queue", "owner", "customer", "sync")
-        if not await self._wait(spec.warning):
+        if not await self._wait(self._until(spec.warning)):
             self._effect("breach_warning", "owner", "lead", "sync")
-            if not await self._wait(spec.breach - spec.warning):
+            if not await self._wait(self._until(spec.breach)):
                 self._index("tier2", "tier2")
                 self._effect("breach", "owner", "lead", "queue", "customer", "sync")
                 await self._wait(spec.tier2_warning)
@@ -106,3 +112,51 @@ class BaselineTicket:
     def _check_resolve(self, resolution: str) -> None:
         if self.resolved:
             raise ValueError("already resolved")
+
+
+@dataclass
+class AgentView:
+    """What a bare update answers: the ticket's new state."""
+
+    notes: int
+    assignee: str | None
+
+
+@workflow.defn(name="BaselineAgentTicket")
+class BaselineAgentTicket:
+    """An open ticket agents act on, in plain Temporal: updates that validate, change the
+    state and answer it (as Tierflow's ``note`` and ``assign``), nothing else."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+        self.assignee: str | None = None
+
+    @workflow.run
+    async def run(self) -> None:
+        workflow.upsert_search_attributes(
+            [TICKET_STATE.value_set("tier1"), TICKET_TIER.value_set("tier1")]
+        )
+        await workflow.wait_condition(lambda: False)
+
+    def _view(self) -> AgentView:
+        return AgentView(len(self.notes), self.assignee)
+
+    @workflow.update
+    def note(self, text: str) -> AgentView:
+        self.notes.append(text)
+        return self._view()
+
+    @note.validator
+    def _check_note(self, text: str) -> None:
+        if not text.strip():
+            raise ValueError("empty note")
+
+    @workflow.update
+    def assign(self, assignee: str) -> AgentView:
+        self.assignee = assignee
+        return self._view()
+
+    @assign.validator
+    def _check_assign(self, assignee: str) -> None:
+        if not assignee.strip():
+            raise ValueError("nobody to assign")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from temporalio.client import Client
@@ -105,3 +106,84 @@ async def run(
     async with WorkerProcess(server, kind, cache, sandbox) as worker:
         batch = await run_batch(kind, client, worker.task_queue, lifecycles, shape=shape)
     return await measure(kind, server, client, batch, before)
+
+
+# The query the Temporal UI sends to show a workflow's current details on its page.
+UI_METADATA_QUERY = "__temporal_workflow_metadata"
+
+
+@dataclass
+class ReadCost:
+    """Billable actions of one read of an open ticket: the queries its code path sends (each
+    one Temporal Cloud action: "an Action occurs for every Query", the UI's too), and the dev
+    server's own action metric over the same call (which leaves out Temporal's built-in
+    ``__``-queries, such as the UI's metadata query)."""
+
+    read: str
+    path: str
+    queries: int
+    server_actions: float
+
+
+async def _metered(server: BenchServer, call: Callable[[], Awaitable[object]]) -> float:
+    await asyncio.sleep(_METRIC_DELAY)
+    before = server.actions()
+    await call()
+    await asyncio.sleep(_METRIC_DELAY)
+    after = server.actions()
+    return sum(after.get(k, 0.0) - before.get(k, 0.0) for k in after)
+
+
+async def read_costs(server: BenchServer, cache: int, sandbox: bool = True) -> list[ReadCost]:
+    """What one UI ticket view, one ``GET /tickets/{id}`` and one ``tierflow report`` row cost,
+    each measured alone on one open ticket (a worker runs to answer the queries)."""
+    import httpx
+
+    from tierflow.api import create_app
+    from tierflow.client import TicketClient, workflow_id_for
+    from tierflow.report import fetch_histories
+
+    from .latency import open_tickets
+
+    client = server.client
+    async with WorkerProcess(server, "tierflow", cache, sandbox) as worker:
+        (ticket_id,) = await open_tickets(client, worker.task_queue, 1)
+        tc = TicketClient(client, worker.task_queue)
+        handle = client.get_workflow_handle(workflow_id_for(ticket_id))
+        app = create_app(tc, insecure_no_auth=True, codec=None)
+        app.state.tickets = tc  # the lifespan, which sets it, does not run in-process
+        summary = next(s for s in await tc.list() if s.ticket_id == ticket_id)
+
+        async def api_get() -> None:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+                (await http.get(f"/tickets/{ticket_id}")).raise_for_status()
+
+        async def ui_view() -> None:
+            await handle.query(UI_METADATA_QUERY)
+
+        async def report_row() -> None:
+            await fetch_histories(tc, [summary])
+
+        return [
+            ReadCost(
+                "UI ticket view",
+                f"the UI's {UI_METADATA_QUERY} query (current details); history and "
+                "describe are reads",
+                1,
+                await _metered(server, ui_view),
+            ),
+            ReadCost(
+                "GET /tickets/{id}",
+                "TicketClient.status: one `status` query",
+                1,
+                await _metered(server, api_get),
+            ),
+            ReadCost(
+                "tierflow report row",
+                "fetch_histories: one `status` query and one `timeline_page` query per run "
+                "(a ticket that never continued as new: one); the listing is a visibility read",
+                2,
+                await _metered(server, report_row),
+            ),
+        ]

@@ -116,9 +116,11 @@ class Escalation:
 
 def _resolution_budget(started: HistoryEvent) -> timedelta:
     """The tier-1 resolution target in the ticket's input (the benchmark's policies give every
-    priority the same one, so triage cannot change it)."""
+    priority the same one, so triage cannot change it); a bare baseline's ``breach``."""
     payload = started.workflow_execution_started_event_attributes.input.payloads[0]
     run = json.loads(payload.data)
+    if "breach" in run:  # benchmarks.baseline.BaselineSpec
+        return timedelta(seconds=run["breach"])
     targets = run["open"]["policy"]["sla"]["targets"]
     budgets = {parse_duration(t["resolution"]) for t in targets.values()}
     if len(budgets) != 1:

@@ -3,23 +3,28 @@
 Every action is a real update through :class:`tierflow.client.TicketClient` (validated by the
 workflow, written to its history, answered with the ticket's new status); the round trip is
 measured at the agent, from sending the update to holding the answer.
+
+The bare baseline (``kind="baseline"``) does the same with plain Temporal: the same agents,
+tickets and actions against :class:`~benchmarks.baseline.BaselineAgentTicket`, whose updates
+validate, change the state and answer it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio.client import Client
 
-from tierflow.client import TicketClient
+from tierflow.client import TicketClient, workflow_id_for
 from tierflow.workflows.messages import AddNote, Assign
 
-from . import tickets
-from .lifecycle import wait_for_tier
+from . import baseline, tickets
+from .lifecycle import Kind, wait_for_tier
 
 # People of the default policy's frontline team; assigning alternates between them.
 ASSIGNEES = ("Alex Kim", "Frontline queue")
@@ -27,6 +32,7 @@ ASSIGNEES = ("Alex Kim", "Frontline queue")
 
 @dataclass
 class LatencyResult:
+    kind: Kind
     agents: int
     tickets: int
     actions: int
@@ -54,17 +60,43 @@ async def open_tickets(
     return list(await asyncio.gather(*(one() for _ in range(count))))
 
 
+async def open_bare_tickets(
+    client: Client, task_queue: str, count: int, concurrency: int = 32
+) -> list[str]:
+    """Start ``count`` bare tickets; wait until each ran its first task (its tier-1 upsert)."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one() -> str:
+        workflow_id = workflow_id_for(f"BA-{uuid.uuid4().hex[:12]}")
+        async with gate:
+            await client.start_workflow(
+                baseline.BaselineAgentTicket.run,
+                id=workflow_id,
+                task_queue=task_queue,
+                search_attributes=baseline.initial_attributes(),
+            )
+        await wait_for_tier(client, workflow_id, "tier1")
+        return workflow_id
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
 async def run(
     client: Client,
     task_queue: str,
     *,
+    kind: Kind = "tierflow",
     agents: int = 50,
     tickets_per_agent: int = 2,
     actions_per_agent: int = 20,
     progress: Callable[[], None] | None = None,
 ) -> LatencyResult:
     """Each agent alternates ``note`` and ``assign`` on its own tickets, as fast as answered."""
-    ids = await open_tickets(client, task_queue, agents * tickets_per_agent, agents=agents)
+    count = agents * tickets_per_agent
+    if kind == "tierflow":
+        ids = await open_tickets(client, task_queue, count, agents=agents)
+    else:
+        ids = await open_bare_tickets(client, task_queue, count)
     tc = TicketClient(client, task_queue)
     by_action: dict[str, list[float]] = {"note": [], "assign": []}
 
@@ -73,15 +105,20 @@ async def run(
         actor = tickets.agent_name(n)
         for i in range(actions_per_agent):
             ticket_id = mine[i % len(mine)]
+            text, assignee = f"checked logs ({i})", ASSIGNEES[(i // 2) % len(ASSIGNEES)]
+            action = "note" if i % 2 == 0 else "assign"
             began = time.perf_counter()
-            if i % 2 == 0:
-                await tc.note(ticket_id, AddNote(actor=actor, text=f"checked logs ({i})"))
-                kind = "note"
+            if kind == "baseline":
+                handle = client.get_workflow_handle(ticket_id)
+                if action == "note":
+                    await handle.execute_update(baseline.BaselineAgentTicket.note, text)
+                else:
+                    await handle.execute_update(baseline.BaselineAgentTicket.assign, assignee)
+            elif action == "note":
+                await tc.note(ticket_id, AddNote(actor=actor, text=text))
             else:
-                assignee = ASSIGNEES[(i // 2) % len(ASSIGNEES)]
                 await tc.assign(ticket_id, Assign(actor=actor, assignee=assignee))
-                kind = "assign"
-            by_action[kind].append(time.perf_counter() - began)
+            by_action[action].append(time.perf_counter() - began)
             if progress is not None:
                 progress()
 
@@ -89,4 +126,4 @@ async def run(
     await asyncio.gather(*(agent(n) for n in range(agents)))
     elapsed = time.monotonic() - start
     all_trips = [t for trips in by_action.values() for t in trips]
-    return LatencyResult(agents, len(ids), len(all_trips), elapsed, all_trips, by_action)
+    return LatencyResult(kind, agents, len(ids), len(all_trips), elapsed, all_trips, by_action)

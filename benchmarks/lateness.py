@@ -5,13 +5,19 @@ chosen so that its deadline falls in a window that starts after the opening: dea
 spread evenly over ``spread`` seconds. Each breach fires level 1 of the escalation ladder,
 which reassigns the ticket to tier 2. Lateness is then read from every ticket's history: the
 moment the workflow escalated minus the deadline the workflow itself computed.
+
+The bare baseline (``kind="baseline"``) runs the same shape in plain Temporal: one
+:class:`~benchmarks.baseline.BaselineTicket` per ticket, its warning and breach timers at the
+same absolute moments (from the workflow's start), each wake-up running one activity, the
+breach upserting ``TicketTier = tier2``; its lateness is read from its history the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -19,12 +25,19 @@ from temporalio.client import Client
 
 from tierflow.client import TicketClient, workflow_id_for
 
-from . import history, tickets
+from . import baseline, history, tickets
+from .lifecycle import Kind
 from .server import WorkerProcess
+
+# The warning fires at this fraction of the resolution target, for both kinds.
+WARNING_FRACTION = 0.75
+# The baseline's tier-2 wait after its breach: longer than any run.
+_BASELINE_NEVER = 30 * 86400.0
 
 
 @dataclass
 class LatenessResult:
+    kind: Kind
     tickets: int
     cache: int
     spread: float
@@ -54,6 +67,43 @@ async def count_in(client: Client, task_queue: str, tier: str) -> int:
     return (await client.count_workflows(query)).count
 
 
+Opener = Callable[[float, float], Awaitable[str]]
+
+
+def opener(kind: Kind, client: Client, task_queue: str) -> Opener:
+    """How one ticket of ``kind`` is opened with its SLA warning ``warning`` seconds and its
+    breach ``budget`` seconds after its start; the opener returns the workflow id."""
+    if kind == "tierflow":
+        tc = TicketClient(client, task_queue)
+
+        async def open_tierflow(budget: float, warning: float) -> str:
+            policy = tickets.policy(timedelta(seconds=budget), warning_fraction=warning / budget)
+            t = tickets.ticket("S")
+            await tc.open(t, policy)
+            return workflow_id_for(t.id)
+
+        return open_tierflow
+
+    async def open_baseline(budget: float, warning: float) -> str:
+        workflow_id = workflow_id_for(f"BS-{uuid.uuid4().hex[:12]}")
+        spec = baseline.BaselineSpec(
+            warning=warning,
+            breach=budget,
+            tier2_warning=_BASELINE_NEVER,
+            follow_up=_BASELINE_NEVER,
+        )
+        await client.start_workflow(
+            baseline.BaselineTicket.run,
+            spec,
+            id=workflow_id,
+            task_queue=task_queue,
+            search_attributes=baseline.initial_attributes(),
+        )
+        return workflow_id
+
+    return open_baseline
+
+
 async def run(
     client: Client,
     worker: WorkerProcess,
@@ -67,7 +117,8 @@ async def run(
     concurrency: int = 64,
 ) -> LatenessResult:
     lead = auto_lead(count) if lead is None else lead
-    tc = TicketClient(client, worker.task_queue)
+    kind: Kind = "baseline" if worker.kind == "baseline" else "tierflow"
+    open_one = opener(kind, client, worker.task_queue)
     t0 = time.time()
     first_deadline = t0 + lead
     gate = asyncio.Semaphore(concurrency)
@@ -85,10 +136,7 @@ async def run(
             if budget < 2.0:
                 clamped += 1
                 budget = 2.0
-            policy = tickets.policy(timedelta(seconds=budget), warning_fraction=0.75)
-            t = tickets.ticket("S")
-            await tc.open(t, policy)
-        ids.append(t.id)
+            ids.append(await open_one(budget, budget * WARNING_FRACTION))
         opened += 1
         if opened in checkpoints:
             rss[checkpoints[opened]] = worker.rss_mib_now()
@@ -120,6 +168,7 @@ async def run(
     stopped = datetime.now(UTC).replace(tzinfo=None)
 
     result = LatenessResult(
+        kind=kind,
         tickets=count,
         cache=worker.cache,
         spread=spread,
@@ -131,9 +180,9 @@ async def run(
     )
     read_gate = asyncio.Semaphore(32)
 
-    async def read(ticket_id: str) -> None:
+    async def read(workflow_id: str) -> None:
         async with read_gate:
-            events = await history.fetch(client, workflow_id_for(ticket_id))
+            events = await history.fetch(client, workflow_id)
         e = history.breach_escalation(events)
         if e.acted is None or e.committed is None or e.fired is None:
             result.missing += 1

@@ -10,7 +10,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .cost import CostResult
+from .capacity import CapacityConfig, ConfigResult
+from .cost import CostResult, ReadCost
 from .latency import LatencyResult
 from .lateness import LatenessResult
 from .lifecycle import BatchResult
@@ -60,27 +61,34 @@ def throughput(tierflow: BatchResult, bare: BatchResult) -> dict[str, Any]:
     }
 
 
-def latency(r: LatencyResult) -> dict[str, Any]:
-    ms = summarize([t * 1000 for t in r.round_trips])
+def _latency_figures(r: LatencyResult) -> dict[str, Any]:
     return {
         "agents": r.agents,
         "tickets": r.tickets,
         "actions": r.actions,
         "elapsed_s": round(r.elapsed, 2),
         "actions_per_s": round(r.actions / r.elapsed, 1),
-        "round_trip_ms": ms.model_dump(),
+        "round_trip_ms": summarize([t * 1000 for t in r.round_trips]).model_dump(),
         "by_action_ms": {
             k: summarize([t * 1000 for t in v]).model_dump() for k, v in r.by_action.items() if v
         },
     }
 
 
-def lateness(r: LatenessResult) -> dict[str, Any]:
-    acted = summarize(r.acted) if r.acted else None
-    growth = None
-    full = r.rss_checkpoints.get("10% open") if r.tickets >= 10 * r.cache else None
-    if full:
-        growth = r.rss_checkpoints.get("end", r.peak_rss_mib) / full
+def latency(r: LatencyResult, bare: LatencyResult | None = None) -> dict[str, Any]:
+    """Tierflow's update round trips; with ``bare``, the baseline's beside them and the ratios
+    (Tierflow over bare: above 1, Tierflow answers slower)."""
+    doc = _latency_figures(r)
+    if bare is not None:
+        b = _latency_figures(bare)
+        doc["baseline"] = b
+        doc["round_trip_vs_baseline"] = ratios(
+            doc["round_trip_ms"], b["round_trip_ms"], ("p50", "p95", "p99")
+        )
+    return doc
+
+
+def _lateness_figures(r: LatenessResult) -> dict[str, Any]:
     return {
         "tickets": r.tickets,
         "escalated": len(r.acted),
@@ -94,19 +102,93 @@ def lateness(r: LatenessResult) -> dict[str, Any]:
         "opened_per_s": round(r.tickets / r.open_seconds, 1),
         "slack_before_first_deadline_s": round(r.slack, 1),
         "clamped_deadlines": r.clamped,
-        "late_s": acted.model_dump() if acted else None,
+        "late_s": summarize(r.acted).model_dump() if r.acted else None,
         "late_committed_s": summarize(r.committed).model_dump() if r.committed else None,
         "timer_fired_late_s": summarize(r.fired).model_dump() if r.fired else None,
         "max_cached_workflows": r.cache,
         "worker_peak_rss_mib": round(r.peak_rss_mib, 1),
         "worker_rss_mib": {k: round(v, 1) for k, v in r.rss_checkpoints.items()},
-        "target": {
-            "p99_at_most_s": TARGET_LATENESS_P99,
-            "met": acted is not None and acted.p99 <= TARGET_LATENESS_P99 and r.missing == 0,
-            "memory_growth_after_cache_full": round(growth, 3) if growth else None,
-            "memory_bounded": growth <= TARGET_MEMORY_GROWTH if growth else None,
-        },
     }
+
+
+def ratios(
+    tierflow: dict[str, Any] | None, bare: dict[str, Any] | None, keys: tuple[str, ...]
+) -> dict[str, float | None]:
+    """Tierflow's figure over the baseline's, per key (None where the baseline's is 0)."""
+    if not tierflow or not bare:
+        return {}
+    return {k: round(tierflow[k] / bare[k], 2) if bare[k] > 0 else None for k in keys}
+
+
+def lateness(r: LatenessResult, bare: LatenessResult | None = None) -> dict[str, Any]:
+    """Tierflow's lateness figures; with ``bare``, the baseline's beside them and the ratios
+    of lateness (Tierflow over bare: above 1, Tierflow escalates later)."""
+    acted = summarize(r.acted) if r.acted else None
+    growth = None
+    full = r.rss_checkpoints.get("10% open") if r.tickets >= 10 * r.cache else None
+    if full:
+        growth = r.rss_checkpoints.get("end", r.peak_rss_mib) / full
+    doc = _lateness_figures(r)
+    if bare is not None:
+        b = _lateness_figures(bare)
+        doc["baseline"] = b
+        doc["late_vs_baseline"] = ratios(doc["late_s"], b["late_s"], ("p50", "p95", "p99", "max"))
+    doc["target"] = {
+        "p99_at_most_s": TARGET_LATENESS_P99,
+        "met": acted is not None and acted.p99 <= TARGET_LATENESS_P99 and r.missing == 0,
+        "memory_growth_after_cache_full": round(growth, 3) if growth else None,
+        "memory_bounded": growth <= TARGET_MEMORY_GROWTH if growth else None,
+    }
+    return doc
+
+
+def _over(value: float | None, base: float | None) -> float | None:
+    return round(value / base, 2) if value and base else None
+
+
+def capacity(results: list[ConfigResult], cfg: CapacityConfig) -> dict[str, Any]:
+    """Per configuration its steps and the highest rate sustained with p99 <= 1 s; per process
+    count Tierflow's over the baseline's, and each kind's scaling over one process."""
+    sustained: dict[str, dict[str, float | None]] = {}
+    for r in results:
+        sustained.setdefault(r.kind, {})[str(r.processes)] = r.sustained
+    bare = sustained.get("baseline", {})
+    ratio = {n: _over(v, bare.get(n)) for n, v in sustained.get("tierflow", {}).items()}
+    scaling = {
+        kind: {n: _over(v, by_n.get("1")) for n, v in by_n.items()}
+        for kind, by_n in sustained.items()
+    }
+    return {
+        "window_s": cfg.window,
+        "warning_gap_s": cfg.warning_gap,
+        "rates_per_s": list(cfg.rates),
+        "p99_at_most_s": cfg.max_p99,
+        "sustained_per_s": sustained,
+        "tierflow_vs_baseline": ratio,
+        "scaling_over_one_process": scaling,
+        "configurations": [
+            {
+                "kind": r.kind,
+                "processes": r.processes,
+                "sustained_per_s": r.sustained,
+                "workers_peak_rss_mib": round(r.peak_rss_mib, 1),
+                "steps": [step.as_dict() for step in r.steps],
+            }
+            for r in results
+        ],
+    }
+
+
+def read_costs(reads: list[ReadCost]) -> list[dict[str, Any]]:
+    return [
+        {
+            "read": r.read,
+            "code_path": r.path,
+            "billable_actions": r.queries,
+            "server_action_metric": round(r.server_actions, 2),
+        }
+        for r in reads
+    ]
 
 
 def cost(r: CostResult) -> dict[str, Any]:
@@ -126,6 +208,55 @@ def cost(r: CostResult) -> dict[str, Any]:
 
 def _seconds_list(values: list[float | None]) -> str:
     return ", ".join("—" if x is None else f"{x:.1f}" for x in values) + " s"
+
+
+def _late_rows(table: Table, who: str, lt: dict[str, Any]) -> None:
+    """Lateness p50 / p99 / max after the deadline, and the server's own timer lateness."""
+    for key, what in (("late_s", "escalated late"), ("timer_fired_late_s", "timer fired late")):
+        if s := lt.get(key):
+            table.add_row(
+                "",
+                f"{who}: {what} p50 / p99 / max",
+                f"{s['p50']:.3f} / {s['p99']:.3f} / {s['max']:.3f} s",
+            )
+    if lt["not_escalated"]:
+        table.add_row("", f"{who}: not escalated", str(lt["not_escalated"]))
+
+
+def _render_capacity(cap: dict[str, Any], console: Console) -> None:
+    table = Table(
+        title=(
+            f"Capacity: escalations/s sustained with p99 lateness <= {cap['p99_at_most_s']:g} s "
+            f"({cap['window_s']:g} s steps)"
+        )
+    )
+    table.add_column("worker processes", justify="right")
+    table.add_column("Tierflow", justify="right")
+    table.add_column("bare Temporal", justify="right")
+    table.add_column("ratio", justify="right")
+    tf = cap["sustained_per_s"].get("tierflow", {})
+    bare = cap["sustained_per_s"].get("baseline", {})
+
+    def rate(v: float | None) -> str:
+        return "below the first step" if v is None else f"{v:g}/s"
+
+    for n in sorted(set(tf) | set(bare), key=int):
+        r = cap["tierflow_vs_baseline"].get(n)
+        table.add_row(
+            n,
+            rate(tf[n]) if n in tf else "—",
+            rate(bare[n]) if n in bare else "—",
+            "—" if r is None else f"{r:g}",
+        )
+    console.print(table)
+    for c in cap["configurations"]:
+        steps = ", ".join(
+            f"{s['rate_per_s']:g}/s p99 "
+            + ("—" if s["late_s"] is None else f"{s['late_s']['p99']:.2f}s")
+            + ("" if s["passed"] else " ✗")
+            for s in c["steps"]
+        )
+        console.print(f"  {c['kind']}, {c['processes']} processes: {steps}")
 
 
 def _verdict(met: bool | None) -> str:
@@ -152,29 +283,39 @@ def render(doc: dict[str, Any], console: Console) -> None:
         table.add_row("", "bare Temporal baseline", f"{t['baseline_per_s']} tickets/s")
         table.add_row("", "ratio", f"{t['ratio']:.2f}")
     if a := doc.get("latency"):
-        rt = a["round_trip_ms"]
         table.add_row(
             "agent actions",
             f"{a['agents']} agents, {a['actions']} updates",
             f"{a['actions_per_s']} updates/s",
         )
-        table.add_row(
-            "",
-            "round trip p50 / p95 / p99",
-            f"{rt['p50']:.0f} / {rt['p95']:.0f} / {rt['p99']:.0f} ms",
-        )
+        for who, figures in (("Tierflow", a), ("bare Temporal", a.get("baseline"))):
+            if figures:
+                rt = figures["round_trip_ms"]
+                table.add_row(
+                    "",
+                    f"{who}: round trip p50 / p95 / p99",
+                    f"{rt['p50']:.0f} / {rt['p95']:.0f} / {rt['p99']:.0f} ms",
+                )
+        if r := a.get("round_trip_vs_baseline"):
+            table.add_row(
+                "",
+                "ratio p50 / p95 / p99 (Tierflow ÷ bare)",
+                " / ".join("—" if r.get(k) is None else f"{r[k]:g}" for k in ("p50", "p95", "p99")),
+            )
     if lt := doc.get("lateness"):
-        late = lt["late_s"] or {}
         table.add_row(
             "escalation lateness",
             f"{lt['tickets']} open tickets, {lt['spread_s']:.0f} s spread",
             f"{lt['escalated']} escalated",
         )
-        if late:
+        _late_rows(table, "Tierflow", lt)
+        if b := lt.get("baseline"):
+            _late_rows(table, "bare Temporal", b)
+            r = lt["late_vs_baseline"]
             table.add_row(
                 "",
-                "late p50 / p99 / max",
-                f"{late['p50']:.3f} / {late['p99']:.3f} / {late['max']:.3f} s",
+                "ratio p50 / p99 / max (Tierflow ÷ bare)",
+                " / ".join("—" if r.get(k) is None else f"{r[k]:g}" for k in ("p50", "p99", "max")),
             )
         table.add_row(
             "",
@@ -190,7 +331,16 @@ def render(doc: dict[str, Any], console: Console) -> None:
             )
             parts = ", ".join(f"{k} {v:g}" for k, v in c["per_lifecycle"].items() if v)
             table.add_row("", parts, f"{c['history_events_per_ticket']:.0f} events")
-    console.print(table)
+    for i, read in enumerate(doc.get("cost_reads", [])):
+        table.add_row(
+            "cost of a read" if i == 0 else "",
+            f"{read['read']} (server metric {read['server_action_metric']:g})",
+            f"{read['billable_actions']} action{'s' if read['billable_actions'] != 1 else ''}",
+        )
+    if table.row_count:
+        console.print(table)
+    if cap := doc.get("capacity"):
+        _render_capacity(cap, console)
 
     targets = Table(title="Targets")
     targets.add_column("target")
@@ -215,7 +365,8 @@ def render(doc: dict[str, Any], console: Console) -> None:
             f"{c['total_per_lifecycle']:.1f}",
             _verdict(c["target"]["met"]),
         )
-    console.print(targets)
+    if targets.row_count:
+        console.print(targets)
 
 
 def _seconds(s: dict[str, Any] | None) -> str:

@@ -112,6 +112,8 @@ class WorkerProcess:
     # Both kinds run under the same workflow runner, so the comparison stays fair.
     sandbox: bool = True
     task_queue: str = field(default_factory=lambda: f"bench-{uuid.uuid4().hex[:10]}")
+    # Which of several worker processes on the same task queue (names its log and ready file).
+    instance: int = 0
     sample_every: float = 0.5
     samples: list[tuple[float, int]] = field(default_factory=list)
     peak_hwm_kib: int = 0
@@ -133,7 +135,7 @@ class WorkerProcess:
         return self.samples[-1][1] / 1024 if self.samples else 0.0
 
     def _spawn(self, ready: Path) -> subprocess.Popen[bytes]:
-        log_path = self.server.workdir / f"{self.task_queue}.log"
+        log_path = self.server.workdir / f"{self.task_queue}-{self.instance}.log"
         with open(log_path, "wb") as log:
             return subprocess.Popen(
                 [
@@ -157,7 +159,7 @@ class WorkerProcess:
             )
 
     async def __aenter__(self) -> WorkerProcess:
-        ready = self.server.workdir / f"{self.task_queue}.ready"
+        ready = self.server.workdir / f"{self.task_queue}-{self.instance}.ready"
         self._proc = await asyncio.to_thread(self._spawn, ready)
         deadline = time.monotonic() + 60
         while not ready.exists():

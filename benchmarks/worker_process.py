@@ -21,7 +21,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from benchmarks.baseline import BaselineTicket, baseline_effects
+from benchmarks.baseline import BaselineAgentTicket, BaselineTicket, baseline_effects
 from tierflow.activities import Settings, TierflowActivities
 from tierflow.connect import connect_local
 from tierflow.logs import configure_logging
@@ -38,7 +38,7 @@ def _worker(
         return Worker(
             client,
             task_queue=task_queue,
-            workflows=[BaselineTicket],
+            workflows=[BaselineTicket, BaselineAgentTicket],
             activities=[baseline_effects],
             max_cached_workflows=cache,
             workflow_runner=SandboxedWorkflowRunner() if sandbox else UnsandboxedWorkflowRunner(),

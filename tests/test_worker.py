@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from tests.workflows.support import fast_policy, ticket, wait_for
+from tierflow.client import TicketClient
 from tierflow.devserver import DevServer, ensure_temporal_binary, free_port
 from tierflow.worker import WorkerSettings, build_worker
 
@@ -104,6 +111,144 @@ class TestWorkerProcess:
         assert proc.returncode == 0
         events = [json.loads(line)["event"] for line in rest.decode().splitlines()]
         assert events[-1] == "worker stopped"
+
+
+async def _pollers(client: Client, task_queue: str) -> set[str]:
+    """Identities of the workers polling ``task_queue`` for workflow tasks."""
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    return {p.identity for p in response.pollers}
+
+
+async def _start_processes(
+    address: str, task_queue: str, n: int, *, new_session: bool = False
+) -> tuple[asyncio.subprocess.Process, list[dict[str, Any]]]:
+    """``worker.py --processes n``, once all ``n`` children logged "worker started" (with
+    ``new_session``, in a process group of its own, as at a terminal)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        WORKER,
+        "--address",
+        address,
+        "--task-queue",
+        task_queue,
+        "--processes",
+        str(n),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=new_session,
+    )
+    assert proc.stderr is not None
+    started: list[dict[str, Any]] = []
+    while len(started) < n:
+        line = json.loads(await asyncio.wait_for(proc.stderr.readline(), 90))
+        if line["event"] == "worker started":
+            started.append(line)
+    return proc, started
+
+
+@pytest.mark.integration
+class TestWorkerProcesses:
+    """``tierflow worker --processes N``: N workers on one task queue under one supervisor."""
+
+    async def test_both_children_poll_and_serve_tickets_and_sigterm_stops_them(
+        self, client: Client, task_queue: str
+    ) -> None:
+        """Two children poll the same task queue (two identities among its pollers), tickets
+        escalate on their deadlines, and SIGTERM stops both children and the supervisor."""
+        address = client.service_client.config.target_host
+        proc, started = await _start_processes(address, task_queue, 2)
+        try:
+            assert sorted(line["worker_process"] for line in started) == [1, 2]
+            pollers: set[str] = set()
+            for _ in range(300):  # the server lists a poller once its poll arrived
+                pollers = await _pollers(client, task_queue)
+                if len(pollers) >= 2:
+                    break
+                await asyncio.sleep(0.1)
+            assert len(pollers) == 2
+            tickets = TicketClient(client, task_queue)
+            opened = [ticket(f"Cannot log in ({k})") for k in range(4)]
+            for t in opened:
+                await tickets.open(t, fast_policy(resolution="2s"))
+            for t in opened:
+                await wait_for(tickets, t.id, lambda s: s.tier == "tier2", timeout=60)
+            proc.send_signal(signal.SIGTERM)
+            _, rest = await asyncio.wait_for(proc.communicate(), 60)
+            assert proc.returncode == 0
+            lines = [json.loads(line) for line in rest.decode().splitlines()]
+            stopped = [line for line in lines if line["event"] == "worker stopped"]
+            assert sorted(line["worker_process"] for line in stopped) == [1, 2]
+            assert lines[-1]["event"] == "worker processes stopped"
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+    async def test_ctrl_c_at_a_terminal_stops_everyone_cleanly(
+        self, client: Client, task_queue: str
+    ) -> None:
+        """Ctrl-C sends SIGINT to the whole process group, children included: each stops
+        gracefully and the supervisor exits 0 (a child done first is no failure)."""
+        address = client.service_client.config.target_host
+        proc, started = await _start_processes(address, task_queue, 2, new_session=True)
+        try:
+            os.killpg(proc.pid, signal.SIGINT)
+            _, rest = await asyncio.wait_for(proc.communicate(), 60)
+            assert proc.returncode == 0
+            lines = [json.loads(line) for line in rest.decode().splitlines()]
+            assert lines[-1]["event"] == "worker processes stopped"
+            for line in started:
+                with pytest.raises(ProcessLookupError):
+                    os.kill(line["pid"], 0)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+    async def test_a_child_that_dies_stops_the_others_with_one_line(
+        self, client: Client, task_queue: str
+    ) -> None:
+        """Nothing is restarted: when a child is killed, the supervisor stops the other one
+        and exits 1 with one error line naming the child and its exit code."""
+        address = client.service_client.config.target_host
+        proc, started = await _start_processes(address, task_queue, 2)
+        try:
+            os.kill(started[0]["pid"], signal.SIGKILL)
+            _, rest = await asyncio.wait_for(proc.communicate(), 60)
+            assert proc.returncode == 1
+            last = rest.decode().strip().splitlines()[-1]
+            assert last.startswith("error: worker process tierflow-worker-")
+            assert f"(pid {started[0]['pid']}) exited with code -9" in last
+            with pytest.raises(ProcessLookupError):
+                os.kill(started[1]["pid"], 0)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+    @pytest.mark.parametrize("value", ["0", "65", "two"])
+    async def test_a_bad_count_is_one_line_and_exit_2(self, value: str) -> None:
+        """``--processes`` takes 1 to 64; anything else is a usage error on one line."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            WORKER,
+            "--processes",
+            value,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 2
+        lines = err.decode().strip().splitlines()
+        assert len(lines) == 1
+        assert lines[0].startswith("error: invalid value for '--processes'")
+        assert out == b""
 
 
 class TestSettingsHonoured:

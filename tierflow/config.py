@@ -17,6 +17,8 @@ DEFAULT_TASK_QUEUE = "tierflow-tickets"
 # memory, not the number of open tickets: an evicted ticket is rebuilt from its history when it
 # next wakes (which costs CPU), so size it to the tickets that are active at once.
 DEFAULT_CACHE_SIZE = 1000
+# Worker processes one `tierflow worker --processes N` supervisor may start.
+MAX_WORKER_PROCESSES = 64
 
 # Set by command-line flags (or in code) only: the environment names these TEMPORAL_PROFILE,
 # TEMPORAL_CONFIG_FILE, TEMPORAL_TLS*, which temporalio.envconfig reads as the `temporal` CLI does.

@@ -2,14 +2,23 @@
 
 ``tierflow worker`` (and ``python worker.py``, a shell over it) runs :func:`run_worker`.
 SIGINT or SIGTERM stops it cleanly: running activities finish (within a grace period) before
-the process exits.
+the process exits. With ``--processes N`` (``TIERFLOW_WORKER_PROCESSES``) it runs
+:func:`run_worker_processes`: a supervisor with N worker processes on the same task queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
 import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
 from datetime import timedelta
+from multiprocessing.connection import wait as wait_for_exits
+from types import FrameType
 from typing import Annotated, Any
 
 import structlog
@@ -20,7 +29,7 @@ from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.worker import Worker, WorkerDeploymentConfig, WorkerTuner
 
 from tierflow.activities import TierflowActivities
-from tierflow.config import DEFAULT_CACHE_SIZE, TemporalSettings
+from tierflow.config import DEFAULT_CACHE_SIZE, MAX_WORKER_PROCESSES, TemporalSettings
 from tierflow.connect import ConnectionConfigError, ServerUnreachableError, connect
 from tierflow.encryption import EncryptionCodec
 from tierflow.plugin import TierflowPlugin
@@ -33,6 +42,10 @@ from tierflow.telemetry import (
 )
 
 log = structlog.get_logger("tierflow.worker")
+
+# How long the supervisor waits for its children to stop after SIGTERM: the worker's own
+# graceful shutdown (10 s for running activities) and some margin; then it kills them.
+CHILD_STOP_TIMEOUT = 30.0
 
 
 class WorkerSettings(BaseSettings):
@@ -66,6 +79,9 @@ class WorkerSettings(BaseSettings):
     # and OpenTelemetry traces of every ticket's workflow, updates and activities.
     metrics_bind: Annotated[str | None, Field(min_length=1, max_length=300)] = None
     tracing: bool = False
+    # Worker processes on the task queue (run_worker_processes); child k of N serves its
+    # metrics on the port of ``metrics_bind`` plus k.
+    worker_processes: Annotated[int, Field(ge=1, le=MAX_WORKER_PROCESSES)] = 1
 
     @field_validator("metrics_bind")
     @classmethod
@@ -215,6 +231,7 @@ async def run_worker(
         log.info(
             "worker started",
             address=client.service_client.config.target_host,
+            identity=client.identity,
             namespace=client.namespace,
             task_queue=settings.task_queue,
             encryption=_encryption_line(client),
@@ -223,3 +240,128 @@ async def run_worker(
         await stop.wait()
         log.info("worker stopping")
     log.info("worker stopped")
+
+
+class WorkerProcessExitError(RuntimeError):
+    """A child of :func:`run_worker_processes` exited on its own; the others were stopped."""
+
+
+def _nth_metrics_bind(bind: str | None, index: int) -> str | None:
+    """Child ``index``'s metrics address: the port of ``bind`` plus ``index``."""
+    if bind is None or index == 0:
+        return bind
+    host, _, port = bind.rpartition(":")
+    return f"{host}:{int(port) + index}"
+
+
+def _worker_child(
+    settings: TemporalSettings, worker_settings: WorkerSettings, index: int, log_json: bool | None
+) -> None:
+    """One child of :func:`run_worker_processes`: a whole worker, with its own client."""
+    from tierflow.logs import configure_logging
+
+    configure_logging(json=log_json)
+    structlog.contextvars.bind_contextvars(worker_process=index + 1, pid=os.getpid())
+    try:
+        asyncio.run(run_worker(settings, worker_settings))
+    except KeyboardInterrupt:  # a terminal's Ctrl-C reaches the children too
+        pass
+    except Exception as err:  # one line for the supervisor's log, no traceback
+        log.error("worker process failed", error=str(err) or type(err).__name__)
+        sys.exit(1)
+
+
+def run_worker_processes(
+    settings: TemporalSettings,
+    worker_settings: WorkerSettings | None = None,
+    processes: int | None = None,
+    *,
+    log_json: bool | None = None,
+) -> None:
+    """Run ``processes`` (default ``worker_settings.worker_processes``) worker processes on
+    ``settings.task_queue`` until SIGINT or SIGTERM, which is passed on to every child (each
+    stops as :func:`run_worker` does). Blocks; call it from the main thread of a program whose
+    entry point is guarded by ``if __name__ == "__main__"`` (the children are spawned).
+
+    Nothing is restarted: when a child exits on its own (a crash, a server that stayed away
+    past ``server_wait``), the others are stopped and :class:`WorkerProcessExitError` is raised,
+    so the process manager (systemd, Kubernetes, compose) restarts the whole unit and sees
+    the failure, instead of a supervisor hiding a crash loop. With one process it runs the
+    worker in this process.
+    """
+    worker_settings = worker_settings or WorkerSettings()
+    n = worker_settings.worker_processes if processes is None else processes
+    if not 1 <= n <= MAX_WORKER_PROCESSES:
+        raise ValueError(f"worker processes must be 1 to {MAX_WORKER_PROCESSES}, not {n}")
+    if n == 1:
+        asyncio.run(run_worker(settings, worker_settings))
+        return
+    spawn = multiprocessing.get_context("spawn")
+    children = [
+        spawn.Process(
+            target=_worker_child,
+            args=(
+                settings,
+                worker_settings.model_copy(
+                    update={
+                        "worker_processes": 1,
+                        "metrics_bind": _nth_metrics_bind(worker_settings.metrics_bind, k),
+                    }
+                ),
+                k,
+                log_json,
+            ),
+            name=f"tierflow-worker-{k + 1}",
+        )
+        for k in range(n)
+    ]
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    exited: multiprocessing.process.BaseProcess | None = None
+    try:
+        for child in children:
+            child.start()
+        log.info(
+            "worker processes started",
+            processes=n,
+            pids=[c.pid for c in children],
+            task_queue=settings.task_queue,
+        )
+        while not stop.is_set() and exited is None:
+            # A child's sentinel is ready once it exited (before it can be reaped).
+            ready = wait_for_exits([c.sentinel for c in children], timeout=0.5)
+            exited = next((c for c in children if c.sentinel in ready), None)
+        if stop.is_set():
+            # Ctrl-C at a terminal reaches the children too: one may be done before we look.
+            exited = None
+        log.info("worker processes stopping", processes=n)
+    finally:
+        # Whatever happened here, no child outlives the supervisor.
+        _stop_children(children)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if exited is not None:
+        raise WorkerProcessExitError(
+            f"worker process {exited.name} (pid {exited.pid}) exited with code "
+            f"{exited.exitcode}; stopped the other {n - 1}"
+        )
+    log.info("worker processes stopped", processes=n)
+
+
+def _stop_children(children: Sequence[multiprocessing.process.BaseProcess]) -> None:
+    """SIGTERM to every live child, then wait; kill any still running after the timeout."""
+    started = [c for c in children if c.pid is not None]
+    for child in started:
+        if child.is_alive():
+            child.terminate()  # SIGTERM: the worker's own graceful stop
+    give_up = time.monotonic() + CHILD_STOP_TIMEOUT
+    for child in started:
+        child.join(max(0.0, give_up - time.monotonic()))
+        if child.is_alive():
+            log.warning("worker process did not stop; killing it", pid=child.pid)
+            child.kill()
+            child.join()

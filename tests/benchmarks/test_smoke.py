@@ -73,6 +73,18 @@ class TestTinyRun:
         assert _ordered(a["round_trip_ms"])
         assert set(a["by_action_ms"]) == {"note", "assign"}
 
+    def test_latency_baseline(self, doc: dict[str, Any]) -> None:
+        """The bare update baseline made as many round trips, and the ratios are Tierflow's
+        percentiles over the baseline's."""
+        a = doc["latency"]
+        b = a["baseline"]
+        for key in ("agents", "tickets", "actions"):
+            assert b[key] == a[key]
+        assert _ordered(b["round_trip_ms"])
+        for k in ("p50", "p95", "p99"):
+            ratio = a["round_trip_ms"][k] / b["round_trip_ms"][k]
+            assert a["round_trip_vs_baseline"][k] == pytest.approx(ratio, abs=0.01)
+
     def test_lateness(self, doc: dict[str, Any]) -> None:
         """Every ticket escalated once, after its deadline, and the worker's memory was read."""
         lt = doc["lateness"]
@@ -85,6 +97,49 @@ class TestTinyRun:
         )
         assert lt["worker_peak_rss_mib"] > 10
         assert lt["max_cached_workflows"] == doc["config"]["cache"]
+
+    def test_lateness_baseline(self, doc: dict[str, Any]) -> None:
+        """The bare baseline escalated as many tickets, never before their deadlines, with
+        the server's timer lateness beside it and the ratios of the two."""
+        lt = doc["lateness"]
+        b = lt["baseline"]
+        assert b["escalated"] == b["tickets"] == lt["tickets"]
+        assert b["not_escalated"] == 0
+        assert _ordered(b["late_s"])
+        assert b["late_s"]["min"] >= 0
+        assert b["timer_fired_late_s"]["p50"] <= b["late_s"]["p50"]
+        assert set(lt["late_vs_baseline"]) == {"p50", "p95", "p99", "max"}
+
+    def test_capacity(self, doc: dict[str, Any]) -> None:
+        """Every configuration ran at least one step; a sustained rate is a step that passed
+        (every ticket escalated, p99 within a second); the steps rise until one fails."""
+        cap = doc["capacity"]
+        cfg = doc["config"]["capacity"]
+        configs = {(c["kind"], c["processes"]) for c in cap["configurations"]}
+        assert configs == {(k, n) for k in cfg["kinds"] for n in cfg["processes"]}
+        for c in cap["configurations"]:
+            assert c["steps"]
+            for step in c["steps"]:
+                assert step["tickets"] == round(step["rate_per_s"] * cfg["window"])
+                late = step["late_s"]
+                assert late is not None
+                assert _ordered(late)
+                assert step["passed"] == (step["not_escalated"] == 0 and late["p99"] <= 1.0)
+            passed = [s["rate_per_s"] for s in c["steps"] if s["passed"]]
+            assert c["sustained_per_s"] == (max(passed) if passed else None)
+            assert cap["sustained_per_s"][c["kind"]][str(c["processes"])] == c["sustained_per_s"]
+            assert c["workers_peak_rss_mib"] > 10 * c["processes"]
+
+    def test_cost_of_reads(self, doc: dict[str, Any]) -> None:
+        """One UI view and one GET /tickets/{id} cost one query each, a report row two; the
+        server's metric agrees for Tierflow's own queries (it leaves out the UI's built-in
+        metadata query, which Temporal Cloud bills)."""
+        reads = {r["read"]: r for r in doc["cost_reads"]}
+        assert reads["UI ticket view"]["billable_actions"] == 1
+        assert reads["GET /tickets/{id}"]["billable_actions"] == 1
+        assert reads["tierflow report row"]["billable_actions"] == 2
+        for name in ("GET /tickets/{id}", "tierflow report row"):
+            assert reads[name]["server_action_metric"] == reads[name]["billable_actions"]
 
     def test_cost(self, doc: dict[str, Any]) -> None:
         """One start and one accepted update per lifecycle; the history count agrees with the
@@ -105,7 +160,7 @@ class TestTinyRun:
 
     def test_every_suite_ran(self, doc: dict[str, Any]) -> None:
         """``--tiny`` with no ``--suite`` runs every benchmark and records the machine."""
-        assert {"throughput", "latency", "lateness", "cost"} <= set(doc)
+        assert {"throughput", "latency", "lateness", "cost", "capacity", "cost_reads"} <= set(doc)
         assert doc["machine"]["cores"] >= 1
 
     def test_targets_are_reported(self, doc: dict[str, Any]) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import importlib
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from tierflow.cli._common import console, fail, guarded, settings_of
+from tierflow.config import MAX_WORKER_PROCESSES
 from tierflow.devserver import BinaryUnavailableError, DevServer, ensure_temporal_binary
 from tierflow.encryption import KEYS_ENV
 from tierflow.encryption import configured as encryption_configured
@@ -142,11 +144,20 @@ def worker(
         float | None,
         typer.Option(help="seconds a dead worker's tickets wait on its sticky queue", min=0.1),
     ] = None,
+    processes: Annotated[
+        int,
+        typer.Option(
+            envvar="TIERFLOW_WORKER_PROCESSES",
+            help="worker processes on the task queue; if one exits, all stop (exit 1)",
+            min=1,
+            max=MAX_WORKER_PROCESSES,
+        ),
+    ] = 1,
 ) -> None:
     """Run the ticket worker until Ctrl-C or SIGTERM. Flags override TIERFLOW_* variables."""
     from tierflow.logs import configure_logging
     from tierflow.telemetry import TelemetryError
-    from tierflow.worker import WorkerSettings, run_worker
+    from tierflow.worker import WorkerProcessExitError, WorkerSettings, run_worker_processes
 
     settings = settings_of(ctx)
     overrides = {
@@ -169,6 +180,7 @@ def worker(
         "tracing": tracing,
         "server_wait": server_wait,
         "sticky_queue_timeout": sticky_timeout,
+        "worker_processes": processes,
     }
     configure_logging()
     with guarded():
@@ -177,8 +189,8 @@ def worker(
             {k: v for k, v in tuning.items() if v is not None}
         )
         try:
-            asyncio.run(run_worker(settings, worker_settings))
-        except TelemetryError as err:
+            run_worker_processes(settings, worker_settings, log_json=not sys.stderr.isatty())
+        except (TelemetryError, WorkerProcessExitError) as err:
             fail(str(err))
 
 

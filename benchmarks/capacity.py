@@ -1,0 +1,265 @@
+"""Capacity: the highest rate of due deadlines escalated with p99 lateness ≤ 1 s.
+
+For one configuration (Tierflow or the bare baseline, on 1, 2 or 4 worker processes polling
+one task queue) the rate of due deadlines climbs a ladder of steps. Each step opens
+``rate * window`` tickets first (the lead: the opening is not part of the load measured),
+with deadlines spaced ``1 / rate`` seconds apart over ``window`` seconds; each ticket's SLA
+warning falls ``warning_gap`` seconds before its breach, so during the window the workers
+take ``rate`` warnings and ``rate`` breaches per second, as at a steady state. Lateness is
+read from the histories (as in :mod:`benchmarks.lateness`, of a sample of the step's tickets):
+the escalating task's start minus the deadline. A ticket not escalated when the step gives up
+counts with its lateness so far. A step passes when every ticket escalated and p99 ≤ 1 s;
+the climb stops at the first step that fails. A configuration starts one step below the best
+rate of the same kind on fewer processes (and walks down if that step fails), so a full run
+stays in minutes.
+
+The worker processes are ``benchmarks.worker_process`` children (:class:`WorkerProcess` x N
+on one task queue), for Tierflow built by ``tierflow.worker.build_worker`` as
+``tierflow worker --processes N`` builds each of its children; the baseline's workers run the
+same way, which ``tierflow worker`` cannot host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.client import Client
+
+from . import history
+from .lateness import count_in, opener
+from .lifecycle import Kind
+from .server import BenchServer, WorkerProcess
+from .stats import percentile, summarize
+
+TARGET_P99 = 1.0
+
+
+@dataclass
+class CapacityConfig:
+    kinds: tuple[Kind, ...] = ("tierflow", "baseline")
+    processes: tuple[int, ...] = (1, 2, 4)
+    # Escalations (due deadlines) per second, step by step.
+    rates: tuple[float, ...] = (5, 10, 20, 40, 60, 80, 120, 160, 240)
+    window: float = 30.0
+    warning_gap: float = 5.0
+    # Histories read per step for the percentiles (all of them when fewer).
+    sample: int = 1000
+    # A step gives up waiting this long after its last deadline.
+    drain: float = 30.0
+    # First guess of the opening rate (tickets/s), refined by every step's own.
+    open_rate: float = 40.0
+    min_lead: float = 5.0
+    max_p99: float = TARGET_P99
+    cache: int = 1000
+    sandbox: bool = True
+
+    @classmethod
+    def tiny(cls) -> CapacityConfig:
+        """Seconds, not minutes: two small steps on one and two processes."""
+        return cls(
+            processes=(1, 2),
+            rates=(4, 8),
+            window=2.0,
+            # Not shorter: the dev server fires timers of under a second up to 0.6 s late.
+            warning_gap=2.0,
+            sample=100,
+            drain=15.0,
+            open_rate=20.0,
+            min_lead=3.5,
+        )
+
+
+@dataclass
+class Step:
+    rate: float
+    tickets: int
+    lead: float
+    open_s: float
+    # First deadline minus the moment every ticket of the step sat in tier 1 (<0: the
+    # opening's first tasks ran into the window).
+    slack: float
+    clamped: int
+    escalated: int
+    missing: int
+    late: list[float] = field(default_factory=list)
+    fired: list[float] = field(default_factory=list)
+
+    def p99(self) -> float:
+        return percentile(sorted(self.late), 99) if self.late else float("inf")
+
+    @property
+    def passed(self) -> bool:
+        return self.missing == 0 and bool(self.late) and self.p99() <= TARGET_P99
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rate_per_s": self.rate,
+            "tickets": self.tickets,
+            "lead_s": round(self.lead, 1),
+            "open_s": round(self.open_s, 1),
+            "slack_before_first_deadline_s": round(self.slack, 1),
+            "clamped_deadlines": self.clamped,
+            "escalated": self.escalated,
+            "not_escalated": self.missing,
+            "late_s": summarize(self.late).model_dump() if self.late else None,
+            "timer_fired_late_s": summarize(self.fired).model_dump() if self.fired else None,
+            "passed": self.passed,
+        }
+
+
+@dataclass
+class ConfigResult:
+    kind: Kind
+    processes: int
+    steps: list[Step] = field(default_factory=list)
+    peak_rss_mib: float = 0.0
+
+    @property
+    def sustained(self) -> float | None:
+        """The highest rate that passed (None: none did)."""
+        rates = [s.rate for s in self.steps if s.passed]
+        return max(rates) if rates else None
+
+
+async def _step(
+    client: Client,
+    kind: Kind,
+    task_queue: str,
+    rate: float,
+    cfg: CapacityConfig,
+    open_rate: float,
+) -> Step:
+    escalated_before = await count_in(client, task_queue, "tier2")
+    n = max(1, round(rate * cfg.window))
+    lead = max(cfg.min_lead, cfg.warning_gap + 1.0, 1.3 * n / open_rate + 2.0)
+    open_one = opener(kind, client, task_queue)
+    gate = asyncio.Semaphore(64)
+    t0 = time.time()
+    first = t0 + lead
+    clamped = 0
+    ids: list[str] = []
+
+    async def one(i: int) -> None:
+        nonlocal clamped
+        async with gate:
+            budget = first + i / rate - time.time()
+            if budget < cfg.warning_gap + 0.5:
+                clamped += 1
+                budget = cfg.warning_gap + 0.5
+            ids.append(await open_one(budget, budget - cfg.warning_gap))
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+    open_s = time.time() - t0
+    # Until every new ticket ran its first task (tier 1): the opening's own load is done.
+    while time.time() < first:
+        settled = await count_in(client, task_queue, "tier1") + await count_in(
+            client, task_queue, "tier2"
+        )
+        if settled >= escalated_before + n:
+            break
+        await asyncio.sleep(0.5)
+    slack = first - time.time()
+    last = first + (n - 1) / rate
+    give_up = last + cfg.drain
+    escalated = 0
+    await asyncio.sleep(max(0.0, last - time.time()))
+    while time.time() < give_up:
+        escalated = await count_in(client, task_queue, "tier2") - escalated_before
+        if escalated >= n:
+            break
+        await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)
+    stopped = datetime.now(UTC).replace(tzinfo=None)
+    step = Step(rate, n, lead, open_s, slack, clamped, 0, 0)
+    sample = ids if len(ids) <= cfg.sample else random.Random(n).sample(ids, cfg.sample)
+    read_gate = asyncio.Semaphore(32)
+
+    async def read(workflow_id: str) -> None:
+        async with read_gate:
+            e = history.breach_escalation(await history.fetch(client, workflow_id))
+        if e.acted is None or e.fired is None:
+            step.missing += 1
+            step.late.append(e.late(stopped))  # at least this late
+        else:
+            step.late.append(e.late(e.acted))
+            step.fired.append(e.late(e.fired))
+
+    await asyncio.gather(*(read(i) for i in sample))
+    # Tickets outside the sample count too: escalated or not, from the visibility count.
+    step.escalated = min(n, escalated)
+    step.missing = max(step.missing, n - step.escalated)
+    return step
+
+
+def _start_index(rates: Sequence[float], best: float | None) -> int:
+    """One step below ``best`` (the same kind's best on fewer processes), else the first."""
+    if best is None or best not in rates:
+        return 0
+    return max(0, list(rates).index(best) - 1)
+
+
+async def run_config(
+    server: BenchServer,
+    kind: Kind,
+    processes: int,
+    cfg: CapacityConfig,
+    start_at: float | None = None,
+    say: Callable[[str], None] = lambda _: None,
+) -> ConfigResult:
+    client = server.client if kind == "tierflow" else server.plain
+    task_queue = f"capacity-{uuid.uuid4().hex[:10]}"
+    result = ConfigResult(kind, processes)
+    workers = [
+        WorkerProcess(server, kind, cfg.cache, cfg.sandbox, task_queue=task_queue, instance=k)
+        for k in range(processes)
+    ]
+    async with contextlib.AsyncExitStack() as stack:
+        for w in workers:
+            await stack.enter_async_context(w)
+        open_rate = cfg.open_rate
+        index = _start_index(cfg.rates, start_at)
+        walking_down = False
+        while 0 <= index < len(cfg.rates):
+            rate = cfg.rates[index]
+            step = await _step(client, kind, task_queue, rate, cfg, open_rate)
+            result.steps.append(step)
+            open_rate = max(5.0, step.tickets / step.open_s)
+            say(
+                f"capacity {kind}, {processes} worker processes: {rate:g}/s → "
+                f"p99 {step.p99():.3f} s, {step.missing} not escalated: "
+                f"{'passed' if step.passed else 'failed'}"
+            )
+            if step.passed:
+                if walking_down:
+                    break
+                index += 1
+            elif walking_down or (len(result.steps) == 1 and index > 0):
+                walking_down = True
+                index -= 1
+            else:
+                break
+            # Let the last step's stragglers and the histories' reads settle.
+            await asyncio.sleep(2.0)
+    result.peak_rss_mib = sum(w.peak_rss_mib for w in workers)
+    return result
+
+
+async def run(
+    server: BenchServer, cfg: CapacityConfig, say: Callable[[str], None] = lambda _: None
+) -> list[ConfigResult]:
+    results: list[ConfigResult] = []
+    for kind in cfg.kinds:
+        best: float | None = None
+        for n in sorted(cfg.processes):
+            r = await run_config(server, kind, n, cfg, start_at=best, say=say)
+            results.append(r)
+            best = r.sustained if r.sustained is not None else best
+    return results
