@@ -128,7 +128,9 @@ class TestWakeUps:
         with SmtpCapture() as smtp, HttpRecorder() as http:
             async with running_worker(client, task_queue, activities_for(smtp, http)) as tickets:
                 t = ticket("Invoices do not load")
-                await tickets.open(t, fast_policy(resolution="2s"))
+                # Deadlines seconds apart, so that a slow first task (a loaded machine, the
+                # sandbox's first load) cannot run past both before the warning.
+                await tickets.open(t, fast_policy(resolution="8s"))
 
                 def emailed(subject: str) -> bool:
                     return any(subject in str(e.message["Subject"]) for e in smtp.delivered)
@@ -237,7 +239,7 @@ class TestWakeUps:
         with SmtpCapture() as smtp, Outage() as http:
             async with running_worker(client, task_queue, activities_for(smtp, http)) as tickets:
                 t = ticket("Chat goes down at the breach")
-                await tickets.open(t, fast_policy(resolution="2s"))
+                await tickets.open(t, fast_policy(resolution="6s"))
                 await eventually(lambda: has_entry(tickets, t.id, "now in tier1"))
                 http.down.add("/chat")
                 await wait_for(tickets, t.id, lambda s: s.tier == "tier2", timeout=30)
