@@ -34,7 +34,7 @@ from typing import Any
 from temporalio.client import Client
 
 from . import history
-from .lateness import count_in, opener
+from .lateness import SETTLED_SAMPLE, count_in, opener
 from .lifecycle import Kind
 from .server import BenchServer, WorkerProcess
 from .stats import percentile, summarize
@@ -158,14 +158,8 @@ async def _step(
 
     await asyncio.gather(*(one(i) for i in range(n)))
     open_s = time.time() - t0
-    # Until every new ticket ran its first task (tier 1): the opening's own load is done.
-    while time.time() < first:
-        settled = await count_in(client, task_queue, "tier1") + await count_in(
-            client, task_queue, "tier2"
-        )
-        if settled >= escalated_before + n:
-            break
-        await asyncio.sleep(0.5)
+    # Until the last new tickets ran their first task: the opening's own load is done.
+    await history.first_tasks_done(client, ids[-SETTLED_SAMPLE:], until=first)
     slack = first - time.time()
     last = first + (n - 1) / rate
     give_up = last + cfg.drain

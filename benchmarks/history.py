@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +35,31 @@ _BILLABLE = {
 async def fetch(client: Client, workflow_id: str) -> list[HistoryEvent]:
     """Every event of the workflow's latest run."""
     return [e async for e in client.get_workflow_handle(workflow_id).fetch_history_events()]
+
+
+async def first_tasks_done(client: Client, workflow_ids: Sequence[str], *, until: float) -> bool:
+    """Wait until each of ``workflow_ids`` completed its first workflow task, or the epoch
+    moment ``until``; True if they all did.
+
+    A ticket opened by TicketClient starts in its tier already (attributes at start), so no
+    count of tickets per tier tells that its first task ran; the last tickets opened do, as
+    first tasks are taken from the queue in about the order they came."""
+
+    async def first_task(workflow_id: str) -> None:
+        handle = client.get_workflow_handle(workflow_id)
+        async for e in handle.fetch_history_events(wait_new_event=True):
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                return
+
+    budget = until - time.time()
+    if budget <= 0:
+        return False
+    try:
+        async with asyncio.timeout(budget):
+            await asyncio.gather(*(first_task(w) for w in workflow_ids))
+    except TimeoutError:
+        return False
+    return True
 
 
 def billable(events: Sequence[HistoryEvent]) -> Counter[str]:

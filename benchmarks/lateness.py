@@ -29,6 +29,9 @@ from . import baseline, history, tickets
 from .lifecycle import Kind
 from .server import WorkerProcess
 
+# How many of the last tickets opened are awaited until their first task ran (the slack).
+SETTLED_SAMPLE = 20
+
 # The warning fires at this fraction of the resolution target, for both kinds.
 WARNING_FRACTION = 0.75
 # The baseline's tier-2 wait after its breach: longer than any run.
@@ -146,13 +149,8 @@ async def run(
     await asyncio.gather(*(one(i) for i in range(count)))
     open_seconds = time.time() - t0
     rss["100% open"] = worker.rss_mib_now()
-    # Wait until the worker has taken every ticket to tier 1 (the first deadline's slack).
-    while time.time() < first_deadline + spread:
-        settled = await count_in(client, worker.task_queue, "tier1")
-        settled += await count_in(client, worker.task_queue, "tier2")
-        if settled >= count:
-            break
-        await asyncio.sleep(1.0)
+    # Wait until the worker ran the last tickets' first tasks (the first deadline's slack).
+    await history.first_tasks_done(client, ids[-SETTLED_SAMPLE:], until=first_deadline + spread)
     slack = first_deadline - time.time()
 
     # Wait for the escalations: every ticket in tier 2, or well past the last deadline.
