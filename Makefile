@@ -49,6 +49,9 @@ format: install
 FULL_SCALE_TESTS := tests/interfaces/test_api_fuzz.py tests/interfaces/test_client_contract.py \
 	tests/interfaces/test_cli_hostile.py tests/workflows/test_bounded_state.py
 
+# The sizes of the figures in README (benchmarks/results/latest.json); BENCH_ARGS overrides them.
+BENCH_ARGS ?= --cache 12000 --spread-seconds 300 --lead-seconds 360 --capacity-window 20
+
 bench: temporal
 	$(VENV)/bin/python -m benchmarks $(BENCH_ARGS)
 	TIERFLOW_TEST_SCALE=full $(VENV)/bin/pytest -q $(FULL_SCALE_TESTS)

@@ -88,6 +88,7 @@ async def dispatch(
     item_timeout: float = 10.0,
     on_delivered: Callable[[], None] | None = None,
     blip_retry: float | None = None,
+    budget: float | None = None,
 ) -> list[TimelineNote] | DispatchOutcome:
     """Send every item; permanent failures become timeline notes, transient ones a retry.
 
@@ -96,8 +97,17 @@ async def dispatch(
     delivered on this attempt. With ``batch.hand_back_after`` reached, or in a local activity,
     transient failures are returned as undelivered items instead. ``on_delivered`` is called
     after each delivery. ``blip_retry`` (seconds) sends an item that failed transiently, but
-    not by timing out, once more after that pause within this attempt.
+    not by timing out, once more after that pause within this attempt. With ``budget``
+    (seconds), no item is started, nor tried again, unless its timeout still fits in what is
+    left: the items that do not fit are handed back untried, so the attempt never times out as
+    a whole (a local attempt that did would be retried in full, resending what it delivered).
     """
+    loop = asyncio.get_running_loop()
+    ends = None if budget is None else loop.time() + budget
+
+    def fits(seconds: float) -> bool:
+        return ends is None or loop.time() + seconds <= ends
+
     items: list[Item] = [*batch.notifications, *batch.customer_updates, *batch.syncs]
     outcomes: list[DeliveryResult | TimelineNote | _Failed | None] = [None] * len(items)
     queues: dict[str, list[int]] = {}
@@ -129,7 +139,12 @@ async def dispatch(
 
     async def once_more(item: Item) -> DeliveryResult | TimelineNote | _Failed:
         outcome = await one(item)
-        if blip_retry is not None and isinstance(outcome, _Failed) and outcome.blip():
+        if (
+            blip_retry is not None
+            and isinstance(outcome, _Failed)
+            and outcome.blip()
+            and fits(blip_retry + item_timeout)
+        ):
             # A refused connection or a 503: worth one more try. A timeout is not (the
             # channel is slow or gone, and this attempt should not wait for it twice).
             await asyncio.sleep(blip_retry)
@@ -139,8 +154,9 @@ async def dispatch(
     async def queue(indexes: list[int]) -> None:
         blocked = False
         for i in indexes:
-            if blocked:
+            if blocked or not fits(item_timeout):
                 outcomes[i] = _Failed(None)
+                blocked = True
                 continue
             outcomes[i] = await once_more(items[i])
             blocked = isinstance(outcomes[i], _Failed)
@@ -167,9 +183,13 @@ async def dispatch(
                     data={"key": item.idempotency_key, "detail": outcome.detail},
                 )
             )
-    if batch.hand_back_after is not None:
+    local = is_local()
+    if local or batch.hand_back_after is not None:
+        # A local attempt always hands back (it is never retried: it keeps no record of what
+        # it delivered); a regular one on its last attempt, or when nothing failed.
         attempt = activity.info().attempt if activity.in_activity() else 1
-        if attempt >= batch.hand_back_after or transient is None or is_local():
+        last = batch.hand_back_after is not None and attempt >= batch.hand_back_after
+        if local or last or transient is None:
             return DispatchOutcome(notes=notes, undelivered=undelivered)
     if transient is not None:
         raise transient

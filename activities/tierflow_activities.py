@@ -42,6 +42,8 @@ __all__ = ["TierflowActivities"]
 # Seconds a local attempt waits before sending an item that failed fast once more (a regular
 # activity's retry policy waits the same second before its second attempt).
 BLIP_RETRY = 1.0
+# Seconds of a local attempt's start-to-close kept for handing its outcome back.
+LOCAL_MARGIN = 1.0
 
 
 class TierflowActivities:
@@ -104,6 +106,7 @@ class TierflowActivities:
                     item_timeout=item_timeout,
                     on_delivered=progress.delivered,
                     blip_retry=BLIP_RETRY if is_local() else None,
+                    budget=self._local_budget(),
                 )
         except Exception:
             progress.save()
@@ -122,6 +125,15 @@ class TierflowActivities:
             if whole is not None:
                 limit = min(limit, whole.total_seconds() / 3)
         return limit
+
+    @staticmethod
+    def _local_budget() -> float | None:
+        """A local attempt's time for its items: its start-to-close less a margin for the
+        answer, so that it hands back what did not fit rather than time out as a whole."""
+        if not is_local():
+            return None
+        whole = activity.info().start_to_close_timeout
+        return None if whole is None else max(0.0, whole.total_seconds() - LOCAL_MARGIN)
 
     async def _send_item(self, item: Item) -> DeliveryResult:
         if isinstance(item, Notification):

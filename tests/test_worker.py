@@ -152,6 +152,15 @@ async def _start_processes(
     return proc, started
 
 
+def _exited(pid: int) -> bool:
+    """The process is gone, or a zombie nobody reaped yet (its parent died before it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 @pytest.mark.integration
 class TestWorkerProcesses:
     """``tierflow worker --processes N``: N workers on one task queue under one supervisor."""
@@ -231,6 +240,26 @@ class TestWorkerProcesses:
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+
+    async def test_children_stop_when_their_supervisor_is_killed(
+        self, client: Client, task_queue: str
+    ) -> None:
+        """A supervisor gone with SIGKILL (or signalled alone by a process manager) leaves no
+        orphans polling beside the unit restarted after it: its children stop by themselves."""
+        address = client.service_client.config.target_host
+        proc, started = await _start_processes(address, task_queue, 2)
+        try:
+            proc.kill()
+            await proc.wait()
+            for _ in range(600):
+                if all(_exited(line["pid"]) for line in started):
+                    break
+                await asyncio.sleep(0.1)
+            assert all(_exited(line["pid"]) for line in started)
+        finally:
+            for line in started:
+                if not _exited(line["pid"]):
+                    os.kill(line["pid"], signal.SIGKILL)
 
     @pytest.mark.parametrize("value", ["0", "65", "two"])
     async def test_a_bad_count_is_one_line_and_exit_2(self, value: str) -> None:

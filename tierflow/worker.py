@@ -123,6 +123,9 @@ class WorkerSettings(BaseSettings):
         for name, value in (
             ("max_concurrent_workflow_tasks", self.max_concurrent_workflow_tasks),
             ("max_concurrent_activities", self.max_concurrent_activities),
+            # A ticket's own wake-ups send as local activities: the same cap holds for them,
+            # or a limit meant to spare a rate-limited mail relay would not.
+            ("max_concurrent_local_activities", self.max_concurrent_activities),
             ("max_concurrent_workflow_task_polls", self.workflow_task_pollers),
             ("max_concurrent_activity_task_polls", self.activity_task_pollers),
         ):
@@ -263,12 +266,38 @@ def _worker_child(
     configure_logging(json=log_json)
     structlog.contextvars.bind_contextvars(worker_process=index + 1, pid=os.getpid())
     try:
-        asyncio.run(run_worker(settings, worker_settings))
+        asyncio.run(_run_while_parent_lives(settings, worker_settings))
     except KeyboardInterrupt:  # a terminal's Ctrl-C reaches the children too
         pass
     except Exception as err:  # one line for the supervisor's log, no traceback
         log.error("worker process failed", error=str(err) or type(err).__name__)
         sys.exit(1)
+
+
+async def _run_while_parent_lives(
+    settings: TemporalSettings, worker_settings: WorkerSettings
+) -> None:
+    """Run a worker that stops (gracefully) once its supervisor is gone — killed with SIGKILL,
+    or a process manager that signalled only the supervisor — so that a restarted unit does not
+    poll beside orphans of the last one."""
+    stop = asyncio.Event()
+    parent = os.getppid()
+
+    async def watch_parent() -> None:
+        while os.getppid() == parent:
+            try:
+                await asyncio.wait_for(stop.wait(), 1.0)
+                return  # stopping anyway
+            except TimeoutError:
+                pass
+        log.warning("supervisor gone; worker process stopping")
+        stop.set()
+
+    watching = asyncio.create_task(watch_parent())
+    try:
+        await run_worker(settings, worker_settings, stop=stop)
+    finally:
+        watching.cancel()
 
 
 def run_worker_processes(

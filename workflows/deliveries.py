@@ -16,6 +16,7 @@ by an operator, or pushed out by the cap): those are ``delivery_failure`` entrie
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
@@ -97,9 +98,33 @@ def recipient_kind(item: Item) -> RecipientKind:
 
 
 def _without_address(f: FailingDelivery) -> str:
-    """The item's error without its recipient's address (a mail server may quote it)."""
+    """The item's error without its recipient's address, which a channel may quote in another
+    form than the one stored: any letter case, the domain in its ASCII (IDNA) form, a phone
+    number with other separators."""
     address = "" if isinstance(f.item, TicketSync) else f.item.address
-    return f.error.replace(address, "<address>") if len(address) >= 3 else f.error
+    if len(address) < 3:
+        return f.error
+    error = f.error
+    for form in _address_forms(address):
+        error = re.sub(form, "<address>", error, flags=re.IGNORECASE)
+    return error
+
+
+def _address_forms(address: str) -> list[str]:
+    """Patterns matching ``address`` as a channel may write it back."""
+    forms = [re.escape(address)]
+    local, at, domain = address.rpartition("@")
+    if at:
+        try:
+            ascii_domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            ascii_domain = domain
+        forms.append(re.escape(f"{local}@{ascii_domain}"))
+    digits = re.sub(r"\D", "", address)
+    if len(digits) >= 6 and len(digits) * 2 >= len(address):
+        # A phone number: its digits with any separators between them.
+        forms.append(r"\+?" + r"[\s().-]*".join(digits))
+    return forms
 
 
 def _is_round(batch: EffectBatch) -> bool:

@@ -80,6 +80,13 @@ CARRY_EFFECTS_PATCH = "carry-undelivered-effects"
 CLOSED_CAN_PATCH = "closed-ticket-continues-as-new"
 DELIVERY_RETRY_PATCH = "deliveries-outlast-outages"
 LOCAL_EFFECTS_PATCH = "effects-as-local-activities"
+# Kept the client's TicketSlaDue from the start request (within START_SLA_TOLERANCE) instead
+# of upserting our own: a ticket whose first task ran on a worker from before (clients
+# upgraded first) upserted it, and its replay must too.
+START_ATTRIBUTES_PATCH = "search-attributes-at-start"
+# The end of a ticket sends what its last deliveries planned (a "delivery trouble" message)
+# and keeps retrying before it returns; before, such a message was started and abandoned.
+FINAL_DRAIN_PATCH = "drain-before-closing"
 
 EFFECT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -99,13 +106,15 @@ DELIVERY_RETRY = RetryPolicy(
     non_retryable_error_types=["PermanentDeliveryError", "TemplateError"],
 )
 # A local effects activity (LOCAL_EFFECTS_PATCH) runs inside the workflow task that planned it,
-# which stays open until it is done, so it is kept short: well under the 8 s after which the
-# SDK heartbeats a 10 s workflow task (an extra task). Each item gets a third of it (5 s,
-# below the 10 s SMTP and HTTP timeouts of the settings) and one quick retry of a blip within
-# the attempt; whatever still fails is handed back and retried by the ticket's outbox, on
-# regular activities. One attempt only: a local attempt keeps no record of what it delivered,
-# so a second one would send those items again.
-LOCAL_EFFECT_TIMEOUT = timedelta(seconds=15)
+# which stays open until it is done — an agent's update or a query arriving meanwhile waits for
+# it — so it is kept short: done within the 8 s after which the SDK heartbeats a 10 s workflow
+# task (an extra task), and within the worker's 10 s graceful shutdown. Each item gets a third
+# of it (3 s, below the 10 s SMTP and HTTP timeouts of the settings); no item is started, nor a
+# blip retried, unless its timeout fits in the attempt less a 1 s margin (8 s), so the attempt
+# hands back what did not fit instead of timing out. Whatever fails is retried by the ticket's
+# outbox, on regular activities with the channels' full timeouts. One attempt only: a local
+# attempt keeps no record of what it delivered, so a second one would send those items again.
+LOCAL_EFFECT_TIMEOUT = timedelta(seconds=9)
 LOCAL_EFFECT_RETRY = RetryPolicy(maximum_attempts=1)
 
 
@@ -215,16 +224,23 @@ class TicketWorkflow:
             if fired is not None:
                 self.ops.on_deadline(fired, workflow.now())
         await self._drain_effects()
-        while self.state.failing:
-            # Closed, with messages still failing: they keep being retried to their horizon,
-            # in runs of bounded history like an open ticket's.
-            if self._should_continue_as_new() and workflow.patched(CLOSED_CAN_PATCH):
-                await self._continue_as_new()
-            await workflow.wait_condition(lambda: self._dirty)
-            self._dirty = False
+        while True:
+            while self.state.failing:
+                # Closed, with messages still failing: they keep being retried to their
+                # horizon, in runs of bounded history like an open ticket's.
+                if self._should_continue_as_new() and workflow.patched(CLOSED_CAN_PATCH):
+                    await self._continue_as_new()
+                await workflow.wait_condition(lambda: self._dirty)
+                self._dirty = False
+                self._publish()
+            await self._drain_effects()
             self._publish()
-        await self._drain_effects()
-        self._publish()
+            # The last deliveries may have handed back failures (and planned a message about
+            # them): send and retry those too before the ticket ends.
+            unfinished = bool(self._effects) or bool(self.state.failing)
+            if not (unfinished and workflow.patched(FINAL_DRAIN_PATCH)):
+                break
+            await self._drain_effects()
         self._report_metrics()
         return self.ops.status(workflow.now())
 
@@ -303,7 +319,11 @@ class TicketWorkflow:
         now = workflow.now()
         current = visibility.search_attribute_values(self.state, views.sla_due(self.state, now))
         if self._client_sla_due is not None:
-            current = visibility.settle_sla_due(current, self._client_sla_due)
+            settled = visibility.settle_sla_due(current, self._client_sla_due)
+            if settled == current or workflow.patched(START_ATTRIBUTES_PATCH):
+                current = settled
+            else:
+                self._client_sla_due = None
         updates = visibility.search_attribute_updates(current, self._indexed)
         if updates:
             workflow.upsert_search_attributes(updates)

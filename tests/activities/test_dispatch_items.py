@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -124,6 +125,66 @@ class TestPerItem:
             ("k-1", True),
             ("k-2", False),
         ]
+
+
+def local(seconds: float) -> ActivityEnvironment:
+    """An environment running the activity as a local one with this start-to-close."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(
+        env.info, is_local=True, start_to_close_timeout=timedelta(seconds=seconds)
+    )
+    return env
+
+
+def two_chats() -> EffectBatch:
+    return EffectBatch(
+        batch_id="b3",
+        ticket_id="T-100",
+        workflow_id="ticket-T-100",
+        summary="two",
+        notifications=[
+            factories.notification(
+                idempotency_key=f"k-{n}", channel=NotifyChannel.chat, address="#tier1"
+            )
+            for n in (1, 2)
+        ],
+    )
+
+
+class TestLocalBudget:
+    """A local attempt never times out as a whole (it would be retried in full and resend what
+    it delivered): what does not fit in its start-to-close less a second is handed back."""
+
+    async def test_a_blip_is_tried_again_when_the_retry_fits(
+        self, activities: TierflowActivities, http: HttpRecorder
+    ) -> None:
+        http.script(503)
+        outcome = await local(9).run(activities.dispatch_effects, two_chats())
+        assert isinstance(outcome, DispatchOutcome)
+        assert len(http.requests) == 3  # the blip, its retry, then the second message
+        assert not outcome.undelivered
+
+    async def test_no_retry_when_it_would_not_fit(
+        self, activities: TierflowActivities, http: HttpRecorder
+    ) -> None:
+        """3 s attempt: 2 s for items of 1 s each; the blip's retry (1 s pause + 1 s) does not
+        fit, so the first is handed back as tried and the second as not tried."""
+        http.script(503)
+        outcome = await local(3).run(activities.dispatch_effects, two_chats())
+        assert isinstance(outcome, DispatchOutcome)
+        assert len(http.requests) == 1
+        assert [(u.item.idempotency_key, u.attempted) for u in outcome.undelivered] == [
+            ("k-1", True),
+            ("k-2", False),
+        ]
+
+    async def test_nothing_is_started_that_could_not_finish(
+        self, activities: TierflowActivities, http: HttpRecorder
+    ) -> None:
+        outcome = await local(0.9).run(activities.dispatch_effects, two_chats())
+        assert isinstance(outcome, DispatchOutcome)
+        assert not http.requests
+        assert [u.attempted for u in outcome.undelivered] == [False, False]
 
 
 class TestProgress:

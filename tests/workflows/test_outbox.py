@@ -412,6 +412,25 @@ class TestView:
         assert "ana@example.com" not in view.model_dump_json()
         assert view.error == "SMTP recipient deferred: <address>: 450 mailbox busy"
 
+    @pytest.mark.parametrize(
+        ("stored", "quoted"),
+        [
+            ("Ann@Bücher.de", "ann@xn--bcher-kva.de"),
+            ("Ann@Example.COM", "ann@example.com"),
+            ("+1 (555) 123-4567", "+15551234567"),
+        ],
+    )
+    def test_the_view_hides_the_address_in_the_form_the_channel_wrote(
+        self, stored: str, quoted: str
+    ) -> None:
+        """Channels write an address back their own way: in other letter case, the domain in
+        its ASCII form, a phone number in E.164."""
+        box = outbox()
+        mail = customer_update(idempotency_key="k-customer", address=stored)
+        send(box, [mail], failed(mail, error=f"refused {quoted}: 550 no such user"), T0)
+        (view,) = box.views()
+        assert view.error == "refused <address>: 550 no such user"
+
     def test_recipient_kind(self) -> None:
         assert recipient_kind(notification()) == "staff"
         assert recipient_kind(notification(audience="customer")) == "customer"
