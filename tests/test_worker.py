@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from tests.waiting import eventually
 from tests.workflows.support import fast_policy, ticket, wait_for
 from tierflow.client import TicketClient
 from tierflow.devserver import DevServer, ensure_temporal_binary, free_port
@@ -174,13 +175,12 @@ class TestWorkerProcesses:
         proc, started = await _start_processes(address, task_queue, 2)
         try:
             assert sorted(line["worker_process"] for line in started) == [1, 2]
-            pollers: set[str] = set()
-            for _ in range(300):  # the server lists a poller once its poll arrived
-                pollers = await _pollers(client, task_queue)
-                if len(pollers) >= 2:
-                    break
-                await asyncio.sleep(0.1)
-            assert len(pollers) == 2
+
+            async def both_polling() -> bool:  # the server lists a poller once its poll arrived
+                return len(await _pollers(client, task_queue)) >= 2
+
+            await eventually(both_polling, within=30)
+            assert len(await _pollers(client, task_queue)) == 2
             tickets = TicketClient(client, task_queue)
             opened = [ticket(f"Cannot log in ({k})") for k in range(4)]
             for t in opened:
@@ -251,11 +251,7 @@ class TestWorkerProcesses:
         try:
             proc.kill()
             await proc.wait()
-            for _ in range(600):
-                if all(_exited(line["pid"]) for line in started):
-                    break
-                await asyncio.sleep(0.1)
-            assert all(_exited(line["pid"]) for line in started)
+            await eventually(lambda: all(_exited(line["pid"]) for line in started))
         finally:
             for line in started:
                 if not _exited(line["pid"]):

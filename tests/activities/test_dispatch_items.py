@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +15,7 @@ from temporalio.testing import ActivityEnvironment
 from tests.activities import factories
 from tests.activities.conftest import ActivitiesFactory
 from tests.activities.servers import BlackHole, HttpRecorder
+from tests.waiting import eventually
 from tierflow.activities import NotifyChannel, Settings, TierflowActivities
 from tierflow.contracts import DispatchOutcome, EffectBatch
 
@@ -62,13 +63,6 @@ def email_and_chat(**batch: Any) -> EffectBatch:
         ],
         **batch,
     )
-
-
-async def eventually(check: Callable[[], bool], within: float = 20) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 class TestPerItem:

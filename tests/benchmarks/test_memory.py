@@ -3,7 +3,6 @@ the memory suite at a tiny size (figures produced, no size asserts: RSS is noisy
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import json
 from pathlib import Path
@@ -14,6 +13,7 @@ from temporalio.client import Client
 
 from benchmarks import memory, tickets
 from benchmarks.__main__ import main
+from tests.waiting import eventually
 from tierflow._codecache import compiled_paths
 from tierflow.activities import Settings, TierflowActivities
 from tierflow.client import TicketClient
@@ -75,11 +75,8 @@ class TestInTheWorker:
             await memory.wait_in_tier1(client, task_queue, len(opened), timeout=120)
             ids = {o.ticket_id for o in opened}
             # Eviction follows the last task; wait for the cache to settle.
-            for _ in range(100):
-                alive = _states(ids)
-                if len(alive) <= cache:
-                    break
-                await asyncio.sleep(0.1)
+            await eventually(lambda: len(_states(ids)) <= cache, within=10)
+            alive = _states(ids)
             assert len(alive) <= cache
             assert len({id(s.policy) for s in alive.values()}) <= cache
 

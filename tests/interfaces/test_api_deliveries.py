@@ -28,8 +28,9 @@ from tests.interfaces.http_support import (
     serving,
 )
 from tests.interfaces.test_api_limits import assert_short_and_clean
+from tests.waiting import eventually
 from tests.workflows.support import fast_policy, running_worker, ticket, wait_for
-from tests.workflows.test_deliveries import Outage, activities_for, chat_requests, eventually
+from tests.workflows.test_deliveries import Outage, activities_for, chat_requests
 from tierflow.client import TicketClient
 from tierflow.statemachine import Policy
 from tierflow.workflows.messages import Assign

@@ -19,8 +19,9 @@ from temporalio.testing import WorkflowEnvironment
 from tests.activities.servers import SmtpCapture
 from tests.interfaces.conftest import Cli
 from tests.interfaces.test_cli import one_error_line
+from tests.waiting import eventually
 from tests.workflows.support import fast_policy, running_worker, ticket, wait_for
-from tests.workflows.test_deliveries import Outage, activities_for, eventually
+from tests.workflows.test_deliveries import Outage, activities_for
 from tierflow.client import TicketClient
 from tierflow.config import TemporalSettings
 from tierflow.errors import ActionForbidden, ActionRejected, TicketError, TicketNotFound

@@ -17,6 +17,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.activities.servers import SmtpCapture
+from tests.waiting import eventually
 from tierflow.activities import Settings, TierflowActivities
 from tierflow.client import TicketClient, workflow_id_for
 from tierflow.devserver import ensure_temporal_binary
@@ -39,6 +40,11 @@ from .support import fast_policy, running_worker, ticket, wait_for
 from .test_deliveries import Outage
 
 HISTORIES = Path(__file__).parent.parent / "histories"
+
+
+async def _failing(tickets: TicketClient, ticket_id: str, *, none: bool = False) -> bool:
+    """Whether the ticket has failing deliveries (with ``none``: has none)."""
+    return bool(await tickets.deliveries(ticket_id)) != none
 
 
 async def _breach_and_follow_up(tickets: TicketClient) -> str:
@@ -93,16 +99,10 @@ async def _delivery_outage(tickets: TicketClient, outage: Outage) -> str:
     t = ticket("Recorded: delivery outage")
     outage.down.add("/chat")
     await tickets.open(t, fast_policy(resolution="60s"))
-    for _ in range(200):
-        if await tickets.deliveries(t.id):
-            break
-        await asyncio.sleep(0.1)
+    await eventually(lambda: _failing(tickets, t.id), within=20)
     outage.down.clear()
     await tickets.retry_deliveries(t.id, RetryDeliveries(actor="Morgan Lee"))
-    for _ in range(200):
-        if not await tickets.deliveries(t.id):
-            break
-        await asyncio.sleep(0.1)
+    await eventually(lambda: _failing(tickets, t.id, none=True), within=20)
     await tickets.resolve(t.id, Resolve(actor="Jo Park", resolution="done"))
     return t.id
 

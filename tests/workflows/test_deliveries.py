@@ -7,8 +7,6 @@ search attribute set, the timeline entry written), never for a moment on the ret
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +14,7 @@ import pytest
 from temporalio.client import Client
 
 from tests.activities.servers import HttpRecorder, RecordedRequest, Reply, SmtpCapture
+from tests.waiting import eventually
 from tierflow.activities import Settings, TierflowActivities
 from tierflow.client import TicketClient, workflow_id_for
 from tierflow.errors import ActionRejected
@@ -57,14 +56,6 @@ def activities_for(
             **extra,
         )
     )
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 60) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.2)
 
 
 async def failing_attribute(client: Client, ticket_id: str) -> bool | None:

@@ -4,13 +4,13 @@ SMTP server and real HTTP receivers on loopback."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 from pydantic import SecretStr
 from temporalio.client import Client
 
 from tests.activities.servers import HttpRecorder, SmtpCapture, free_port
+from tests.waiting import eventually
 from tierflow.activities import Settings, TierflowActivities, verify_signature
 from tierflow.workflows.messages import Resolve
 
@@ -32,14 +32,6 @@ def activities_for(smtp_port: int, recorder: HttpRecorder) -> TierflowActivities
             webhook_secret=SecretStr(SECRET),
         )
     )
-
-
-async def eventually(check: Callable[[], bool], within: float = 20) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.2)
 
 
 class TestDelivery:

@@ -19,6 +19,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
 from tests.activities.servers import BlackHole, HttpRecorder, SmtpCapture
+from tests.waiting import eventually
 from tierflow.activities import Settings, TierflowActivities
 from tierflow.client import workflow_id_for
 from tierflow.workflows import TicketWorkflow
@@ -28,7 +29,7 @@ from tierflow.workflows.state import TicketRun
 from tierflow.workflows.visibility import START_SLA_TOLERANCE, settle_sla_due
 
 from .support import fast_policy, running_worker, ticket, wait_for
-from .test_deliveries import Outage, activities_for, chat_requests, eventually, has_entry
+from .test_deliveries import Outage, activities_for, chat_requests, has_entry
 
 pytestmark = pytest.mark.integration
 
