@@ -389,28 +389,42 @@ class TicketClient:
         model = ACTIONS.get(action) if isinstance(action, str) else None
         if model is None:
             raise InvalidInput(f"unknown action; known: {', '.join(ACTIONS)}")
+        status: TicketStatus = await self._agent_update(
+            ticket_id, action, model, payload, TicketStatus, what=f"{action} action"
+        )
+        return status
+
+    async def _agent_update(
+        self,
+        ticket_id: str,
+        name: str,
+        model: type[BaseModel],
+        payload: object,
+        result_type: Any,
+        *,
+        what: str,
+    ) -> Any:
+        """Validate ``payload`` as ``model`` (acting as the client's actor when it names none),
+        run update ``name`` and turn its refusals into the client's errors."""
         if isinstance(payload, Mapping) and payload.get("actor") is None and self.actor:
             payload = {**payload, "actor": self.actor}
-        message = _validated(model, payload, what=f"{action} action")
-        with translated(ticket_id, action):
+        message = _validated(model, payload, what=what)
+        with translated(ticket_id, name):
             try:
-                status: TicketStatus = await self._update(
-                    self._handle(ticket_id), action, message, TicketStatus
-                )
+                return await self._update(self._handle(ticket_id), name, message, result_type)
             except WorkflowUpdateFailedError as err:
                 cause = err.cause
                 if isinstance(cause, ApplicationError):
                     refusal = _REFUSALS.get(cause.type or "")
                     if refusal is not None:
                         raise refusal(cause.message) from None
-                raise UnexpectedError(f"{action} on ticket {ticket_id!r} failed") from err
+                raise UnexpectedError(f"{name} on ticket {ticket_id!r} failed") from err
             except RPCError as err:
                 if err.status == RPCStatusCode.NOT_FOUND and await self._exists(ticket_id):
                     raise TicketClosed(
-                        f"cannot {action!r} ticket {ticket_id!r}: it is closed"
+                        f"cannot {name!r} ticket {ticket_id!r}: it is closed"
                     ) from None
                 raise
-            return status
 
     @staticmethod
     async def _update(
@@ -631,27 +645,15 @@ class TicketClient:
     async def _delivery_update(
         self, ticket_id: str, name: str, model: type[M], payload: object
     ) -> builtins.list[DeliveryView]:
-        ticket_id = _checked_id(ticket_id)
-        if isinstance(payload, Mapping) and payload.get("actor") is None and self.actor:
-            payload = {**payload, "actor": self.actor}
-        message = _validated(model, payload, what=name.replace("_", " "))
-        with translated(ticket_id, name.replace("_", " ")):
-            try:
-                found: builtins.list[DeliveryView] = await self._update(
-                    self._handle(ticket_id), name, message, builtins.list[DeliveryView]
-                )
-            except WorkflowUpdateFailedError as err:
-                cause = err.cause
-                if isinstance(cause, ApplicationError):
-                    refusal = _REFUSALS.get(cause.type or "")
-                    if refusal is not None:
-                        raise refusal(cause.message) from None
-                raise UnexpectedError(f"{name} on ticket {ticket_id!r} failed") from err
-            except RPCError as err:
-                if err.status == RPCStatusCode.NOT_FOUND and await self._exists(ticket_id):
-                    raise TicketClosed(f"ticket {ticket_id!r} is closed") from None
-                raise
-            return found
+        found: builtins.list[DeliveryView] = await self._agent_update(
+            _checked_id(ticket_id),
+            name,
+            model,
+            payload,
+            builtins.list[DeliveryView],
+            what=name.replace("_", " "),
+        )
+        return found
 
     # --- listing ---------------------------------------------------------------------------------
 
