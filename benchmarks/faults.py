@@ -170,18 +170,11 @@ class Suite:
                 self.ids.append(workflow_id_for(t.id))
                 if not cfg.baseline:
                     return
-                wid = workflow_id_for(f"FB-{uuid.uuid4().hex[:12]}")
                 spec = baseline.BaselineSpec(
                     warning=0.75 * b, breach=b, tier2_warning=30 * 86400.0, follow_up=30 * 86400.0
                 )
-                await plain.start_workflow(
-                    baseline.BaselineTicket.run,
-                    spec,
-                    id=wid,
-                    task_queue=self.base_queue,
-                    search_attributes=baseline.initial_attributes(),
-                )
-                self.base_ids.append(wid)
+                handle = await tickets.start_baseline(plain, spec, self.base_queue, "FB")
+                self.base_ids.append(handle.id)
 
         await asyncio.gather(*(one(i) for i in range(cfg.tickets)))
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -88,21 +87,13 @@ def opener(kind: Kind, client: Client, task_queue: str) -> Opener:
         return open_tierflow
 
     async def open_baseline(budget: float, warning: float) -> str:
-        workflow_id = workflow_id_for(f"BS-{uuid.uuid4().hex[:12]}")
         spec = baseline.BaselineSpec(
             warning=warning,
             breach=budget,
             tier2_warning=_BASELINE_NEVER,
             follow_up=_BASELINE_NEVER,
         )
-        await client.start_workflow(
-            baseline.BaselineTicket.run,
-            spec,
-            id=workflow_id,
-            task_queue=task_queue,
-            search_attributes=baseline.initial_attributes(),
-        )
-        return workflow_id
+        return (await tickets.start_baseline(client, spec, task_queue, "BS")).id
 
     return open_baseline
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -20,7 +19,7 @@ from typing import Literal
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowUpdateFailedError
 
-from tierflow.client import ActionRejected, TicketClient, workflow_id_for
+from tierflow.client import ActionRejected, TicketClient
 from tierflow.workflows.messages import Resolve
 
 from . import baseline, tickets
@@ -124,7 +123,6 @@ async def _baseline_one(
     counts: DriverCounts,
     gate: asyncio.Semaphore,
 ) -> str:
-    workflow_id = workflow_id_for(f"BL-{uuid.uuid4().hex[:12]}")
     spec = baseline.BaselineSpec(
         warning=shape.resolution * shape.warning_fraction,
         breach=shape.resolution,
@@ -132,13 +130,8 @@ async def _baseline_one(
         follow_up=shape.follow_up,
     )
     async with gate:
-        handle = await client.start_workflow(
-            baseline.BaselineTicket.run,
-            spec,
-            id=workflow_id,
-            task_queue=task_queue,
-            search_attributes=baseline.initial_attributes(),
-        )
+        handle = await tickets.start_baseline(client, spec, task_queue, "BL")
+    workflow_id = handle.id
     await wait_for_tier(client, workflow_id, "tier2")
     counts.updates_sent += 1
     try:

@@ -31,7 +31,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from tierflow.activities import Settings, TierflowActivities
-from tierflow.client import TicketClient, workflow_id_for
+from tierflow.client import TicketClient
 from tierflow.statemachine import Policy
 from tierflow.worker import WorkerSettings, build_worker
 
@@ -105,15 +105,7 @@ async def open_tickets(
     async def one() -> str:
         async with gate:
             if kind == "baseline":
-                workflow_id = workflow_id_for(f"MB-{uuid.uuid4().hex[:12]}")
-                await client.start_workflow(
-                    baseline.BaselineTicket.run,
-                    spec,
-                    id=workflow_id,
-                    task_queue=task_queue,
-                    search_attributes=baseline.initial_attributes(),
-                )
-                return workflow_id
+                return (await tickets.start_baseline(client, spec, task_queue, "MB")).id
             policy = far_policy(distinct=True) if distinct_policies else shared
             opened = await tc.open(tickets.ticket("MEM"), policy)
             return opened.workflow_id

@@ -10,7 +10,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from temporalio.client import Client, WorkflowHandle
+
+from tierflow.client import workflow_id_for
 from tierflow.statemachine import Policy, Ticket, default_policy, policy_from_data
+
+from . import baseline
 
 PRIORITIES = ("low", "normal", "high", "urgent", "critical")
 # Long enough never to fire during a benchmark run.
@@ -87,3 +92,17 @@ def policy(
     }
     data["follow_up"] = {"delay": _ms(follow_up), "survey": True, "reopen_below": 3}
     return policy_from_data(data, "<benchmark policy>")
+
+
+async def start_baseline(
+    client: Client, spec: baseline.BaselineSpec, task_queue: str, prefix: str
+) -> WorkflowHandle[Any, Any]:
+    """Start a bare-Temporal ticket (id ``ticket-<prefix>-<random>``) with its first search
+    attributes, as Tierflow's client starts a ticket with its own."""
+    return await client.start_workflow(
+        baseline.BaselineTicket.run,
+        spec,
+        id=workflow_id_for(f"{prefix}-{uuid.uuid4().hex[:12]}"),
+        task_queue=task_queue,
+        search_attributes=baseline.initial_attributes(),
+    )
