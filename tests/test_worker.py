@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +164,20 @@ def _exited(pid: int) -> bool:
         return True
 
 
+@contextlib.asynccontextmanager
+async def _supervisor(
+    address: str, task_queue: str, n: int, *, new_session: bool = False
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, list[dict[str, Any]]]]:
+    """:func:`_start_processes`, killed at the end if a test left it running."""
+    proc, started = await _start_processes(address, task_queue, n, new_session=new_session)
+    try:
+        yield proc, started
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
 @pytest.mark.integration
 class TestWorkerProcesses:
     """``tierflow worker --processes N``: N workers on one task queue under one supervisor."""
@@ -172,8 +188,7 @@ class TestWorkerProcesses:
         """Two children poll the same task queue (two identities among its pollers), tickets
         escalate on their deadlines, and SIGTERM stops both children and the supervisor."""
         address = client.service_client.config.target_host
-        proc, started = await _start_processes(address, task_queue, 2)
-        try:
+        async with _supervisor(address, task_queue, 2) as (proc, started):
             assert sorted(line["worker_process"] for line in started) == [1, 2]
 
             async def both_polling() -> bool:  # the server lists a poller once its poll arrived
@@ -194,10 +209,6 @@ class TestWorkerProcesses:
             stopped = [line for line in lines if line["event"] == "worker stopped"]
             assert sorted(line["worker_process"] for line in stopped) == [1, 2]
             assert lines[-1]["event"] == "worker processes stopped"
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
 
     async def test_ctrl_c_at_a_terminal_stops_everyone_cleanly(
         self, client: Client, task_queue: str
@@ -205,8 +216,7 @@ class TestWorkerProcesses:
         """Ctrl-C sends SIGINT to the whole process group, children included: each stops
         gracefully and the supervisor exits 0 (a child done first is no failure)."""
         address = client.service_client.config.target_host
-        proc, started = await _start_processes(address, task_queue, 2, new_session=True)
-        try:
+        async with _supervisor(address, task_queue, 2, new_session=True) as (proc, started):
             os.killpg(proc.pid, signal.SIGINT)
             _, rest = await asyncio.wait_for(proc.communicate(), 60)
             assert proc.returncode == 0
@@ -215,10 +225,6 @@ class TestWorkerProcesses:
             for line in started:
                 with pytest.raises(ProcessLookupError):
                     os.kill(line["pid"], 0)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
 
     async def test_a_child_that_dies_stops_the_others_with_one_line(
         self, client: Client, task_queue: str
@@ -226,8 +232,7 @@ class TestWorkerProcesses:
         """Nothing is restarted: when a child is killed, the supervisor stops the other one
         and exits 1 with one error line naming the child and its exit code."""
         address = client.service_client.config.target_host
-        proc, started = await _start_processes(address, task_queue, 2)
-        try:
+        async with _supervisor(address, task_queue, 2) as (proc, started):
             os.kill(started[0]["pid"], signal.SIGKILL)
             _, rest = await asyncio.wait_for(proc.communicate(), 60)
             assert proc.returncode == 1
@@ -236,10 +241,6 @@ class TestWorkerProcesses:
             assert f"(pid {started[0]['pid']}) exited with code -9" in last
             with pytest.raises(ProcessLookupError):
                 os.kill(started[1]["pid"], 0)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
 
     async def test_children_stop_when_their_supervisor_is_killed(
         self, client: Client, task_queue: str
