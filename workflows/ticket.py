@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
@@ -87,6 +87,11 @@ START_ATTRIBUTES_PATCH = "search-attributes-at-start"
 # The end of a ticket sends what its last deliveries planned (a "delivery trouble" message)
 # and keeps retrying before it returns; before, such a message was started and abandoned.
 FINAL_DRAIN_PATCH = "drain-before-closing"
+# Nothing a channel does touches the ticket's clock: every effect goes out as a regular
+# activity (no local activity holds a deadline's workflow task open, so its next timer starts
+# when it fired), a warning is given only while its target still applies, and continuing as
+# new waits for deliveries under way only until the next deadline falls. Decided once per run.
+OFF_THE_CLOCK_PATCH = "effects-off-the-clock"
 
 EFFECT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -135,9 +140,10 @@ def _signal_message(model: type[M], name: str, payloads: tuple[Any, ...]) -> M |
     return None
 
 
-def _cause(err: ActivityError) -> str:
+def _cause(err: FailureError) -> str:
     """What made an effects activity fail, in the activity's own words where it gave some."""
-    return err.cause.message if isinstance(err.cause, ApplicationError) else str(err)
+    cause = err.cause if isinstance(err, ActivityError) else err
+    return cause.message if isinstance(cause, ApplicationError) else str(err)
 
 
 def _reject(check: Callable[[], object]) -> None:
@@ -166,6 +172,9 @@ class TicketWorkflow:
             assert run.open is not None  # TicketRun validates that one of the two is there
             state = TicketState.opening(run.open, workflow.now())
         self.ops = TicketOperations(state, workflow.info().workflow_id)
+        # One answer for the whole run: a run replaying from before the patch keeps the old
+        # behaviour to its end; every new run (a new ticket, a continue-as-new) takes it.
+        self._off_the_clock = workflow.patched(OFF_THE_CLOCK_PATCH)
         # Timeline entries up to this seq are reported to metrics (a carried state's were,
         # by the run before).
         self._metered = state.timeline_total if run.carried is not None else 0
@@ -214,15 +223,21 @@ class TicketWorkflow:
             self._publish()
             if self.state.machine.state == "closed":
                 break
-            if self._should_continue_as_new():
-                await self._continue_as_new()
-            deadline = self.ops.next_deadline(workflow.now())
-            self._arm_timer(deadline)
+            if self._off_the_clock:
+                # The timer first, so that a deadline falling while this run waits to hand
+                # over is acted on here (_continue_as_new returns for it).
+                self._arm_timer(self.ops.next_deadline(workflow.now()))
+                if self._should_continue_as_new():
+                    await self._continue_as_new(deadlines=True)
+            else:
+                if self._should_continue_as_new():
+                    await self._continue_as_new()
+                self._arm_timer(self.ops.next_deadline(workflow.now()))
             await workflow.wait_condition(lambda: self._dirty or self._timer_fired is not None)
             self._dirty = False
             fired, self._timer_fired = self._timer_fired, None
             if fired is not None:
-                self.ops.on_deadline(fired, workflow.now())
+                self.ops.on_deadline(fired, workflow.now(), live_warnings=self._off_the_clock)
         await self._drain_effects()
         while True:
             while self.state.failing:
@@ -244,14 +259,24 @@ class TicketWorkflow:
         self._report_metrics()
         return self.ops.status(workflow.now())
 
-    async def _continue_as_new(self) -> None:
-        """Hand the ticket to a new run (this never returns)."""
+    async def _continue_as_new(self, *, deadlines: bool = False) -> None:
+        """Hand the ticket to a new run. Never returns, except with ``deadlines`` when the
+        timer fires while deliveries under way are awaited: the caller acts on the deadline
+        first and tries again (a slow channel must not hold a deadline back)."""
         await workflow.wait_condition(workflow.all_handlers_finished)
         if workflow.patched(CARRY_EFFECTS_PATCH):
-            # Wait for the deliveries under way only. What handlers plan meanwhile travels to
-            # the next run, which sends it first: customer replies that keep arriving would
-            # otherwise keep this run from ever ending.
-            await self._drain_effects()
+            # Wait for the deliveries under way only (their results belong to this run, and
+            # what a receiver accepted must not be sent again by the next). What handlers plan
+            # meanwhile travels to the next run, which sends it first: customer replies that
+            # keep arriving would otherwise keep this run from ever ending.
+            if self._off_the_clock:
+                await workflow.wait_condition(
+                    lambda: not self._effects or (deadlines and self._timer_fired is not None)
+                )
+                if deadlines and self._timer_fired is not None:
+                    return
+            else:
+                await self._drain_effects()
             self.state.undelivered = self.ops.take_effects()
         else:
             while self._effects:
@@ -374,7 +399,10 @@ class TicketWorkflow:
         if sending is not None:
             try:
                 raw = await self._send(sending, local=local)
-            except ActivityError as err:
+            except FailureError as err:
+                # An ActivityError as a rule, but a local activity that timed out replays as
+                # the bare TimeoutError its marker recorded: both must take this same path,
+                # or the replay issues other commands than the run did (nondeterminism).
                 self._outbox.failed_outright(sending, _cause(err), workflow.now())
             else:
                 outcome = DISPATCH_OUTCOME.validate_python(raw)
@@ -402,7 +430,7 @@ class TicketWorkflow:
         without the patch.
         """
         name = self._dispatch_activity()  # (its patch marker lands in the first task)
-        if local and workflow.patched(LOCAL_EFFECTS_PATCH):
+        if local and not self._off_the_clock and workflow.patched(LOCAL_EFFECTS_PATCH):
             return await workflow.execute_local_activity(
                 name,
                 batch,

@@ -8,13 +8,16 @@ import them from `tests.activities.servers`.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import shlex
 import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import policy
@@ -129,6 +132,9 @@ class CapturedEmail:
     message: EmailMessage
     authenticated_as: str | None
     raw: bytes = b""
+    # Received while the server sat on DATA (``SmtpCapture.data_delay``): its sender may have
+    # given up before the answer, so that copy's delivery was never confirmed to it.
+    held: bool = False
 
     @property
     def raw_headers(self) -> list[bytes]:
@@ -171,6 +177,11 @@ class _CaptureHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        # A slow relay: the message is taken, the answer comes late (and the message is kept
+        # whether or not the client still waits, as a real relay would).
+        held = self._capture.data_delay > 0
+        if held:
+            await asyncio.sleep(self._capture.data_delay)
         raw = envelope.original_content or envelope.content or b""
         data = raw.encode() if isinstance(raw, str) else raw
         message = BytesParser(policy=policy.default).parsebytes(data)
@@ -182,6 +193,7 @@ class _CaptureHandler:
                 message=message,
                 authenticated_as=login,
                 raw=data,
+                held=held,
             )
         )
         return "250 2.0.0 Message accepted for delivery"
@@ -194,7 +206,8 @@ class SmtpCapture(_Server):
     turns on AUTH (PLAIN/LOGIN, also without TLS; clients that skip it are still served).
     `tls_context` with `implicit_tls=False` offers STARTTLS (and requires it); with
     `implicit_tls=True` the port speaks TLS at once. `smtputf8` offers SMTPUTF8 (non-ASCII
-    mailbox names).
+    mailbox names). `data_delay` (seconds, changeable while it runs) makes it a slow relay
+    that answers DATA only that long after the message arrived.
     """
 
     def __init__(
@@ -209,6 +222,7 @@ class SmtpCapture(_Server):
         self.port = free_port()
         self.reject: set[str] = set()
         self.defer: set[str] = set()
+        self.data_delay = 0.0
         self._received: list[CapturedEmail] = []
         self._lock = threading.Lock()
         kwargs: dict[str, Any] = {"enable_SMTPUTF8": smtputf8}
@@ -357,6 +371,10 @@ class HttpRecorder(_Server):
 
     def __init__(self, default: Reply | None = None) -> None:
         self.default = default or Reply()
+        # Paths answered slowly: the reply's first byte after ``delay`` seconds, then one
+        # byte every ``trickle`` seconds (a receiver that hangs or trickles its answer).
+        self.delay: dict[str, float] = {}
+        self.trickle: dict[str, float] = {}
         self._script: list[Reply] = []
         self._requests: list[RecordedRequest] = []
         self._effects: list[RecordedRequest] = []
@@ -424,22 +442,36 @@ def _handler_for(recorder: HttpRecorder) -> Callable[..., BaseHTTPRequestHandler
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             reply = recorder.answer(self.command, self.path, dict(self.headers.items()), body)
+            time.sleep(recorder.delay.get(self.path, 0.0))
+            pause = recorder.trickle.get(self.path)
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
             self.send_header("Content-Length", str(len(reply.body)))
             for name, value in reply.headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(reply.body)
+            if pause is None:
+                self.wfile.write(reply.body)
+                return
+            self.wfile.flush()
+            for i in range(len(reply.body)):
+                time.sleep(pause)
+                self.wfile.write(reply.body[i : i + 1])
+                self.wfile.flush()
+
+        def _serve(self) -> None:
+            # A client that gave up on a slow answer has closed its end: not an error here.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self._handle()
 
         def do_POST(self) -> None:
-            self._handle()
+            self._serve()
 
         def do_PUT(self) -> None:
-            self._handle()
+            self._serve()
 
         def do_GET(self) -> None:
-            self._handle()
+            self._serve()
 
         def log_message(self, format: str, *args: Any) -> None:
             """Keep test output quiet."""
