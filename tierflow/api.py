@@ -4,8 +4,9 @@ Status codes carry the domain's answers: 201 when a ticket was opened and 200 wh
 was, 409 with the domain's message for an action the ticket's state does not allow (or a closed
 ticket), 404 for an unknown ticket (or action), 422 with field errors for bad input (never
 repeating the input), 413 for a body over 256 KiB, 400 for a value the client refused, 503 when
-Temporal or its workers do not answer. Every route declares every answer it can give in the
-OpenAPI document.
+Temporal or its workers do not answer, or the ticket cannot answer now (its workflow task is
+failing, or a worker cannot replay it: the answer says why). Every route declares every answer
+it can give in the OpenAPI document.
 
 Every endpoint except ``/health`` and the OpenAPI documents needs ``Authorization: Bearer
 <credential>`` (a signed token or an API key, :mod:`tierflow.identity`): 401 without a valid

@@ -6,7 +6,9 @@ reaches Temporal, and raises only :class:`TicketError` subclasses (see :mod:`tie
 :class:`InvalidInput` for refused input, :class:`TicketNotFound`, :class:`ActionRejected` with
 the domain's own message when the ticket's workflow refused an action (nothing was written
 then), :class:`TicketClosed` for a closed ticket, :class:`TemporalUnavailable` when Temporal or
-its workers do not answer, :class:`UnexpectedError` for anything else.
+its workers do not answer (:class:`TicketNotReady`, one of them, when the ticket itself cannot
+answer now: its workflow task is failing, or a worker cannot replay it), :class:`UnexpectedError`
+for anything else.
 
 Opening is idempotent and race-free: the workflow id is derived from the host's ticket id, and
 of any number of concurrent opens of one id exactly one answers ``created=True``. A closed
@@ -735,6 +737,9 @@ class TicketClient:
         """``row`` with the one-line summary the ticket was started with (the UI's list
         column) and why it cannot be read, as asked. A ticket that vanished or cannot be
         described since it was listed keeps its row as listed."""
+        check_tasks = check_tasks and row.status == "running"  # a closed one has no task
+        if not (with_summary or check_tasks):
+            return row
         update: dict[str, str | None] = {}
         desc: WorkflowExecutionDescription | None = None
         try:
