@@ -4,8 +4,9 @@ Status codes carry the domain's answers: 201 when a ticket was opened and 200 wh
 was, 409 with the domain's message for an action the ticket's state does not allow (or a closed
 ticket), 404 for an unknown ticket (or action), 422 with field errors for bad input (never
 repeating the input), 413 for a body over 256 KiB, 400 for a value the client refused, 503 when
-Temporal or its workers do not answer. Every route declares every answer it can give in the
-OpenAPI document.
+Temporal or its workers do not answer, or the ticket cannot answer now (its workflow task is
+failing, or a worker cannot replay it: the answer says why). Every route declares every answer
+it can give in the OpenAPI document.
 
 Every endpoint except ``/health`` and the OpenAPI documents needs ``Authorization: Bearer
 <credential>`` (a signed token or an API key, :mod:`tierflow.identity`): 401 without a valid
@@ -129,7 +130,8 @@ _ALWAYS = _errors(
     e401="missing or invalid credentials (a signed token or an API key)",
     e413=f"request body over {MAX_BODY_BYTES // 1024} KiB",
     e500="unexpected internal error (logged; the answer says no more)",
-    e503="Temporal, a worker, or the token issuer's keys did not answer in time; retry later",
+    e503="Temporal, a worker, or the token issuer's keys did not answer in time, or the "
+    "ticket cannot answer now (its workflow task is failing); retry later",
 )
 _NOT_FOUND = _errors(e404="no ticket with that id was ever opened")
 _CONFLICT = _errors(e409="the ticket's state does not allow it, or the ticket is closed")
@@ -257,8 +259,18 @@ def _ticket_routes(router: APIRouter) -> None:
             Query(description="true: some delivery keeps failing; false: none does"),
         ] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        check_tasks: Annotated[
+            bool,
+            Query(
+                description="also check each running ticket's workflow task: `unreadable` "
+                "says why one that is failing cannot be read now (one more call per running "
+                "ticket)"
+            ),
+        ] = False,
     ) -> list[TicketSummary]:
-        """Tickets matching every filter given (eventually consistent; newest first)."""
+        """Tickets matching every filter given (eventually consistent; newest first), from
+        Temporal's visibility store: no worker is asked, so a ticket that cannot be read is
+        listed like any other (``check_tasks`` names those whose workflow task is failing)."""
         return await tickets.list(
             state=state,
             tier=tier,
@@ -269,11 +281,13 @@ def _ticket_routes(router: APIRouter) -> None:
             running_only=running_only,
             delivery_failing=delivery_failing,
             limit=limit,
+            check_tasks=check_tasks,
         )
 
     @router.get("/tickets/{ticket_id}", response_model=TicketStatus, responses=_NOT_FOUND)
     async def show(ticket_id: TicketId, tickets: Tickets) -> TicketStatus:
-        """The ticket now."""
+        """The ticket now (503 when it cannot be read now: its workflow task is failing, or a
+        worker cannot replay it; the answer says why)."""
         return await tickets.status(ticket_id)
 
     @router.get(

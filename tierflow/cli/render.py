@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from rich.table import Table
+from rich.text import Text
 
 from tierflow.client import TicketSummary
 from tierflow.report import EscalationReport
@@ -92,7 +93,9 @@ def list_table(rows: Iterable[TicketSummary]) -> Table:
             row.customer_status or "—",
             str(row.escalations),
             ("[red]breached[/red] " if row.breached else "") + _when(row.sla_due),
-            row.status + (" [yellow]delivery failing[/yellow]" if row.delivery_failing else ""),
+            row.status
+            + (" [yellow]delivery failing[/yellow]" if row.delivery_failing else "")
+            + (" [red]cannot be read[/red]" if row.unreadable is not None else ""),
             row.summary or "",
         )
     return table
@@ -133,4 +136,17 @@ def report_tables(report: EscalationReport) -> list[Table]:
         _counts("escalations by tier", "tier", report.by_tier),
         tiers,
         _counts("breached tickets by priority", "priority", report.breaches_by_priority),
+        *_unreadable(report),
     ]
+
+
+def _unreadable(report: EscalationReport) -> list[Table]:
+    """The tickets left out of the figures, each with why (only when there are some)."""
+    if not report.unreadable:
+        return []
+    table = Table(title="tickets not read (left out of the figures)")
+    table.add_column("ticket", no_wrap=True)
+    table.add_column("why")
+    for item in report.unreadable:
+        table.add_row(Text(item.ticket_id), Text(item.reason))
+    return [table]

@@ -440,7 +440,10 @@ def list_tickets(
     limit: Annotated[int, typer.Option(min=1)] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
 ) -> None:
-    """Tickets matching every filter given (Temporal visibility; newest first)."""
+    """Tickets matching every filter given (Temporal visibility; newest first).
+
+    A running ticket whose workflow task is failing is marked, and named with the reason.
+    """
 
     async def work(tickets: TicketClient) -> None:
         found = await tickets.list(
@@ -454,12 +457,22 @@ def list_tickets(
             delivery_failing=delivery_failing,
             limit=limit,
             with_summary=not as_json,
+            check_tasks=True,
         )
         if as_json:
             for row in found:
                 typer.echo(row.model_dump_json())
         elif found:
             console.print(render.list_table(found))
+            for row in found:
+                if row.unreadable is not None:
+                    # Plain text: the id may hold characters rich would read as markup.
+                    console.print(
+                        f"{row.ticket_id} cannot be read now: {row.unreadable}",
+                        markup=False,
+                        highlight=False,
+                        soft_wrap=True,
+                    )
         else:
             console.print("no tickets match")
 
