@@ -35,7 +35,9 @@ ITEM_TIMEOUT = 1.5
 SLOW = 12.0
 
 
-def slow_activities(smtp: SmtpCapture, http: HttpRecorder) -> TierflowActivities:
+def slow_activities(
+    smtp: SmtpCapture, http: HttpRecorder, item_timeout: float = ITEM_TIMEOUT
+) -> TierflowActivities:
     return TierflowActivities(
         Settings(
             smtp_host=smtp.host,
@@ -43,7 +45,7 @@ def slow_activities(smtp: SmtpCapture, http: HttpRecorder) -> TierflowActivities
             chat_webhook_url=f"{http.url}/chat",
             sync_url=f"{http.url}/sync",
             sync_secret="s3cret",
-            delivery_item_timeout=ITEM_TIMEOUT,
+            delivery_item_timeout=item_timeout,
         )
     )
 
@@ -111,3 +113,34 @@ class TestSlowChannel:
         assert "breached" in subjects
         for message_id, held in copies.items():
             assert len(held) == 1 or any(held), (message_id, held)
+
+
+class TestContinueAsNew:
+    async def test_a_deadline_falling_while_a_run_waits_to_hand_over_is_acted_on_first(
+        self, client: Client, task_queue: str
+    ) -> None:
+        """The run wants to continue as new from its first task (a tiny history limit) while
+        its host sync hangs; the warning and the breach fall while it waits for that delivery,
+        and the escalation happens in that run, before it hands over."""
+        with SmtpCapture() as smtp, HttpRecorder() as http:
+            http.delay["/sync"] = 60.0
+            # Each attempt waits 8 s for the sync: the run's wait to hand over spans the
+            # warning (3 s) and the breach (6 s).
+            acts = slow_activities(smtp, http, item_timeout=8)
+            async with running_worker(client, task_queue, acts) as tickets:
+                t = ticket("Host system hangs")
+                opened = await tickets.open(t, fast_policy(resolution="6s"), history_limit=20)
+                status = await wait_for(tickets, t.id, lambda s: s.tier == "tier2", timeout=40)
+                assert status.escalations == 1
+                http.delay.clear()
+                first = client.get_workflow_handle(opened.workflow_id, run_id=opened.run_id)
+
+                async def handed_over() -> bool:
+                    return (await first.describe()).close_time is not None
+
+                await eventually(handed_over, within=120)
+                closed = (await first.describe()).close_time
+                timeline = await tickets.timeline(t.id)
+        assert closed is not None
+        level = next(e for e in timeline if e.summary.startswith("escalation level 1"))
+        assert level.at <= closed
