@@ -3,10 +3,10 @@
 It drives the pure state machine in ``statemachine/``, owns the SLA timers (one durable timer
 for the next deadline, re-armed only when that deadline changes), turns agent actions into
 validated Temporal updates and customer events into signals, and keeps what operators see in
-the Temporal UI current. Every side effect goes out as an activity, in the background, so that a
-dead notification channel never holds a ticket back: a local activity within the same workflow
-task when the ticket wakes up on its own (a deadline, a customer event, its opening), a regular
-one when an agent waits for the ticket's answer (see ``_send``).
+the Temporal UI current. Every side effect goes out as a regular activity, in the background,
+so that nothing a notification channel does — dead, slow, hanging — holds a ticket back: the
+workflow task that plans a delivery completes at once with the ticket's next timer among its
+commands (see ``_send``).
 """
 
 # No `from __future__ import annotations`: the sandbox re-executes this module for every
@@ -110,7 +110,8 @@ DELIVERY_RETRY = RetryPolicy(
     maximum_attempts=3,
     non_retryable_error_types=["PermanentDeliveryError", "TemplateError"],
 )
-# A local effects activity (LOCAL_EFFECTS_PATCH) runs inside the workflow task that planned it,
+# Tickets between LOCAL_EFFECTS_PATCH and OFF_THE_CLOCK_PATCH (replaying only): a local effects
+# activity ran inside the workflow task that planned it,
 # which stays open until it is done — an agent's update or a query arriving meanwhile waits for
 # it — so it is kept short: done within the 8 s after which the SDK heartbeats a 10 s workflow
 # task (an extra task), and within the worker's 10 s graceful shutdown. Each item gets a third
@@ -332,8 +333,8 @@ class TicketWorkflow:
     def _publish(self) -> None:
         """Send planned side effects and bring the UI's view of the ticket up to date."""
         carried, self.state.undelivered = self.state.undelivered, []
-        # Sent within this workflow task unless an agent waits for its answer (the update's
-        # result leaves with the task's completion, which a local activity would hold back).
+        # Runs from before OFF_THE_CLOCK_PATCH sent these in this workflow task unless an agent
+        # waited for its answer (the update's result leaves with the task's completion).
         local, self._answering = not self._answering, False
         for batch in [*carried, *self.ops.take_effects()]:
             task = asyncio.create_task(self._dispatch(batch, local=local))
@@ -419,15 +420,13 @@ class TicketWorkflow:
         self._dirty = True
 
     async def _send(self, batch: EffectBatch, *, local: bool) -> Any:
-        """Run the effects activity on ``batch``: as a local activity when ``local`` (and the
-        ticket is new enough), else as a regular one.
+        """Run the effects activity on ``batch``, as a regular activity.
 
-        A local activity spares the ticket's wake-up its second workflow task and the
-        activity task: one task where there were three, and one billable action either way
-        (Temporal Cloud bills the local activities of a workflow task as one). A regular one
-        still serves agent actions (an update's caller would wait for the delivery), outbox
-        retries (they go to channels already failing, likely slow) and tickets replaying
-        without the patch.
+        Runs that replay from between LOCAL_EFFECTS_PATCH and OFF_THE_CLOCK_PATCH sent the
+        effects of the ticket's own wake-ups (``local``) as a local activity in the waking
+        task, and replay so. That held the task — and with it the next timer, an agent's
+        answer and every query — for as long as a channel took, so it is no more: a regular
+        activity's task completes at once, and its retries know what it delivered.
         """
         name = self._dispatch_activity()  # (its patch marker lands in the first task)
         if local and not self._off_the_clock and workflow.patched(LOCAL_EFFECTS_PATCH):
