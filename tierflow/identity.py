@@ -29,6 +29,7 @@ import jwt
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tierflow.statemachine.inputs import read_regular_file
 from tierflow.statemachine.text import ACTOR_MAX, NotCanonicalError, require_canonical
 
 __all__ = [
@@ -299,8 +300,7 @@ class ApiKeys:
     def load(cls, path: Path) -> ApiKeys:
         """Read a keys file; raises IdentityConfigError naming the file and the line."""
         try:
-            with path.open("rb") as file:
-                raw = file.read(FILE_MAX + 1)
+            raw = read_regular_file(path, FILE_MAX)
         except OSError as err:
             raise IdentityConfigError(
                 f"cannot read the API keys file {path}: {err.strerror or err}"
@@ -458,8 +458,7 @@ def _jwt_of(s: IdentitySettings) -> JwtVerifier | None:
 
 def _secret_file(path: Path) -> bytes:
     try:
-        with path.open("rb") as file:
-            raw = file.read(FILE_MAX + 1)
+        raw = read_regular_file(path, FILE_MAX)
     except OSError as err:
         raise IdentityConfigError(
             f"cannot read the JWT secret file {path}: {err.strerror or err}"

@@ -10,6 +10,7 @@ import json
 import os
 import random
 import signal
+import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -511,3 +512,30 @@ class TestCustomerTextOnTheTerminal:
         text = "\x1b]8;;https://e\x07x\x1b]8;;\x07 \x1b[31mred\x1b[0m [b]b[/b] \x9b31mc\u202e\nz"
 
         assert shown(text) == "x red \\[b]b\\[/b] c  z"
+
+
+def test_policy_check_refuses_what_is_not_a_regular_file(tmp_path: Path) -> None:
+    """A FIFO (which would block a reader for ever) and a device (which never ends) are each
+    one error line, at once, exit 1; so is a key file that is a FIFO."""
+    fifo = tmp_path / "policy.fifo"
+    os.mkfifo(fifo)
+    cases = [
+        ("policy", "check", str(fifo)),
+        ("policy", "check", "/dev/zero"),
+    ]
+    for args in cases:
+        done = subprocess.run(
+            [str(TIERFLOW), *args], capture_output=True, text=True, timeout=30, check=False
+        )
+        assert done.returncode == 1, (args, done.stderr)
+        assert "not a regular file" in done.stderr, (args, done.stderr)
+        assert done.stderr.count("\n") == 1, (args, done.stderr)
+    keys = subprocess.run(
+        [str(TIERFLOW), "keys", "check"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, "TIERFLOW_ENCRYPTION_KEYS": str(fifo)},
+    )
+    assert (keys.returncode, "not a regular file" in keys.stderr) == (1, True), keys.stderr
