@@ -539,3 +539,20 @@ def test_policy_check_refuses_what_is_not_a_regular_file(tmp_path: Path) -> None
         env={**os.environ, "TIERFLOW_ENCRYPTION_KEYS": str(fifo)},
     )
     assert (keys.returncode, "not a regular file" in keys.stderr) == (1, True), keys.stderr
+
+
+def test_insecure_no_auth_serves_loopback_only() -> None:
+    """`tierflow api --insecure-no-auth` on any interface but loopback is refused at once
+    (exit 2, one line); it never starts serving everyone."""
+    for host in ("0.0.0.0", "api.example.com"):
+        done = subprocess.run(
+            [str(TIERFLOW), "api", "--insecure-no-auth", "--host", host, "--port", "0"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            env={k: v for k, v in os.environ.items() if not k.startswith("TIERFLOW_")},
+        )
+        assert done.returncode == 2, (host, done.stderr)
+        assert "loopback" in done.stderr, done.stderr
+        assert done.stderr.count("\n") == 1, done.stderr
