@@ -52,8 +52,9 @@ async def post(
         request_args["auth"] = httpx.BasicAuth(*auth)
     try:
         response = await client.post(url, **request_args)
-    except httpx.TransportError as exc:
-        # Refused connections, DNS hiccups and timeouts: the receiver may be back soon.
+    except httpx.RequestError as exc:
+        # Refused connections, DNS hiccups and timeouts (and an answer that cannot be decoded):
+        # the receiver may be back soon. The exception's text is redacted like an answer.
         reason = redactor.excerpt(str(exc))
         raise transient(f"{what} unreachable: {type(exc).__name__}: {reason}") from exc
     if response.is_success:

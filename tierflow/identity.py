@@ -353,7 +353,7 @@ def _entry(fields: list[str], where: str) -> tuple[bytes, Principal]:
     hex_digest = stored.removeprefix("sha256:")
     if len(hex_digest) != _SHA256_HEX or not all(c in "0123456789abcdefABCDEF" for c in hex_digest):
         raise IdentityConfigError(
-            f"{where}: the hash must be sha256:<64 hex digits> (as `tierflow keys new` writes)"
+            f"{where}: the hash must be sha256:<64 hex digits> (as `tierflow api-keys new` writes)"
         )
     try:
         name = principal_name(name)
