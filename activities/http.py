@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -22,6 +23,9 @@ __all__ = ["IDEMPOTENCY_HEADER", "post"]
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _USER_AGENT = "tierflow-activities"
+# How much of the body's start marks an echo of it (enough to be the request's own).
+_BODY_MARK_CHARS = 32
+_BODY_MARK_MIN = 12
 
 
 async def post(
@@ -61,11 +65,19 @@ async def post(
         return response
     # The receiver's words end up in logs and on the ticket's timeline: short, redacted, and
     # not at all when they quote the request.
-    quoted = redactor.excerpt(response.text, request_marks=(idempotency_key, _USER_AGENT))
+    marks = (idempotency_key, _USER_AGENT, _body_mark(content, data))
+    quoted = redactor.excerpt(response.text, request_marks=marks)
     reason = f"{what} answered {response.status_code}: {quoted}"
     if http_status_is_transient(response.status_code):
         raise transient(reason, retry_after=_retry_after(response))
     raise permanent(reason)
+
+
+def _body_mark(content: bytes | None, data: Mapping[str, str] | None) -> str:
+    """The start of the body as sent (as httpx encodes a form): an answer that contains it
+    echoes the request, whose body is ticket text and addresses."""
+    sent = content.decode("utf-8", "replace") if content is not None else urlencode(data or {})
+    return sent[:_BODY_MARK_CHARS] if len(sent) >= _BODY_MARK_MIN else ""
 
 
 def _retry_after(response: httpx.Response) -> timedelta | None:

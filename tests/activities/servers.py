@@ -307,7 +307,7 @@ def make_self_signed_cert(directory: Path) -> SelfSignedCert:
 class Reply:
     """A scripted answer. With `echo`, the body is the request itself (request line, headers,
     body), as a debugging proxy or a careless error page sends it back; `echo_headers` limits
-    the headers quoted to those named."""
+    the headers quoted to those named, and `echo_body=False` leaves the body out."""
 
     status: int = 200
     body: bytes = b'{"ok":true}'
@@ -315,6 +315,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     echo: bool = False
     echo_headers: tuple[str, ...] | None = None
+    echo_body: bool = True
 
     def body_for(self, method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
         """What to send back to that request."""
@@ -326,7 +327,8 @@ class Reply:
             for name, value in headers.items()
             if wanted is None or name.lower() in wanted
         )
-        return f"{method} {path} HTTP/1.1\r\n{head}\r\n".encode() + body
+        quoted_body = body if self.echo_body else b""
+        return f"{method} {path} HTTP/1.1\r\n{head}\r\n".encode() + quoted_body
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ SMTP_PASSWORD = "smtp-pw-Zq81xK"
 CHAT_SECRET = "chat-hook-Mn40cR"
 WEBHOOK_TOKEN = "webhook-token-Hy35tW"
 SYNC_SECRET_PATH = "sync-path-Gj66sE"
+SUBJECT = "Echo-subject-Kq7 cannot log in"
+PHONE = "+4930123456"
 SECRETS = (SMS_ACCOUNT, SMS_TOKEN, BASIC, CHAT_SECRET, WEBHOOK_TOKEN, SYNC_SECRET_PATH)
 
 
@@ -90,6 +92,17 @@ class TestRedactor:
 
         assert cleaned == "Bearer <redacted> for <address> at <phone>"
 
+    async def test_an_echo_of_the_body_alone_is_dropped(self) -> None:
+        """A receiver quoting only the body it got (ticket text, addresses) shows nothing."""
+        with HttpRecorder(Reply(400, echo=True, echo_headers=())) as http:
+            acts = TierflowActivities(settings_for(http.url))
+            try:
+                with pytest.raises(ApplicationError) as caught:
+                    await acts.send_notification(factories.notification(channel=NotifyChannel.chat))
+            finally:
+                await acts.aclose()
+        assert caught.value.message == f"chat webhook answered 400: {ECHOED}"
+
     def test_an_echo_of_the_request_is_dropped(self) -> None:
         """An answer quoting the request's own marks is not shown at all."""
         echo = "POST /x\r\nIdempotency-Key: ticket-T-1/0001\r\nUser-Agent: tierflow-activities"
@@ -138,7 +151,7 @@ def json_logs() -> Iterator[io.StringIO]:
 @pytest.mark.parametrize(
     ("status", "quoted"),
     [(400, None), (503, ("Authorization",))],
-    ids=["permanent-whole-request", "transient-auth-path-body"],
+    ids=["permanent-whole-request", "transient-path-and-auth"],
 )
 async def test_an_echoing_receiver_leaks_nothing(
     client: Client,
@@ -147,16 +160,18 @@ async def test_an_echoing_receiver_leaks_nothing(
     status: int,
     quoted: tuple[str, ...] | None,
 ) -> None:
-    """Every HTTP channel answers with the request echoed (whole, or only its path, its
-    Authorization and its body); no secret reaches a log line, a timeline entry or the
-    deliveries view, which still say what the receiver answered."""
-    with HttpRecorder(Reply(status, echo=True, echo_headers=quoted)) as http:
+    """Every HTTP channel answers with the request echoed (whole, or only its request line
+    and Authorization header); no secret reaches a log line, a timeline entry or the
+    deliveries view, which still say what the receiver answered; no customer text or number
+    reaches a failure's log line."""
+    echo = Reply(status, echo=True, echo_headers=quoted, echo_body=quoted is None)
+    with HttpRecorder(echo) as http:
         activities = TierflowActivities(settings_for(http.url, smtp=False))
         try:
             async with running_worker(client, task_queue, activities) as tickets:
                 # Customers on SMS and on the web (the webhook); staff on chat; the host's sync.
-                by_sms = ticket("Echo", channel="sms", customer={"phone": "+4930123456"})
-                on_web = ticket("Echo", channel="web", customer={"email": None})
+                by_sms = ticket(SUBJECT, channel="sms", customer={"phone": PHONE})
+                on_web = ticket(SUBJECT, channel="web", customer={"email": None})
                 await tickets.open(by_sms)
                 await tickets.open(on_web)
                 expected = {
@@ -187,7 +202,6 @@ async def test_an_echoing_receiver_leaks_nothing(
                 shown = "\n".join((await views()).values())
         finally:
             await activities.aclose()
-        echo = Reply(echo=True, echo_headers=quoted)
         answered = b"".join(
             echo.body_for(r.method, r.path, r.headers, r.body) for r in http.requests
         )
@@ -199,3 +213,8 @@ async def test_an_echoing_receiver_leaks_nothing(
     for secret in SECRETS:
         assert secret not in logs
         assert secret not in shown
+    # Tierflow's own lines on the failures (the SDK's DEBUG lines dump activity payloads,
+    # which encryption covers, not these).
+    failures = [line for line in logs.splitlines() if '_failed"' in line]
+    assert failures
+    assert not [line for line in failures if SUBJECT in line or PHONE in line]
