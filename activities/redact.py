@@ -5,8 +5,9 @@ back quotes its Basic auth header (the SMS account and token), the secret path o
 chat, webhook or sync URL, and the message's addresses. Tierflow therefore keeps of a failed
 answer only its status and a short excerpt, cleaned here:
 
-- an answer that quotes the request itself (our `Idempotency-Key` or `User-Agent`) is dropped
-  whole: it holds nothing the operator does not know, and everything they must not see;
+- an answer that quotes the request itself (our `Idempotency-Key`, `User-Agent` or the start of
+  the body we sent) is dropped whole: it holds nothing the operator does not know, and
+  everything they must not see;
 - otherwise the text is made one line, then every configured secret is removed — the SMS
   account and token (also as the Basic auth value), the SMTP password, the webhook and sync
   secrets, and the user, password, path segments and query values of every configured URL,
