@@ -77,8 +77,12 @@ class _Failed:
         if self.error is None:
             return WAITING
         if isinstance(self.error, ApplicationError):
-            return self.error.message
-        return str(self.error) or type(self.error).__name__
+            return self.error.message  # the channels' own words, already redacted
+        if isinstance(self.error, TimeoutError):
+            return str(self.error) or "no answer in time"  # ours ("no answer within 3s")
+        # Anything else the channels did not classify: its type only, since its text may
+        # quote a remote server or a secret.
+        return type(self.error).__name__
 
 
 async def dispatch(

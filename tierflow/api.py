@@ -88,6 +88,7 @@ from .identity import (
     Principal,
     Unauthenticated,
 )
+from .logs import redact_access_log_queries
 
 ON_BEHALF_OF = "X-On-Behalf-Of"
 # Who opens a ticket and acts when the API runs without authentication (and a body names none).
@@ -566,6 +567,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # After the server configured its logging: no query value reaches its access log.
+        redact_access_log_queries()
         if tickets is not None:
             app.state.tickets = tickets
         else:

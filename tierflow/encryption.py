@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
+from tierflow.statemachine.inputs import read_regular_file
+
 KEYS_ENV: Final = "TIERFLOW_ENCRYPTION_KEYS"
 KEY_ID_ENV: Final = "TIERFLOW_ENCRYPTION_KEY_ID"
 
@@ -114,8 +116,7 @@ def load_keys(path: Path) -> dict[str, bytes]:
     """The keys in ``path`` (at most 64 KiB, UTF-8)."""
     source = f"the key file {str(path)[:120]}"
     try:
-        with path.open("rb") as file:
-            raw = file.read(MAX_KEY_FILE_BYTES + 1)
+        raw = read_regular_file(path, MAX_KEY_FILE_BYTES)
     except OSError as err:
         reason = (err.strerror or type(err).__name__).lower()
         raise EncryptionConfigError(f"cannot read {source} (from {KEYS_ENV}): {reason}") from None

@@ -319,12 +319,30 @@ def make_self_signed_cert(directory: Path) -> SelfSignedCert:
 
 @dataclass(frozen=True)
 class Reply:
-    """A scripted answer."""
+    """A scripted answer. With `echo`, the body is the request itself (request line, headers,
+    body), as a debugging proxy or a careless error page sends it back; `echo_headers` limits
+    the headers quoted to those named, and `echo_body=False` leaves the body out."""
 
     status: int = 200
     body: bytes = b'{"ok":true}'
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    echo: bool = False
+    echo_headers: tuple[str, ...] | None = None
+    echo_body: bool = True
+
+    def body_for(self, method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
+        """What to send back to that request."""
+        if not self.echo:
+            return self.body
+        wanted = None if self.echo_headers is None else {h.lower() for h in self.echo_headers}
+        head = "".join(
+            f"{name}: {value}\r\n"
+            for name, value in headers.items()
+            if wanted is None or name.lower() in wanted
+        )
+        quoted_body = body if self.echo_body else b""
+        return f"{method} {path} HTTP/1.1\r\n{head}\r\n".encode() + quoted_body
 
 
 @dataclass(frozen=True)
@@ -441,22 +459,24 @@ def _handler_for(recorder: HttpRecorder) -> Callable[..., BaseHTTPRequestHandler
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            reply = recorder.answer(self.command, self.path, dict(self.headers.items()), body)
+            headers = dict(self.headers.items())
+            reply = recorder.answer(self.command, self.path, headers, body)
+            answer = reply.body_for(self.command, self.path, headers, body)
             time.sleep(recorder.delay.get(self.path, 0.0))
             pause = recorder.trickle.get(self.path)
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(reply.body)))
+            self.send_header("Content-Length", str(len(answer)))
             for name, value in reply.headers.items():
                 self.send_header(name, value)
             self.end_headers()
             if pause is None:
-                self.wfile.write(reply.body)
+                self.wfile.write(answer)
                 return
             self.wfile.flush()
-            for i in range(len(reply.body)):
+            for i in range(len(answer)):
                 time.sleep(pause)
-                self.wfile.write(reply.body[i : i + 1])
+                self.wfile.write(answer[i : i + 1])
                 self.wfile.flush()
 
         def _serve(self) -> None:

@@ -368,8 +368,10 @@ def _print_deliveries(ticket_id: str, found: list[DeliveryView]) -> None:
         retry = f"next retry {d.next_retry_at:%H:%M:%S}Z; " if d.next_retry_at else ""
         # Plain text: the key and the error may hold characters rich would read as markup.
         console.print(
-            f"{d.key}  {d.what} ({to}{state}; {retry}until {d.give_up_at:%Y-%m-%d %H:%M}Z): "
-            f"{d.error}",
+            render.plain(
+                f"{d.key}  {d.what} ({to}{state}; {retry}until {d.give_up_at:%Y-%m-%d %H:%M}Z): "
+                f"{d.error}"
+            ),
             markup=False,
             highlight=False,
             soft_wrap=True,  # one line per item, however narrow the terminal
