@@ -75,6 +75,7 @@ from .errors import (
     ActionRejected,
     InvalidInput,
     TemporalUnavailable,
+    TicketBusy,
     TicketError,
     TicketNotFound,
     UnexpectedError,
@@ -135,6 +136,10 @@ _ALWAYS = _errors(
     "ticket cannot answer now (its workflow task is failing); retry later",
 )
 _NOT_FOUND = _errors(e404="no ticket with that id was ever opened")
+_BUSY = _errors(
+    e429="the ticket is handing over to a new run (its history is full): nothing was written; "
+    "send the event again after Retry-After seconds"
+)
 _CONFLICT = _errors(e409="the ticket's state does not allow it, or the ticket is closed")
 _FORBIDDEN = _errors(
     e403="the ticket's policy does not let the caller (or whom it acts for) do this, or a "
@@ -314,14 +319,16 @@ def _ticket_routes(router: APIRouter) -> None:
         "/tickets/{ticket_id}/events",
         response_model=Accepted,
         status_code=202,
-        responses={**_NOT_FOUND, **_FORBIDDEN, **_CONFLICT},
+        responses={**_NOT_FOUND, **_FORBIDDEN, **_CONFLICT, **_BUSY},
     )
     async def event(
         ticket_id: TicketId, body: CustomerEvent, tickets: Tickets, caller: Caller
     ) -> Accepted:
         """A customer event: a reply, or survey feedback (a low score reopens). Only a host
         system (a service credential) relays what customers say: the timeline records it as
-        the customer's. Feedback is refused with 409 unless the ticket is resolved."""
+        the customer's. Feedback is refused with 409 unless the ticket is resolved. A flood of
+        events is answered 429 with Retry-After for a moment while the ticket hands over to a
+        new run; nothing of a refused event is written."""
         if caller is not None and not caller.service:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
@@ -508,6 +515,14 @@ def _error_handlers(app: FastAPI) -> None:
 
         return handle
 
+    async def busy(_: Request, err: Exception) -> JSONResponse:
+        retry_after = str(getattr(err, "retry_after", 1))
+        return JSONResponse(
+            {"detail": short(str(err), 300)},
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+            headers={"Retry-After": retry_after},
+        )
+
     async def internal(request: Request, err: Exception) -> JSONResponse:
         log_internal_error(request.scope, err.__cause__ or err)
         return JSONResponse({"detail": "internal error"}, status_code=500)
@@ -519,6 +534,7 @@ def _error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ActionRejected, answer(status.HTTP_409_CONFLICT))
     app.add_exception_handler(TicketNotFound, answer(status.HTTP_404_NOT_FOUND))
     app.add_exception_handler(InvalidInput, answer(status.HTTP_400_BAD_REQUEST))
+    app.add_exception_handler(TicketBusy, busy)
     app.add_exception_handler(TemporalUnavailable, answer(status.HTTP_503_SERVICE_UNAVAILABLE))
     app.add_exception_handler(ServerUnreachableError, answer(status.HTTP_503_SERVICE_UNAVAILABLE))
     app.add_exception_handler(UnexpectedError, internal)

@@ -46,7 +46,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from tierflow.contracts import LEGACY_WORKFLOW_TYPE, WORKFLOW_TYPE
 from tierflow.statemachine import CustomerStatus, Policy, Priority, Ticket, default_policy
-from tierflow.workflows import FORBIDDEN, REJECTED, TicketWorkflow
+from tierflow.workflows import BUSY, FORBIDDEN, REJECTED, TicketWorkflow
 from tierflow.workflows import search_attributes as sa
 from tierflow.workflows.deliveries import DeliveryView, DropDelivery, RetryDeliveries
 from tierflow.workflows.messages import (
@@ -84,6 +84,7 @@ from .errors import (
     ActionRejected,
     InvalidInput,
     TemporalUnavailable,
+    TicketBusy,
     TicketClosed,
     TicketError,
     TicketNotFound,
@@ -102,6 +103,7 @@ __all__ = [
     "InvalidInput",
     "OpenedTicket",
     "TemporalUnavailable",
+    "TicketBusy",
     "TicketClient",
     "TicketClosed",
     "TicketError",
@@ -119,6 +121,9 @@ T = TypeVar("T")
 # The workflow's refusals (ApplicationError types) and the error each becomes: the ticket's
 # state does not allow the action, or its policy does not let this caller take it.
 _REFUSALS: dict[str, type[ActionRejected]] = {REJECTED: ActionRejected, FORBIDDEN: ActionForbidden}
+# How the SDK's workflow refuses an update it has no handler for (a worker from before the
+# update existed).
+_UNKNOWN_UPDATE = "expected but not found"
 
 WORKFLOW_ID_PREFIX = "ticket-"
 
@@ -504,10 +509,15 @@ class TicketClient:
     # --- customer events -------------------------------------------------------------------------
 
     async def customer_reply(self, ticket_id: str, e: CustomerReply | Mapping[str, Any]) -> None:
-        """The customer wrote back (it resumes a waiting ticket, reopens a resolved one)."""
+        """The customer wrote back (it resumes a waiting ticket, reopens a resolved one).
+
+        Refused with :class:`TicketClosed` on a closed ticket, and for a moment with
+        :class:`TicketBusy` (send it again after ``retry_after`` seconds) while the ticket
+        hands over to a new run: nothing is written then."""
         ticket_id = _checked_id(ticket_id)
         event = _validated(CustomerReply, e, what="customer reply")
-        await self._signal(ticket_id, "customer_reply", event)
+        if not await self._customer_event(ticket_id, "customer_reply", event):
+            await self._signal(ticket_id, "customer_reply", event)
 
     async def customer_feedback(
         self, ticket_id: str, e: CustomerFeedback | Mapping[str, Any]
@@ -516,6 +526,9 @@ class TicketClient:
         ticket in any other state it is refused with :class:`ActionRejected`."""
         ticket_id = _checked_id(ticket_id)
         event = _validated(CustomerFeedback, e, what="customer feedback")
+        if await self._customer_event(ticket_id, "customer_feedback", event):
+            return
+        # A worker from before customer events were updates: check, then signal.
         status = await self.status(ticket_id)
         if status.state == "closed":
             raise TicketClosed(f"ticket {ticket_id!r} is closed; feedback no longer counts")
@@ -525,6 +538,32 @@ class TicketClient:
                 f"{status.state}"
             )
         await self._signal(ticket_id, "customer_feedback", event)
+
+    async def _customer_event(self, ticket_id: str, name: str, event: BaseModel) -> bool:
+        """Send a customer event as the ticket's update ``name``; False when the ticket's
+        worker predates that update (the caller signals instead)."""
+        with translated(ticket_id, name.replace("_", " ")):
+            try:
+                await self._update(self._handle(ticket_id), name, event, None)
+            except WorkflowUpdateFailedError as err:
+                cause = err.cause
+                if not isinstance(cause, ApplicationError):
+                    raise UnexpectedError(f"{name} on ticket {ticket_id!r} failed") from err
+                if cause.type == BUSY:
+                    raise TicketBusy(f"ticket {ticket_id!r} is busy: {cause.message}") from None
+                if cause.type == REJECTED and "closed" in cause.message:
+                    raise TicketClosed(f"ticket {ticket_id!r} is closed") from None
+                refusal = _REFUSALS.get(cause.type or "")
+                if refusal is not None:
+                    raise refusal(cause.message) from None
+                if _UNKNOWN_UPDATE in cause.message:
+                    return False
+                raise UnexpectedError(f"{name} on ticket {ticket_id!r} failed") from err
+            except RPCError as err:
+                if err.status == RPCStatusCode.NOT_FOUND and await self._exists(ticket_id):
+                    raise TicketClosed(f"ticket {ticket_id!r} is closed") from None
+                raise
+        return True
 
     async def _signal(self, ticket_id: str, name: str, event: BaseModel) -> None:
         with translated(ticket_id, name.replace("_", " ")):

@@ -89,6 +89,14 @@ class TicketNotReady(TemporalUnavailable):
         self.reason = reason
 
 
+class TicketBusy(TemporalUnavailable):
+    """The ticket refused a customer event for a moment, before writing anything: its run is
+    full and is handing over to a new one. Send the event again after ``retry_after`` seconds
+    (HTTP 429 with ``Retry-After``)."""
+
+    retry_after = 1
+
+
 class UnexpectedError(TicketError):
     """Something Tierflow did not expect; the cause is chained for the logs."""
 
@@ -172,6 +180,11 @@ def rpc_error(ticket_id: str, what: str, err: RPCError) -> TicketError:
         name = status.name.lower() if status is not None else "unknown"
         return TemporalUnavailable(
             f"Temporal did not answer the {what} of ticket {ticket_id!r} ({name}); try again"
+        )
+    if status == RPCStatusCode.INVALID_ARGUMENT and "history" in err.message.lower():
+        # The run's history, not the request: the request itself is fine.
+        return TemporalUnavailable(
+            f"ticket {ticket_id!r} cannot take the {what} now: its history is full; try again"
         )
     if status == RPCStatusCode.INVALID_ARGUMENT and "size" in err.message.lower():
         return InvalidInput(f"the {what} of ticket {ticket_id!r} is too large for Temporal")

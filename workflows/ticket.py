@@ -71,6 +71,12 @@ REJECTED = "TicketActionRejected"
 # A caller the ticket's policy does not allow to take the action (statemachine/permissions.py):
 # this failure type, with one line naming who may.
 FORBIDDEN = "TicketActionForbidden"
+# A customer event refused for now, before anything is written: the run is full and hands over
+# to a new one (continue-as-new); the caller sends it again in a moment. This is the ticket's
+# backpressure: events that keep coming can no longer grow a history past Temporal's limit, nor
+# keep the run from handing over (a signal would be written to history whatever the workflow
+# does with it, and fail the handing-over task).
+BUSY = "TicketBusy"
 
 # workflow.patched ids: each guards a change of the commands a ticket issues (see README,
 # "Changing the workflow"). Its marker is not a billable action.
@@ -299,6 +305,17 @@ class TicketWorkflow:
         # query result and no continue-as-new input can outgrow Temporal's payload limit.
         # Tickets from before this rule replay without it (patch checked only when it bites).
         if self.state.timeline_full and workflow.patched(TIMELINE_BUDGET_PATCH):
+            return True
+        limit = self.state.history_limit
+        if limit is not None:
+            return info.get_current_history_length() >= limit
+        return info.is_continue_as_new_suggested()
+
+    def _run_is_full(self) -> bool:
+        """``_should_continue_as_new`` without its patch check, for validators (which must not
+        issue commands: a patch marker is one)."""
+        info = workflow.info()
+        if self.state.timeline_full:
             return True
         limit = self.state.history_limit
         if limit is not None:
@@ -621,6 +638,47 @@ class TicketWorkflow:
         why = self._outbox.check_drop(a.key)
         if why is not None:
             raise ApplicationError(why, type=REJECTED, non_retryable=True)
+
+    # --- customer events (updates) ------------------------------------------------------------
+
+    # Tierflow's client and HTTP API send customer events as updates: the validator can refuse
+    # one (closed ticket, feedback before resolution, a run that must hand over first) before
+    # anything is written. The signals below stay for raw Temporal callers and older clients.
+
+    @workflow.update(name="customer_reply")
+    def customer_reply_update(self, e: CustomerReply) -> None:
+        self.ops.customer_reply(e, workflow.now())
+        self._dirty = True
+
+    @customer_reply_update.validator
+    def _check_customer_reply(self, e: CustomerReply) -> None:
+        self._check_customer_event()
+
+    @workflow.update(name="customer_feedback")
+    def customer_feedback_update(self, e: CustomerFeedback) -> None:
+        self.ops.customer_feedback(e, workflow.now())
+        self._dirty = True
+
+    @customer_feedback_update.validator
+    def _check_customer_feedback(self, e: CustomerFeedback) -> None:
+        self._check_customer_event()
+        state = self.state.machine.state
+        if state != "resolved":
+            raise ApplicationError(
+                f"feedback counts once the ticket is resolved; it is {state}",
+                type=REJECTED,
+                non_retryable=True,
+            )
+
+    def _check_customer_event(self) -> None:
+        if self.state.machine.state == "closed":
+            raise ApplicationError("the ticket is closed", type=REJECTED, non_retryable=True)
+        if self._run_is_full():
+            raise ApplicationError(
+                "the ticket is handing over to a new run; send the event again in a second",
+                type=BUSY,
+                non_retryable=True,
+            )
 
     # --- customer events (signals) ------------------------------------------------------------
 

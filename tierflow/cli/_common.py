@@ -26,7 +26,7 @@ from temporalio.service import RPCError
 from typer import _click  # typer vendors click; its exceptions are not re-exported
 from typer.core import TyperGroup
 
-from tierflow.client import TicketClient, TicketError, TicketNotReady
+from tierflow.client import TicketBusy, TicketClient, TicketError, TicketNotReady
 from tierflow.config import TemporalSettings
 from tierflow.connect import ServerUnreachableError, address_problem, connect
 from tierflow.statemachine import PolicyError
@@ -176,7 +176,7 @@ def guarded() -> Iterator[None]:
         yield
     except PolicyError as err:
         fail(policy_summary(err))
-    except TicketNotReady as err:
+    except (TicketNotReady, TicketBusy) as err:
         fail(str(err), code=EXIT_NOT_READY)
     except (TicketError, ServerUnreachableError, InputError) as err:
         fail(str(err))
