@@ -101,6 +101,13 @@ async def task_failure(
         kind = _failure_of(event)
         if kind is not None:
             since = f"{event.event_time.ToDatetime(tzinfo=UTC):%Y-%m-%d %H:%M:%S} UTC"
+            if kind == "timed out":
+                # Not a failure of the ticket's code: no worker finished its task in time (none
+                # polls the task queue, or the one that had it died or was overloaded).
+                return (
+                    f"no worker has completed its workflow task (timed out, attempt {attempt}, "
+                    f"since {since}): is a worker running on its task queue?"
+                )
             return f"{TASK_FAILING} ({kind}, attempt {attempt}, since {since})"
     return f"{TASK_FAILING} (attempt {attempt})"
 
