@@ -16,6 +16,7 @@ import yaml
 from tierflow.activities import Settings
 from tierflow.encryption import KEY_ID_ENV, KEYS_ENV
 from tierflow.identity import IdentitySettings
+from tierflow.server_limits import DYNAMIC_CONFIG
 from tierflow.worker import WorkerSettings
 from tierflow.workflows import search_attributes
 
@@ -195,3 +196,14 @@ class TestNothingInClearOrOpen:
         schema = " ".join(services["temporal-schema"]["command"])
         assert "-u temporal " not in schema
         assert schema.count('-u "$$SQL_USER"') == 5
+
+    def test_the_server_runs_with_tierflows_limits(self) -> None:
+        """The server reads the dynamic-config file mounted from deploy/, and that file holds
+        exactly the limits every other Tierflow server starts with (tierflow/server_limits.py)."""
+        temporal = compose()["services"]["temporal"]
+        path = temporal["environment"]["DYNAMIC_CONFIG_FILE_PATH"]
+        mounts = {m.split(":")[1]: m.split(":")[0] for m in temporal["volumes"]}
+        source = ROOT / mounts[path]
+        settings = yaml.safe_load(source.read_text())
+        assert {key: values[0]["value"] for key, values in settings.items()} == DYNAMIC_CONFIG
+        assert all(values[0]["constraints"] == {} for values in settings.values())
