@@ -124,6 +124,8 @@ _REFUSALS: dict[str, type[ActionRejected]] = {REJECTED: ActionRejected, FORBIDDE
 # How the SDK's workflow refuses an update it has no handler for (a worker from before the
 # update existed).
 _UNKNOWN_UPDATE = "expected but not found"
+# Pauses (seconds) before asking a busy ticket again: about 1.5 s in all, then TicketBusy.
+_BUSY_PAUSES = (0.1, 0.2, 0.4, 0.8)
 
 WORKFLOW_ID_PREFIX = "ticket-"
 
@@ -541,7 +543,17 @@ class TicketClient:
 
     async def _customer_event(self, ticket_id: str, name: str, event: BaseModel) -> bool:
         """Send a customer event as the ticket's update ``name``; False when the ticket's
-        worker predates that update (the caller signals instead)."""
+        worker predates that update (the caller signals instead). A ticket busy handing over
+        to a new run (usually a fraction of a second) is asked again a few times before
+        :class:`TicketBusy` reaches the caller."""
+        for pause in _BUSY_PAUSES:
+            try:
+                return await self._customer_event_once(ticket_id, name, event)
+            except TicketBusy:
+                await asyncio.sleep(pause)
+        return await self._customer_event_once(ticket_id, name, event)
+
+    async def _customer_event_once(self, ticket_id: str, name: str, event: BaseModel) -> bool:
         with translated(ticket_id, name.replace("_", " ")):
             try:
                 await self._update(self._handle(ticket_id), name, event, None)

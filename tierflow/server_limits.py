@@ -15,10 +15,12 @@ messages and the effects of ten maximal actions planned while the run hands over
 answer, ≤ 512 KiB. 1.25 MiB keeps twice the largest; a raw caller's 1.9 MB signal is refused
 before it reaches the history (``InvalidArgument``, "Blob data size exceeds limit").
 
-Not set: ``history.maximumSignalsPerExecution`` (10,000 per run). Only it would bound a flood
-of signals just under the blob limit — at most 32 signals of 1.25 MiB, 40 MiB per run, under the
-50 MiB history limit — and a ticket continues as new by its timeline and history size, not by
-its count of signals, so a chatty ticket would have replies refused (README, Limits).
+``history.maximumSignalsPerExecution`` (Temporal's default: 10,000 per run): 32. It bounds a
+flood of signals just under the blob limit — at most 32 signals of 1.25 MiB, 40 MiB per run,
+under the 50 MiB history limit. A ticket hands over to a new run after 16 signals
+(``SIGNALS_PER_RUN`` in ``workflows/ticket.py``), so the cap refuses a raw caller's signal only
+while a flood keeps a run from handing over; Tierflow's own clients send customer events as
+updates, which a full run refuses for a moment instead (README, Limits, Backpressure).
 
 ``limit.blobSize.warn`` (default 512 KiB, which a maximal continue-as-new input exceeds):
 above every legitimate payload, so a warning in the server's log means one came near the
@@ -32,10 +34,12 @@ from typing import Final
 
 BLOB_SIZE_ERROR: Final = 1_310_720  # 1.25 MiB
 BLOB_SIZE_WARN: Final = 786_432  # 768 KiB
+SIGNALS_PER_EXECUTION: Final = 32  # twice the ticket's SIGNALS_PER_RUN
 
 DYNAMIC_CONFIG: Final[Mapping[str, int]] = {
     "limit.blobSize.error": BLOB_SIZE_ERROR,
     "limit.blobSize.warn": BLOB_SIZE_WARN,
+    "history.maximumSignalsPerExecution": SIGNALS_PER_EXECUTION,
 }
 
 

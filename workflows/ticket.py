@@ -77,6 +77,11 @@ FORBIDDEN = "TicketActionForbidden"
 # keep the run from handing over (a signal would be written to history whatever the workflow
 # does with it, and fail the handing-over task).
 BUSY = "TicketBusy"
+# Signals (raw callers' customer events) a run takes before it hands over: every signal is
+# written to history, however big and whatever the workflow does with it, so the server caps
+# them per run (history.maximumSignalsPerExecution, twice this: tierflow/server_limits.py) and
+# the run hands over well before that cap refuses a customer's event.
+SIGNALS_PER_RUN = 16
 
 # workflow.patched ids: each guards a change of the commands a ticket issues (see README,
 # "Changing the workflow"). Its marker is not a billable action.
@@ -205,6 +210,8 @@ class TicketWorkflow:
         self._client_sla_due = visibility.client_sla_due(self._indexed, run.carried is None)
         # An update was answered since the last publish: its caller waits for this task.
         self._answering = False
+        # Signals received by this run (see SIGNALS_PER_RUN).
+        self._signals = 0
 
     @staticmethod
     def _opened_at() -> datetime:
@@ -300,6 +307,8 @@ class TicketWorkflow:
         )
 
     def _should_continue_as_new(self) -> bool:
+        if self._off_the_clock and self._signals >= SIGNALS_PER_RUN:
+            return True
         info = workflow.info()
         # A full timeline moves on to a new run whatever the history's length, so that no
         # query result and no continue-as-new input can outgrow Temporal's payload limit.
@@ -314,6 +323,8 @@ class TicketWorkflow:
     def _run_is_full(self) -> bool:
         """``_should_continue_as_new`` without its patch check, for validators (which must not
         issue commands: a patch marker is one)."""
+        if self._off_the_clock and self._signals >= SIGNALS_PER_RUN:
+            return True
         info = workflow.info()
         if self.state.timeline_full:
             return True
@@ -689,6 +700,7 @@ class TicketWorkflow:
 
     @workflow.signal(name="customer_reply")
     def customer_reply(self, *payloads: Any) -> None:
+        self._count_signal()
         e = _signal_message(CustomerReply, "customer_reply", payloads)
         if e is not None:
             self.ops.customer_reply(e, workflow.now())
@@ -696,9 +708,17 @@ class TicketWorkflow:
 
     @workflow.signal(name="customer_feedback")
     def customer_feedback(self, *payloads: Any) -> None:
+        self._count_signal()
         e = _signal_message(CustomerFeedback, "customer_feedback", payloads)
         if e is not None:
             self.ops.customer_feedback(e, workflow.now())
+            self._dirty = True
+
+    def _count_signal(self) -> None:
+        if self._off_the_clock:
+            self._signals += 1
+            # Even a dropped signal counts (it is in the history): the main loop re-checks
+            # whether the run must hand over.
             self._dirty = True
 
     # --- queries -------------------------------------------------------------------------------

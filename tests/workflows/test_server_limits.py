@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from temporalio.api.common.v1 import Payload
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import RawValue
 from temporalio.service import RPCError, RPCStatusCode
@@ -20,7 +21,7 @@ from tests.privacy.support import encrypting_client, key_file
 from tierflow.client import TicketClient, workflow_id_for
 from tierflow.connect import data_converter
 from tierflow.encryption import new_key
-from tierflow.server_limits import BLOB_SIZE_ERROR, BLOB_SIZE_WARN
+from tierflow.server_limits import BLOB_SIZE_ERROR, BLOB_SIZE_WARN, SIGNALS_PER_EXECUTION
 from tierflow.statemachine import Policy, Ticket, default_policy, policy_from_data
 from tierflow.statemachine.sharing import policy_json
 from tierflow.statemachine.text import DESCRIPTION_MAX, LINE_MAX, NOTE_MAX, SUBJECT_MAX, TAGS_MAX
@@ -152,6 +153,45 @@ class TestOnTheDevServer:
             assert description.status == WorkflowExecutionStatus.RUNNING
             history = await client.get_workflow_handle(workflow_id_for(t.id)).fetch_history()
             assert sum(e.ByteSize() for e in history.events) < 2 * 1024 * 1024
+
+    async def test_a_burst_of_signals_hands_the_ticket_over_and_no_run_takes_more_than_the_cap(
+        self, temporal_env: WorkflowEnvironment, client: Client, task_queue: str
+    ) -> None:
+        """60 customer replies at once from a raw client (signals cannot be refused by the
+        workflow): the ticket hands over to new runs, no run's history holds more signals
+        than the server's cap, a signal the cap refused gets an error, and the ticket runs
+        on."""
+        address = temporal_env.client.service_client.config.target_host
+        raw = await Client.connect(address, data_converter=client.data_converter)
+        async with running_worker(client, task_queue) as tickets:
+            t = maximal_ticket(f"T-burst-{task_queue[-8:]}")
+            await tickets.open(t)
+            await wait_for(tickets, t.id, lambda s: s.tier is not None)
+            handle = raw.get_workflow_handle(workflow_id_for(t.id))
+            replies = [CustomerReply(message=f"#{n}") for n in range(60)]
+            outcomes = await asyncio.gather(
+                *(handle.signal("customer_reply", r) for r in replies), return_exceptions=True
+            )
+            refused = [o for o in outcomes if isinstance(o, RPCError)]
+            assert len(refused) + outcomes.count(None) == 60, outcomes
+            await tickets.customer_reply(t.id, {"message": "still here"})
+            query = f"WorkflowId = '{workflow_id_for(t.id)}'"
+            runs = [w async for w in client.list_workflows(query)]
+            signals_per_run = []
+            for run in runs:
+                run_handle = client.get_workflow_handle(run.id, run_id=run.run_id)
+                signaled = [
+                    e
+                    async for e in run_handle.fetch_history_events()
+                    if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+                ]
+                signals_per_run.append(len(signaled))
+            description = await handle.describe()
+        assert description.status == WorkflowExecutionStatus.RUNNING
+        assert len(runs) >= 2, signals_per_run
+        assert max(signals_per_run) <= SIGNALS_PER_EXECUTION, signals_per_run
+        assert sum(signals_per_run) == outcomes.count(None)
+        assert {o.status for o in refused} <= {RPCStatusCode.INVALID_ARGUMENT}
 
     async def test_a_maximal_ticket_starts_and_continues_as_new(
         self, temporal_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
