@@ -30,7 +30,7 @@ from benchmarks.fault_analysis import (
     resends,
     tally,
 )
-from benchmarks.faults import GROUPS, group_of
+from benchmarks.faults import group_of
 from benchmarks.receivers import Arrival
 
 
@@ -86,7 +86,7 @@ class TestSmallFaultRun:
     def test_the_baseline_ran_alike(self, faults: dict[str, Any]) -> None:
         """The bare-Temporal baseline lost and duplicated nothing either."""
         b = faults["baseline"]
-        assert b["tickets"] == faults["config"]["tickets"] // len(GROUPS)
+        assert b["tickets"] == faults["config"]["tickets"]
         assert (b["tickets_lost"], b["escalations_missed"], b["escalations_duplicated"]) == (0,) * 3
         assert len(b["recovery_after_worker_kill_s"]) == 2
 
@@ -95,8 +95,8 @@ class TestSlowChannels:
     def test_every_slow_behaviour_met_the_workers(self, faults: dict[str, Any]) -> None:
         """The relay sat on DATA, the chat webhook hung and trickled, the TLS handshake
         stalled: each slow group's items met their slow channel."""
-        slow = faults["slow_channels"]
-        assert slow["emails_held_by_slow_relay"] > 0
+        slow = {k: v for k, v in faults["slow_channels"].items() if isinstance(v, int)}
+        assert slow["emails_held_by_slow_relay"] > 0, slow
         assert slow["chat_requests_never_answered"] > 0
         assert slow["chat_answers_trickled_unfinished"] > 0
         assert slow["tls_connections_stalled"] > 0
