@@ -12,10 +12,8 @@ import asyncio
 import base64
 import contextlib
 import json
-import shlex
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -24,13 +22,15 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, cast
 from urllib.parse import parse_qs
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+# One certificate maker for the tests and the fault suite's TLS receivers.
+from benchmarks.receivers import SelfSignedCert, make_self_signed_cert
 
 __all__ = [
     "BlackHole",
@@ -283,35 +283,6 @@ class _Authenticator:
         ok = isinstance(auth_data, LoginPassword) and tuple(auth_data) == self._expected
         # handled=False lets aiosmtpd answer 535 itself on failure.
         return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
-
-
-@dataclass(frozen=True)
-class SelfSignedCert:
-    """A certificate for 127.0.0.1 and its key, as files."""
-
-    cert_file: Path
-    key_file: Path
-
-    def server_context(self) -> ssl.SSLContext:
-        """A server-side TLS context presenting this certificate."""
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.cert_file, self.key_file)
-        return context
-
-
-def make_self_signed_cert(directory: Path) -> SelfSignedCert:
-    """Generate a throwaway certificate for 127.0.0.1 with the `openssl` command line."""
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    command = shlex.split(
-        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"
-        " -addext subjectAltName=IP:127.0.0.1"
-    )
-    subprocess.run(
-        [*command, "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )
-    return SelfSignedCert(cert_file=cert, key_file=key)
 
 
 # --- HTTP -------------------------------------------------------------------------------
