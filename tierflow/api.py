@@ -138,7 +138,7 @@ _ALWAYS = _errors(
 _NOT_FOUND = _errors(e404="no ticket with that id was ever opened")
 _BUSY = _errors(
     e429="the ticket is handing over to a new run (its history is full): nothing was written; "
-    "send the event again after Retry-After seconds"
+    "send it again after Retry-After seconds"
 )
 _CONFLICT = _errors(e409="the ticket's state does not allow it, or the ticket is closed")
 _FORBIDDEN = _errors(
@@ -435,7 +435,7 @@ def _action_route(router: APIRouter, name: str, model: type[BaseModel]) -> None:
         name=f"action_{name}",
         summary=f"{name.replace('_', ' ').capitalize()}",
         description=(model.__doc__ or "").strip() or f"The {name} action.",
-        responses={**_NOT_FOUND, **_FORBIDDEN, **_CONFLICT},
+        responses={**_NOT_FOUND, **_FORBIDDEN, **_CONFLICT, **_BUSY},
     )
 
 

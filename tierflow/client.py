@@ -93,6 +93,7 @@ from .errors import (
     invalid_input,
     not_ready,
     translated,
+    update_aborted,
     workflow_not_ready,
 )
 
@@ -422,12 +423,24 @@ class TicketClient:
         if isinstance(payload, Mapping) and payload.get("actor") is None and self.actor:
             payload = {**payload, "actor": self.actor}
         message = _validated(model, payload, what=what)
+        for pause in _BUSY_PAUSES:
+            try:
+                return await self._agent_update_once(ticket_id, name, message, result_type)
+            except TicketBusy:
+                await asyncio.sleep(pause)
+        return await self._agent_update_once(ticket_id, name, message, result_type)
+
+    async def _agent_update_once(
+        self, ticket_id: str, name: str, message: BaseModel, result_type: Any
+    ) -> Any:
         with translated(ticket_id, name):
             try:
                 return await self._update(self._handle(ticket_id), name, message, result_type)
             except WorkflowUpdateFailedError as err:
                 cause = err.cause
                 if isinstance(cause, ApplicationError):
+                    if cause.type == BUSY:
+                        raise TicketBusy(f"ticket {ticket_id!r} is busy: {cause.message}") from None
                     refusal = _REFUSALS.get(cause.type or "")
                     if refusal is not None:
                         raise refusal(cause.message) from None
@@ -451,8 +464,9 @@ class TicketClient:
         When the workflow task that was to accept an update fails (for instance because a
         signal arrived while the ticket continued as new, which the server answers by failing
         the task and handing it back), the server drops the update before acceptance and tells
-        the caller "workflow not ready". Nothing was written then, so sending it again (same
-        update id) is safe.
+        the caller "workflow not ready". So it does when the run the update was sent to
+        continues as new before accepting it ("workflow update was aborted"). Nothing was
+        written then, so sending it again (same update id) is safe.
         """
         update_id = str(uuid.uuid4())
         for attempt in range(_UPDATE_ATTEMPTS):
@@ -461,7 +475,8 @@ class TicketClient:
                     action, message, id=update_id, result_type=result_type
                 )
             except RPCError as err:
-                if not workflow_not_ready(err) or attempt == _UPDATE_ATTEMPTS - 1:
+                again = workflow_not_ready(err) or update_aborted(err)
+                if not again or attempt == _UPDATE_ATTEMPTS - 1:
                     raise
             await asyncio.sleep(0.1 * 2**attempt)
         raise AssertionError("unreachable")

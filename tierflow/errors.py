@@ -154,6 +154,12 @@ def workflow_not_ready(err: RPCError) -> bool:
     )
 
 
+def update_aborted(err: RPCError) -> bool:
+    """The server dropped an update before acceptance because the run it was sent to closed
+    (it continued as new meanwhile): nothing was written, and the newest run takes it."""
+    return err.status == RPCStatusCode.UNAVAILABLE and "update was aborted" in err.message
+
+
 # What reads are called in messages (anything else is an action or an event).
 _READS = {"status", "timeline", "deliveries", "description", "listing"}
 
@@ -176,6 +182,13 @@ def rpc_error(ticket_id: str, what: str, err: RPCError) -> TicketError:
         return not_ready(ticket_id, TASK_FAILING, None if what in _READS else what)
     if status == RPCStatusCode.NOT_FOUND:
         return TicketNotFound(f"no ticket {ticket_id!r}")
+    if status == RPCStatusCode.RESOURCE_EXHAUSTED and "in-flight updates" in err.message:
+        # The server takes a few updates per ticket at a time (10 by default): a burst beyond
+        # that is refused before anything is written.
+        return TicketBusy(
+            f"ticket {ticket_id!r} is busy: too many actions and events at once; "
+            "send it again in a second"
+        )
     if status in _UNAVAILABLE:
         name = status.name.lower() if status is not None else "unknown"
         return TemporalUnavailable(

@@ -83,6 +83,10 @@ class EffectPlanner:
         count = len(self._notifications) + len(self._customer) + len(self._syncs)
         return f"{self.workflow_id}/{self._batch_id}/{count}-{suffix}"
 
+    def pending(self) -> int:
+        """How many items are planned and not yet taken."""
+        return len(self._notifications) + len(self._customer) + len(self._syncs)
+
     def take(self) -> list[EffectBatch]:
         """The effects planned since the last call, as at most one batch."""
         if self._batch_id is None:

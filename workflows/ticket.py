@@ -82,6 +82,10 @@ BUSY = "TicketBusy"
 # them per run (history.maximumSignalsPerExecution, twice this: tierflow/server_limits.py) and
 # the run hands over well before that cap refuses a customer's event.
 SIGNALS_PER_RUN = 16
+# Items agents' actions may plan while the run waits to hand over (they travel in the
+# continue-as-new input, which Temporal caps): beyond this, actions are refused with BUSY for
+# that moment, before anything is written.
+MAX_PLANNED_WHILE_FULL = 40
 
 # workflow.patched ids: each guards a change of the commands a ticket issues (see README,
 # "Changing the workflow"). Its marker is not a billable action.
@@ -520,7 +524,7 @@ class TicketWorkflow:
 
     @assign.validator
     def _check_assign(self, a: Assign) -> None:
-        _reject(lambda: self.ops.check_assign(a))
+        self._refuse(lambda: self.ops.check_assign(a))
 
     @workflow.update
     def respond(self, a: Respond) -> TicketStatus:
@@ -529,7 +533,7 @@ class TicketWorkflow:
 
     @respond.validator
     def _check_respond(self, a: Respond) -> None:
-        _reject(lambda: self.ops.check_respond(a))
+        self._refuse(lambda: self.ops.check_respond(a))
 
     @workflow.update
     def escalate(self, a: Escalate) -> TicketStatus:
@@ -538,7 +542,7 @@ class TicketWorkflow:
 
     @escalate.validator
     def _check_escalate(self, a: Escalate) -> None:
-        _reject(lambda: self.ops.check_escalate(a))
+        self._refuse(lambda: self.ops.check_escalate(a))
 
     @workflow.update
     def request_escalation(self, a: RequestEscalation) -> TicketStatus:
@@ -547,7 +551,7 @@ class TicketWorkflow:
 
     @request_escalation.validator
     def _check_request_escalation(self, a: RequestEscalation) -> None:
-        _reject(lambda: self.ops.check_request_escalation(a))
+        self._refuse(lambda: self.ops.check_request_escalation(a))
 
     @workflow.update
     def approve(self, a: Decide) -> TicketStatus:
@@ -556,7 +560,7 @@ class TicketWorkflow:
 
     @approve.validator
     def _check_approve(self, a: Decide) -> None:
-        _reject(lambda: self.ops.check_decide("approve", a))
+        self._refuse(lambda: self.ops.check_decide("approve", a))
 
     @workflow.update
     def reject(self, a: Decide) -> TicketStatus:
@@ -565,7 +569,7 @@ class TicketWorkflow:
 
     @reject.validator
     def _check_reject(self, a: Decide) -> None:
-        _reject(lambda: self.ops.check_decide("reject", a))
+        self._refuse(lambda: self.ops.check_decide("reject", a))
 
     @workflow.update
     def set_priority(self, a: SetPriority) -> TicketStatus:
@@ -574,7 +578,7 @@ class TicketWorkflow:
 
     @set_priority.validator
     def _check_set_priority(self, a: SetPriority) -> None:
-        _reject(lambda: self.ops.check_set_priority(a))
+        self._refuse(lambda: self.ops.check_set_priority(a))
 
     @workflow.update
     def note(self, a: AddNote) -> TicketStatus:
@@ -583,7 +587,7 @@ class TicketWorkflow:
 
     @note.validator
     def _check_note(self, a: AddNote) -> None:
-        _reject(lambda: self.ops.check_action("note", a))
+        self._refuse(lambda: self.ops.check_action("note", a))
 
     @workflow.update
     def wait_customer(self, a: WaitCustomer) -> TicketStatus:
@@ -592,7 +596,7 @@ class TicketWorkflow:
 
     @wait_customer.validator
     def _check_wait_customer(self, a: WaitCustomer) -> None:
-        _reject(lambda: self.ops.check_action("wait_customer", a))
+        self._refuse(lambda: self.ops.check_action("wait_customer", a))
 
     @workflow.update
     def resolve(self, a: Resolve) -> TicketStatus:
@@ -601,7 +605,7 @@ class TicketWorkflow:
 
     @resolve.validator
     def _check_resolve(self, a: Resolve) -> None:
-        _reject(lambda: self.ops.check_action("resolve", a))
+        self._refuse(lambda: self.ops.check_action("resolve", a))
 
     @workflow.update
     def reopen(self, a: Reopen) -> TicketStatus:
@@ -610,7 +614,7 @@ class TicketWorkflow:
 
     @reopen.validator
     def _check_reopen(self, a: Reopen) -> None:
-        _reject(lambda: self.ops.check_action("reopen", a))
+        self._refuse(lambda: self.ops.check_action("reopen", a))
 
     @workflow.update
     def close(self, a: Close) -> TicketStatus:
@@ -619,7 +623,7 @@ class TicketWorkflow:
 
     @close.validator
     def _check_close(self, a: Close) -> None:
-        _reject(lambda: self.ops.check_action("close", a))
+        self._refuse(lambda: self.ops.check_action("close", a))
 
     @workflow.update
     def retry_deliveries(self, a: RetryDeliveries) -> list[DeliveryView]:
@@ -629,7 +633,7 @@ class TicketWorkflow:
 
     @retry_deliveries.validator
     def _check_retry_deliveries(self, a: RetryDeliveries) -> None:
-        _reject(lambda: self.ops.authorize("retry_deliveries", a))
+        self._refuse(lambda: self.ops.authorize("retry_deliveries", a))
         if not self.state.failing:
             raise ApplicationError(
                 "no delivery of this ticket is failing", type=REJECTED, non_retryable=True
@@ -645,7 +649,7 @@ class TicketWorkflow:
 
     @drop_delivery.validator
     def _check_drop_delivery(self, a: DropDelivery) -> None:
-        _reject(lambda: self.ops.authorize("drop_delivery", a))
+        self._refuse(lambda: self.ops.authorize("drop_delivery", a))
         why = self._outbox.check_drop(a.key)
         if why is not None:
             raise ApplicationError(why, type=REJECTED, non_retryable=True)
@@ -680,6 +684,17 @@ class TicketWorkflow:
                 type=REJECTED,
                 non_retryable=True,
             )
+
+    def _refuse(self, check: Callable[[], object]) -> None:
+        """An action's validator: BUSY while the run hands over with many effects already
+        planned (the next run's input must stay small), else the domain check's refusal."""
+        if self._run_is_full() and self.ops.effects.pending() >= MAX_PLANNED_WHILE_FULL:
+            raise ApplicationError(
+                "the ticket is handing over to a new run; try again in a second",
+                type=BUSY,
+                non_retryable=True,
+            )
+        _reject(check)
 
     def _check_customer_event(self) -> None:
         if self.state.machine.state == "closed":

@@ -9,6 +9,7 @@ production worker's configuration. Every wait is for an eventual condition.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 import pytest
@@ -19,8 +20,9 @@ from temporalio.worker import Replayer
 from tests.activities.servers import HttpRecorder, SmtpCapture
 from tests.waiting import eventually
 from tierflow.activities import Settings, TierflowActivities
-from tierflow.client import workflow_id_for
+from tierflow.client import TicketBusy, workflow_id_for
 from tierflow.plugin import TierflowPlugin
+from tierflow.workflows.state import TicketRun
 
 from .support import fast_policy, running_worker, ticket, wait_for
 from .test_deliveries import has_entry
@@ -33,6 +35,8 @@ E = EventType
 # well before the slow relay answers.
 ITEM_TIMEOUT = 1.5
 SLOW = 12.0
+# Assignments made at once while a run waits to hand over (about 75 items planned).
+ASSIGNMENTS = 30
 
 
 def slow_activities(
@@ -144,3 +148,56 @@ class TestContinueAsNew:
         assert closed is not None
         level = next(e for e in timeline if e.summary.startswith("escalation level 1"))
         assert level.at <= closed
+
+    async def test_actions_while_a_run_waits_to_hand_over_are_paced_not_piled_up(
+        self, client: Client, task_queue: str
+    ) -> None:
+        """The run waits to hand over (its host sync hangs) while agents make 30 assignments
+        at once, each telling the assignee: what they plan travels in the next run's input, so
+        once 40 items wait the ticket asks for a moment (TicketBusy, retried by the client)
+        instead of piling them up. Every assignment is on the timeline, the run hands over,
+        and the next run's input carries at most that many planned items."""
+        with SmtpCapture() as smtp, HttpRecorder() as http:
+            http.delay["/sync"] = 60.0
+            acts = slow_activities(smtp, http, item_timeout=8)
+            async with running_worker(client, task_queue, acts) as tickets:
+                t = ticket("Assignments while handing over")
+                opened = await tickets.open(t, fast_policy(resolution="1h"), history_limit=20)
+                people = ("Alex Kim", "Jordan Diaz")
+
+                async def assign(n: int) -> None:
+                    action = {"actor": "Jo Park", "assignee": people[n % 2]}
+                    while True:
+                        try:
+                            await tickets.assign(t.id, action)
+                        except TicketBusy:
+                            await asyncio.sleep(0.5)
+                        else:
+                            return
+
+                await asyncio.gather(*(assign(n) for n in range(ASSIGNMENTS)))
+                http.delay.clear()
+                first = client.get_workflow_handle(opened.workflow_id, run_id=opened.run_id)
+
+                async def handed_over() -> bool:
+                    return (await first.describe()).close_time is not None
+
+                await eventually(handed_over, within=120)
+                history = await first.fetch_history()
+                handover = history.events[-1].workflow_execution_continued_as_new_event_attributes
+                [run] = await client.data_converter.decode(handover.input.payloads, [TicketRun])
+                assigned: dict[int, str] = {}
+                before: int | None = None
+                while page := await tickets.timeline(t.id, before=before):
+                    assigned |= {e.seq: e.summary for e in page if e.kind == "assignment"}
+                    before = page[0].seq
+                    if before <= 1:
+                        break
+        assert isinstance(run, TicketRun)
+        assert run.carried is not None
+        carried = sum(
+            len(b.notifications) + len(b.customer_updates) + len(b.syncs)
+            for b in run.carried.undelivered
+        )
+        assert 0 < carried <= 40 + 4, carried  # MAX_PLANNED_WHILE_FULL, and one action's
+        assert len(assigned) == ASSIGNMENTS, sorted(set(assigned.values()))
