@@ -11,7 +11,9 @@ beside it on its own task queue, and its worker is killed at the same moments.
 
 Everything is then read from outside: histories (lost tickets, missed and duplicated
 escalations, lateness after recovery, planned deliveries, recovery after each fault) and the
-receivers' logs by idempotency key (deliveries missing and duplicated).
+receivers' logs by idempotency key (deliveries missing and duplicated). Every ticket history is
+replayed with the production worker's configuration (:mod:`tierflow.replay`): ``nondeterminism``
+counts the runs whose replay diverged, and must be 0.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from temporalio.service import RPCError
 
 from tierflow.client import TicketClient, workflow_id_for
 from tierflow.connect import connect_local
+from tierflow.replay import replay_all
 
 from . import baseline, fault_analysis, history, tickets
 from .fault_analysis import Fate, Window
@@ -286,7 +289,13 @@ class Suite:
             say("reading histories")
             fates = await self._read(client, self.ids, bare=False)
             bare = await self._read(client, self.base_ids, bare=True)
-            return self._figures(fates, bare, t0, opened, first_deadline)
+            doc = self._figures(fates, bare, t0, opened, first_deadline)
+            say("replaying every ticket history with the production worker's configuration")
+            replayed = await replay_all(client)
+            doc["replay"] = replayed.as_dict()
+            doc["nondeterminism"] = len(replayed.nondeterminism)
+            doc["goal"]["no_nondeterminism"] = replayed.ok
+            return doc
         finally:
             for w in self.workers:
                 await w.stop()
