@@ -53,7 +53,15 @@ MESSAGE_MAX = 600
 
 _MESSAGE = re.compile(r'message: "((?:[^"\\]|\\.)*)"')
 
-__all__ = ["TICKET_TYPES", "ReplayFailure", "ReplayReport", "replay_all", "ticket_replayer"]
+__all__ = [
+    "TICKET_TYPES",
+    "ReplayFailure",
+    "ReplayReport",
+    "headline",
+    "is_nondeterminism",
+    "replay_all",
+    "ticket_replayer",
+]
 
 
 @dataclass(frozen=True)
