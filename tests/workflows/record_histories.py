@@ -159,7 +159,6 @@ class _TroubleSlowlyRefused(_CaptureHandler):
         raw = envelope.original_content or envelope.content or b""
         text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
         if self._slow.refusing and "-delivery_failing-" in text:  # in its Message-ID
-            self._slow.refused += 1
             await asyncio.sleep(self._delay)
             return "451 4.3.0 Relay overloaded, try again later"
         return await super().handle_DATA(server, session, envelope)
@@ -171,7 +170,6 @@ class SlowTroubleCapture(SmtpCapture):
     def __init__(self, delay: float = 6.0) -> None:
         super().__init__()
         self.refusing = True
-        self.refused = 0
         self._controller.handler = _TroubleSlowlyRefused(self, delay)
 
 
@@ -191,7 +189,12 @@ async def _ends_while_delivering(
     await eventually(lambda: _failing(tickets, t.id), within=20)
     outage.down.clear()
     await tickets.retry_deliveries(t.id, RetryDeliveries(actor="Morgan Lee"))
-    await eventually(lambda: smtp.refused > 0, within=20)
+
+    async def email_failing() -> bool:
+        return any(d.channel == "email" for d in await tickets.deliveries(t.id))
+
+    # The refused email is kept and retried; the relay takes it from then on.
+    await eventually(email_failing, within=40)
     smtp.refusing = False
     await _ended(tickets, t.id)
     return t.id
