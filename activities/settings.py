@@ -11,14 +11,52 @@ does not configure a host named ""), as container environments often pass empty 
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "horizon"]
+
+HORIZON_MAX = timedelta(days=7)
+_SECONDS = re.compile(r"^\d{1,9}(\.\d{1,6})?$")
+_HORIZON_RULE = (
+    "TIERFLOW_DELIVERY_HORIZON must be seconds (86400) or an ISO 8601 duration (P1D, PT12H), "
+    "more than 0 and at most 7 days"
+)
+_TIMEDELTA: TypeAdapter[timedelta] = TypeAdapter(timedelta)
+
+
+def horizon(value: object) -> timedelta:
+    """The delivery horizon from seconds (a number, or a string of digits) or an ISO 8601
+    duration; ValueError naming TIERFLOW_DELIVERY_HORIZON for anything else or out of range."""
+    if isinstance(value, timedelta):
+        parsed = value
+    elif isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        parsed = timedelta(seconds=value)
+    elif isinstance(value, str) and _SECONDS.match(value.strip()):
+        parsed = timedelta(seconds=float(value.strip()))
+    elif isinstance(value, str) and value.strip().upper().startswith("P"):
+        try:
+            parsed = _TIMEDELTA.validate_python(value.strip())
+        except ValidationError:
+            raise ValueError(_HORIZON_RULE) from None
+    else:
+        raise ValueError(_HORIZON_RULE)
+    if not timedelta(0) < parsed <= HORIZON_MAX:
+        raise ValueError(_HORIZON_RULE)
+    return parsed
 
 
 class Settings(BaseSettings):
@@ -74,7 +112,7 @@ class Settings(BaseSettings):
     # such as P1D) before the failure is final. The activity reports it with what it hands
     # back, so each ticket uses the worker's setting.
     delivery_horizon: timedelta = Field(
-        default=timedelta(hours=24), gt=timedelta(0), le=timedelta(days=7)
+        default=timedelta(hours=24), gt=timedelta(0), le=HORIZON_MAX
     )
 
     @field_validator(
@@ -100,6 +138,13 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("delivery_horizon", mode="before")
+    @classmethod
+    def _horizon_in_seconds_or_iso(cls, value: object) -> object:
+        """Plain seconds (``86400``, also as a string, as the variable holds it) or an ISO 8601
+        duration (``P2D``, ``PT12H``); anything else is one error naming the variable."""
+        return horizon(value)
 
     @model_validator(mode="after")
     def _channels_are_complete(self) -> Settings:

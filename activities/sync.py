@@ -9,6 +9,7 @@ from temporalio.exceptions import ApplicationError
 from tierflow.activities.channels.webhook import post_signed_json
 from tierflow.activities.log import SkipNotices
 from tierflow.activities.metrics import count_failure, count_sent, count_skipped
+from tierflow.activities.redact import redactor_for
 from tierflow.activities.settings import Settings
 from tierflow.contracts import DeliveryResult, NotifyChannel, TicketSync
 
@@ -41,6 +42,7 @@ async def push_ticket_sync(
             {"type": "ticket.sync", "sync": s.model_dump(mode="json")},
             idempotency_key=s.idempotency_key,
             what="sync webhook",
+            redactor=redactor_for(settings),
         )
     except ApplicationError as exc:
         log.warning(

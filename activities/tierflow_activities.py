@@ -42,8 +42,9 @@ __all__ = ["TierflowActivities"]
 # Seconds a local attempt waits before sending an item that failed fast once more (a regular
 # activity's retry policy waits the same second before its second attempt).
 BLIP_RETRY = 1.0
-# Seconds of a local attempt's start-to-close kept for handing its outcome back.
-LOCAL_MARGIN = 1.0
+# Seconds of an attempt's start-to-close kept for handing its outcome back (a third of a
+# shorter one: an item may take a third, so the first item of each recipient always fits).
+ANSWER_MARGIN = 1.0
 
 
 class TierflowActivities:
@@ -106,9 +107,11 @@ class TierflowActivities:
                     item_timeout=item_timeout,
                     on_delivered=progress.delivered,
                     blip_retry=BLIP_RETRY if is_local() else None,
-                    budget=self._local_budget(),
+                    budget=self._budget(),
                 )
-        except Exception:
+        except BaseException:
+            # Cancelled too (a worker shutting down): the next attempt must know what this
+            # one delivered.
             progress.save()
             raise
         if isinstance(outcome, DispatchOutcome):
@@ -127,13 +130,17 @@ class TierflowActivities:
         return limit
 
     @staticmethod
-    def _local_budget() -> float | None:
-        """A local attempt's time for its items: its start-to-close less a margin for the
-        answer, so that it hands back what did not fit rather than time out as a whole."""
-        if not is_local():
+    def _budget() -> float | None:
+        """An attempt's time for its items: its start-to-close less a margin for the answer,
+        so that it reports what did not fit (and what it delivered) rather than time out as
+        a whole, which would leave the next attempt no record of its deliveries."""
+        if not activity.in_activity():
             return None
         whole = activity.info().start_to_close_timeout
-        return None if whole is None else max(0.0, whole.total_seconds() - LOCAL_MARGIN)
+        if whole is None:
+            return None
+        seconds = whole.total_seconds()
+        return seconds - min(ANSWER_MARGIN, seconds / 3)
 
     async def _send_item(self, item: Item) -> DeliveryResult:
         if isinstance(item, Notification):

@@ -6,8 +6,9 @@
         [--capacity-processes 1,2,4] [--capacity-kinds tierflow,baseline]
         [--capacity-rates 5,10,20,40,60,80,120,160,240] [--capacity-window 30]
     python -m benchmarks --suite memory [--memory-tickets 1000]
-    python -m benchmarks --suite faults [--small] [--tickets 1000] [--spread-seconds 240]
-        [--worker-kills 5] [--channel-outage 600] [--sticky-timeout 3] [--no-baseline]
+    python -m benchmarks --suite faults [--small] [--tickets 500] [--spread-seconds 240]
+        [--worker-kills 5] [--worker-stops 2] [--channel-outage 600] [--sticky-timeout 3]
+        [--small-cache 10] [--item-timeout 2] [--no-slow-channels] [--no-baseline]
 
 Prints the figures and the targets' verdicts, and writes them as JSON
 (``benchmarks/results/latest.json``, for the fault suite ``benchmarks/results/faults.json``,
@@ -267,8 +268,14 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConf
     p.add_argument("--json", type=Path, help="where to write the figures")
     p.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds, not minutes)")
     f = p.add_argument_group("fault suite (--suite faults)")
-    f.add_argument("--small", action="store_true", help="30 tickets, 2 kills, 15 s outage")
-    f.add_argument("--worker-kills", type=int, help="SIGKILLs of the worker (default 5)")
+    f.add_argument("--small", action="store_true", help="30 tickets a worker, 2 kills, 15 s outage")
+    f.add_argument("--worker-kills", type=int, help="SIGKILLs of the workers (default 5)")
+    f.add_argument("--worker-stops", type=int, help="SIGTERMs of the workers (default 2)")
+    f.add_argument("--small-cache", type=int,
+                   help="a second Tierflow worker's cache (default 10; 0: none)")  # fmt: skip
+    f.add_argument("--item-timeout", type=float, help="the workers' delivery item timeout (2)")
+    f.add_argument("--slow-channels", action=argparse.BooleanOptionalAction, default=True,
+                   help="slow-channel groups beside the control (default: on)")  # fmt: skip
     f.add_argument("--channel-outage", type=float, help="seconds the chat webhook answers 503")
     f.add_argument("--sticky-timeout", type=float, help="the workers' sticky-queue timeout (3)")
     f.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
@@ -334,12 +341,16 @@ def _fault_config(args: argparse.Namespace) -> faults.FaultConfig:
     cfg = faults.FaultConfig.small() if args.small or args.tiny else faults.FaultConfig()
     cfg.sandbox = args.sandbox
     cfg.baseline = args.baseline
+    cfg.slow_channels = args.slow_channels
     for flag, attr in (
         ("tickets", "tickets"),
         ("spread_seconds", "spread"),
         ("lead_seconds", "lead"),
         ("cache", "cache"),
         ("worker_kills", "worker_kills"),
+        ("worker_stops", "worker_stops"),
+        ("small_cache", "small_cache"),
+        ("item_timeout", "item_timeout"),
         ("channel_outage", "channel_outage"),
         ("sticky_timeout", "sticky_timeout"),
     ):

@@ -8,26 +8,34 @@ effects activities, and for those run as local activities (whose input the histo
 keep) in their results: a note per item delivered or failed for good, naming its channel, and
 the items handed back. Recovery after a fault is read from the histories too: the first workflow
 task any ticket completed after the fault began.
+
+For the slow channels: every workflow task that failed, by cause (nondeterminism above all) or
+timed out; the ticket's own record of its SLA warning and of how late its escalation was
+(``late_ms``), compared group by group with the healthy control group of the same worker; and
+every item a receiver took more than once, told apart by whether its sender had been told in
+full that the first copy was taken, and if so whether a crash explains the resend.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.api.history.v1 import HistoryEvent
 
 from tierflow.contracts import DISPATCH_EFFECTS, LEGACY_DISPATCH_EFFECTS
 
 from . import history
+from .receivers import Arrival
+from .stats import percentile
 
 E = EventType
 # Channels the suite runs a receiver for; items on other channels are skipped by design.
-RECEIVED_CHANNELS = frozenset({"email", "chat"})
+RECEIVED_CHANNELS = frozenset({"email", "chat", "webhook"})
 _DISPATCH = frozenset({DISPATCH_EFFECTS, LEGACY_DISPATCH_EFFECTS})
 _LOST = {
     E.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "failed",
@@ -59,6 +67,13 @@ class Fate:
     planned: dict[str, str] = field(default_factory=dict)
     # Moments of every completed workflow task: recovery is the first one after a fault.
     completions: list[float] = field(default_factory=list)
+    # Workflow tasks that failed, by cause (e.g. NON_DETERMINISTIC_ERROR), and timed out.
+    task_failures: dict[str, int] = field(default_factory=dict)
+    task_timeouts: int = 0
+
+    @property
+    def nondeterministic(self) -> int:
+        return self.task_failures.get(NONDETERMINISM, 0)
 
 
 def _escalation_count(e: HistoryEvent) -> int | None:
@@ -134,11 +149,24 @@ def fate(workflow_id: str, events: Sequence[HistoryEvent], *, baseline: bool = F
             f.planned.update(_planned(e))
         elif t == E.EVENT_TYPE_MARKER_RECORDED:
             f.planned.update(_planned_local(e))
+        elif t == E.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+            cause = _cause(e.workflow_task_failed_event_attributes.cause)
+            f.task_failures[cause] = f.task_failures.get(cause, 0) + 1
+        elif t == E.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+            f.task_timeouts += 1
         elif t in _LOST:
             f.lost = _LOST[t]
     # The baseline has no escalation counter: its escalations are its moves to tier 2.
     f.escalations = max(f.escalations, tier2)
     return f
+
+
+NONDETERMINISM = "NON_DETERMINISTIC_ERROR"
+
+
+def _cause(value: int) -> str:
+    name = WorkflowTaskFailedCause.Name(value)  # type: ignore[arg-type]
+    return name.removeprefix("WORKFLOW_TASK_FAILED_CAUSE_")
 
 
 def _baseline_escalation(events: Sequence[HistoryEvent]) -> datetime | None:
@@ -266,3 +294,119 @@ def utc(epoch: float) -> str:
     return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=epoch)).isoformat(
         timespec="milliseconds"
     )
+
+
+# --- the ticket's own record: warnings and escalation lateness ----------------------------
+
+
+@dataclass(frozen=True)
+class Record:
+    """What a ticket's timeline says of its tier-1 resolution target."""
+
+    warned: bool  # an SLA warning for it, given before its breach (or with no breach yet)
+    breached: bool
+    late_ms: int | None  # the first escalation level's own lateness
+
+
+def record(entries: Sequence[Mapping[str, object]]) -> Record:
+    """Read ``entries`` (timeline entries as dicts with ``kind`` and ``data``, oldest first)."""
+    warned = breached = False
+    late: int | None = None
+    for entry in entries:
+        data = entry.get("data")
+        if entry.get("kind") != "sla" or not isinstance(data, Mapping):
+            continue
+        sla = data.get("sla")
+        if sla == "warning" and data.get("target") == "resolution" and not breached:
+            warned = True
+        elif sla == "breach" and data.get("target") == "resolution":
+            breached = True
+        elif sla == "level" and late is None and isinstance(value := data.get("late_ms"), int):
+            late = value
+    return Record(warned=warned or not breached, breached=breached, late_ms=late)
+
+
+@dataclass(frozen=True)
+class GroupLateness:
+    """One group's escalation lateness (the workflow's ``late_ms``, in s) against control."""
+
+    count: int
+    p50_s: float
+    p99_s: float
+    max_s: float
+    # p99 minus the control group's p99 (0 for the control group itself).
+    p99_over_control_s: float
+
+
+def group_lateness(late_s: Mapping[str, Sequence[float]], control: str) -> dict[str, GroupLateness]:
+    """Each group's lateness, and how much later its p99 is than ``control``'s."""
+    base = sorted(late_s.get(control, ()))
+    base_p99 = percentile(base, 99) if base else 0.0
+    out: dict[str, GroupLateness] = {}
+    for group, values in late_s.items():
+        ordered = sorted(values)
+        if not ordered:
+            continue
+        p99 = percentile(ordered, 99)
+        out[group] = GroupLateness(
+            count=len(ordered),
+            p50_s=round(percentile(ordered, 50), 3),
+            p99_s=round(p99, 3),
+            max_s=round(ordered[-1], 3),
+            p99_over_control_s=round(p99 - base_p99, 3),
+        )
+    return out
+
+
+# --- resends --------------------------------------------------------------------------
+
+
+@dataclass
+class Resends:
+    """Copies of an item a receiver took after its first, by why they were sent.
+
+    ``unconfirmed``: every earlier copy was taken without the sender being told in full (a
+    relay sitting on ``DATA`` past the sender's timeout, a trickled answer it gave up on): the
+    sender rightly tried again. ``after_crash``: an earlier copy was confirmed, but a worker
+    SIGKILL or a server stop fell while the attempt that sent it could still be running (it
+    could not record the delivery). ``unexplained``: confirmed, and nothing explains the resend
+    — the figure that must be 0.
+    """
+
+    unconfirmed: int = 0
+    after_crash: int = 0
+    unexplained: int = 0
+    # A few unexplained keys, to look up in the histories and worker logs.
+    unexplained_keys: list[str] = field(default_factory=list)
+
+
+def resends(
+    arrivals: Iterable[Arrival], crashes: Sequence[tuple[float, float]], *, reach: float
+) -> Resends:
+    """Classify every accepted copy after a key's first (see :class:`Resends`).
+
+    ``crashes``: (from, to) epoch windows of worker SIGKILLs (a moment: from == to) and server
+    stops (stopped to listening again); ``reach``: the longest an attempt runs (its
+    start-to-close), so a copy confirmed at ``t`` was sent by an attempt that ended by
+    ``t + reach``.
+    """
+    by_key: dict[str, list[Arrival]] = {}
+    for a in sorted(arrivals, key=lambda a: a.at):
+        if a.accepted:
+            by_key.setdefault(a.key, []).append(a)
+    out = Resends()
+    for key, copies in by_key.items():
+        confirmed: float | None = None
+        for i, copy in enumerate(copies):
+            if i > 0:
+                if confirmed is None:
+                    out.unconfirmed += 1
+                elif any(lo <= confirmed + reach and hi >= confirmed for lo, hi in crashes):
+                    out.after_crash += 1
+                else:
+                    out.unexplained += 1
+                    if len(out.unexplained_keys) < 20:
+                        out.unexplained_keys.append(key)
+            if copy.confirmed and confirmed is None:
+                confirmed = copy.at
+    return out

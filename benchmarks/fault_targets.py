@@ -2,9 +2,9 @@
 
 :class:`FileServer` is ``temporal server start-dev --db-filename`` on a fixed port, which can be
 stopped (SIGTERM) or killed (SIGKILL) and started again on the same port and file.
-:class:`Supervised` runs a worker command in a child process, kills it with SIGKILL and starts
-it again when told, and — like systemd or Kubernetes would — starts it again whenever it exits
-by itself (each such exit is recorded).
+:class:`Supervised` runs a worker command in a child process, kills it with SIGKILL (or stops
+it gracefully with SIGTERM) and starts it again when told, and — like systemd or Kubernetes
+would — starts it again whenever it exits by itself (each such exit is recorded).
 """
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tierflow.devserver import DevServer, ensure_temporal_binary, free_port
+
+# How long a worker told to stop gracefully may take (its own grace for running activities
+# is 10 s, see tierflow.worker) before it is killed.
+STOP_GRACE = 30.0
 
 
 class FileServer:
@@ -73,6 +77,7 @@ class Supervised:
     # (moment, exit code) of every exit the suite did not cause.
     exits: list[tuple[float, int]] = field(default_factory=list)
     kills: list[float] = field(default_factory=list)
+    terms: list[float] = field(default_factory=list)
     # The line a started worker logs once it polls, and the moments each start logged it.
     ready_text: bytes = b"worker started"
     polling: list[float] = field(default_factory=list)
@@ -120,17 +125,26 @@ class Supervised:
 
     async def kill_and_restart(self) -> tuple[float, float]:
         """SIGKILL the process, wait ``restart_delay``, start it again: (killed, started)."""
+        return await self.restart(signal.SIGKILL)
+
+    async def restart(self, sig: signal.Signals) -> tuple[float, float]:
+        """Stop the process with ``sig`` (SIGTERM: its graceful stop, SIGKILL after
+        ``STOP_GRACE`` s), wait ``restart_delay``, start it again: (signalled, started)."""
         assert self._proc is not None
         self._busy = True
         try:
-            killed = time.time()
+            signalled = time.time()
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self._proc.pid, signal.SIGKILL)
-            await asyncio.to_thread(self._proc.wait)
-            self.kills.append(killed)
+                os.kill(self._proc.pid, sig)
+            try:
+                await asyncio.to_thread(self._proc.wait, STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                await asyncio.to_thread(self._proc.wait)
+            (self.kills if sig == signal.SIGKILL else self.terms).append(signalled)
             await asyncio.sleep(self.restart_delay)
             self._spawn()
-            return killed, self.starts[-1]
+            return signalled, self.starts[-1]
         finally:
             self._busy = False
 

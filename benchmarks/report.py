@@ -445,11 +445,49 @@ def render_faults(f: dict[str, Any], console: Console) -> None:
         "—",
     )
     console.print(table)
+    _render_slow(f.get("slow_channels"), console)
     goal = f["goal"]
     console.print(
         "goal — zero tickets lost, escalations missed or duplicated: "
         f"{_verdict(goal['zero_lost_missed_duplicated'])}; every delivery made after the channel "
         f"returned: {_verdict(goal['every_delivery_made'])}; no email twice: "
-        f"{_verdict(goal['no_duplicate_email'])}; no nondeterminism: "
-        f"{_verdict(goal['no_nondeterminism'])}"
+        f"{_verdict(goal['no_duplicate_email'])}; slow channels touch no ticket: "
+        f"{_verdict(goal['slow_channels_touch_no_ticket'])}; every history replays "
+        f"(no nondeterminism): {_verdict(goal['no_nondeterminism'])}"
     )
+
+
+def _render_slow(slow: dict[str, Any] | None, console: Console) -> None:
+    """The slow channels' figures: what they did to the tickets, group by group."""
+    if not slow:
+        return
+    table = Table(title="Slow channels (groups against the control group H of each worker)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for label, key in (
+        ("workflow tasks failed on nondeterminism", "nondeterminism_errors"),
+        ("workflow tasks timed out (hand-over after faults)", "workflow_task_timeouts"),
+        ("tickets wedged (no status, or a failing task)", "tickets_wedged"),
+        ("warnings skipped (due outside the faults)", "warnings_skipped"),
+        ("warnings not given: due during a fault", "warnings_not_given_as_due_during_a_fault"),
+        ("groups whose p99 lateness > control's + 1 s", "groups_later_than_control_over_1s"),
+        (
+            "escalations > 1 s later than their control twin",
+            "escalations_later_than_same_deadline_control_over_1s",
+        ),
+        ("resent: earlier copy never confirmed", "resent_unconfirmed"),
+        ("resent: confirmed, a crash within the attempt", "resent_after_crash"),
+        ("resent: confirmed, unexplained", "resent_after_confirmed_unexplained"),
+        ("emails held by the slow relay", "emails_held_by_slow_relay"),
+        ("chat requests never answered", "chat_requests_never_answered"),
+        ("chat answers trickled, unfinished", "chat_answers_trickled_unfinished"),
+        ("TLS connections stalled", "tls_connections_stalled"),
+    ):
+        table.add_row(label, str(slow[key]))
+    for worker, groups in slow["escalation_lateness_by_group"].items():
+        for group, g in sorted(groups.items()):
+            table.add_row(
+                f"{worker} {group}: lateness p50 / p99 (n), p99 over control",
+                f"{g['p50_s']} / {g['p99_s']} s ({g['count']}), {g['p99_over_control_s']:+} s",
+            )
+    console.print(table)

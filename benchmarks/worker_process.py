@@ -55,6 +55,25 @@ def _worker(
     )
 
 
+# A worker started (again) while the fault suite has its server stopped waits for it, as
+# `tierflow worker` does, for at most this long.
+SERVER_WAIT = 120.0
+
+
+async def _connect_waiting(address: str, kind: str) -> Client:
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + SERVER_WAIT
+    while True:
+        try:
+            if kind == "baseline":
+                return await Client.connect(address)
+            return await connect_local(address)
+        except Exception:
+            if loop.time() > give_up:
+                raise
+            await asyncio.sleep(0.5)
+
+
 async def serve(
     address: str,
     task_queue: str,
@@ -64,10 +83,7 @@ async def serve(
     ready: Path,
     sticky: float | None = None,
 ) -> None:
-    if kind == "baseline":
-        client = await Client.connect(address)
-    else:
-        client = await connect_local(address)
+    client = await _connect_waiting(address, kind)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Annotated, Final, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tierflow.statemachine.errors import Forbidden
-from tierflow.statemachine.text import ACTOR_MAX, excerpt
+from tierflow.statemachine.text import ACTOR_MAX, PersonName, excerpt
 
 if TYPE_CHECKING:
     from tierflow.statemachine.policy import Policy, Recipient, Recipients
@@ -83,7 +83,7 @@ class Service(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(min_length=1, max_length=ACTOR_MAX)
+    name: Annotated[PersonName, Field(max_length=ACTOR_MAX)]
     may_act_for: Annotated[list[Role], Field(min_length=1)]
 
 

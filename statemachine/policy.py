@@ -34,6 +34,7 @@ from tierflow.statemachine.inputs import MAX_FILE_BYTES, InputError, load_yaml, 
 from tierflow.statemachine.machine import FIXED_STATES
 from tierflow.statemachine.permissions import ROLES, Permissions, Role, permission_problems
 from tierflow.statemachine.rules import RoutingRule
+from tierflow.statemachine.text import PersonName
 from tierflow.statemachine.ticket import Priority
 
 _TIER_NAME = r"^[a-z][a-z0-9-]*$"  # no '_': it separates nested states in transitions
@@ -71,7 +72,9 @@ NAME_MAX = 200
 class Recipient(_Strict):
     """A person (or a shared inbox) who is alerted, on the channels listed."""
 
-    name: str = Field(min_length=1, max_length=NAME_MAX)
+    # Kept canonical (NFKC, single spaces, no invisible characters): credentials must name a
+    # person in exactly this form (see statemachine/text.py, canonical_name).
+    name: Annotated[PersonName, Field(max_length=NAME_MAX)]
     role: Role
     email: str | None = None
     phone: str | None = None

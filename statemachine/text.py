@@ -18,6 +18,7 @@ Messages never repeat the offending value: it may be customer data, and it may b
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Annotated, Final
 
 from pydantic import AfterValidator, Field
@@ -66,6 +67,61 @@ def excerpt(value: str, max_chars: int) -> str:
     return value[: max(max_chars - 1, 0)].rstrip() + "…"
 
 
+# Characters a name may not hold at all: controls (Cc), format characters (Cf: zero-width
+# spaces and joiners, bidi controls, soft hyphens), surrogates, private-use and unassigned code
+# points, and the line and paragraph separators.
+_NOT_IN_NAMES: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+class NotCanonicalError(ValueError):
+    """A name that is not in its canonical form, saying why (never repeating the name)."""
+
+
+def canonical_name(value: str) -> str:
+    """The canonical form of a person's or service's name, the one form names are compared in.
+
+    NFKC (a non-breaking or ideographic space becomes a space, full-width letters plain ones),
+    runs of white space collapsed to one space, none at either end. Raises NotCanonicalError if the
+    name holds a control, format (zero-width, bidi), private-use or unassigned character, or
+    is blank: those make two names that read alike differ, and are refused, never stripped.
+    """
+    normal = unicodedata.normalize("NFKC", _encodable(value))
+    if any(unicodedata.category(c) in _NOT_IN_NAMES for c in normal):
+        raise NotCanonicalError(
+            "holds control, format or zero-width characters (invisible, they make two names "
+            "that read alike differ)"
+        )
+    canonical = _SPACES.sub(" ", normal).strip()
+    if not canonical:
+        raise NotCanonicalError("is blank")
+    return canonical
+
+
+def require_canonical(value: str) -> str:
+    """``value`` if it is already its own canonical form; NotCanonicalError otherwise.
+
+    Credentials (a token's subject, an API key's name) must name their principal exactly as
+    the policy compares names: a subject that differs from a person's name only by spacing or
+    a compatibility character is another account, not that person.
+    """
+    if canonical_name(value) != value:
+        raise NotCanonicalError(
+            "is not in canonical form (NFKC, single spaces between words, none at either end)"
+        )
+    return value
+
+
+def name_key(value: str) -> str:
+    """The form policy names are kept and compared in: canonical, but lenient for the policy's
+    own text (older policies must load), whose invisible characters are dropped."""
+    kept = []
+    for c in unicodedata.normalize("NFKC", _encodable(value)):
+        category = unicodedata.category(c)
+        if category != "Cf":
+            kept.append(" " if category in _NOT_IN_NAMES else c)
+    return _SPACES.sub(" ", "".join(kept)).strip()
+
+
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be blank")
@@ -90,6 +146,15 @@ ActorName = Annotated[
     str, _line(ACTOR_MAX, "who acts"), AfterValidator(one_line), AfterValidator(_not_blank)
 ]
 """Who performs an action."""
+
+PersonName = Annotated[
+    str,
+    Field(min_length=1, max_length=LINE_MAX),
+    AfterValidator(name_key),
+    AfterValidator(_not_blank),
+]
+"""A name the policy gives a person or a service: kept in its canonical form (``name_key``),
+so that it compares with the canonical names credentials carry."""
 
 Subject = Annotated[
     str, _line(SUBJECT_MAX, "subject"), AfterValidator(one_line), AfterValidator(_not_blank)

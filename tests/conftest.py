@@ -23,6 +23,7 @@ from tests import replaynet
 from tierflow.devserver import ensure_temporal_binary
 from tierflow.logs import configure_logging
 from tierflow.replay import replay_all
+from tierflow.server_limits import dev_server_args
 from tierflow.workflows import search_attributes
 
 
@@ -88,6 +89,8 @@ async def temporal_env(request: pytest.FixtureRequest) -> AsyncIterator[Workflow
         search_attributes=search_attributes.ALL,
         data_converter=pydantic_data_converter,
         dev_server_log_level="error",
+        # The server limits every Tierflow server runs with (tierflow/server_limits.py).
+        dev_server_extra_args=dev_server_args(),
     )
     target = env.client.service_client.config.target_host
     # Said on the terminal, past pytest's output capture: CI logs show the server was real.

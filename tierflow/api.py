@@ -4,8 +4,9 @@ Status codes carry the domain's answers: 201 when a ticket was opened and 200 wh
 was, 409 with the domain's message for an action the ticket's state does not allow (or a closed
 ticket), 404 for an unknown ticket (or action), 422 with field errors for bad input (never
 repeating the input), 413 for a body over 256 KiB, 400 for a value the client refused, 503 when
-Temporal or its workers do not answer. Every route declares every answer it can give in the
-OpenAPI document.
+Temporal or its workers do not answer, or the ticket cannot answer now (its workflow task is
+failing, or a worker cannot replay it: the answer says why). Every route declares every answer
+it can give in the OpenAPI document.
 
 Every endpoint except ``/health`` and the OpenAPI documents needs ``Authorization: Bearer
 <credential>`` (a signed token or an API key, :mod:`tierflow.identity`): 401 without a valid
@@ -74,6 +75,7 @@ from .errors import (
     ActionRejected,
     InvalidInput,
     TemporalUnavailable,
+    TicketBusy,
     TicketError,
     TicketNotFound,
     UnexpectedError,
@@ -87,6 +89,7 @@ from .identity import (
     Principal,
     Unauthenticated,
 )
+from .logs import redact_access_log_queries
 
 ON_BEHALF_OF = "X-On-Behalf-Of"
 # Who opens a ticket and acts when the API runs without authentication (and a body names none).
@@ -129,9 +132,14 @@ _ALWAYS = _errors(
     e401="missing or invalid credentials (a signed token or an API key)",
     e413=f"request body over {MAX_BODY_BYTES // 1024} KiB",
     e500="unexpected internal error (logged; the answer says no more)",
-    e503="Temporal, a worker, or the token issuer's keys did not answer in time; retry later",
+    e503="Temporal, a worker, or the token issuer's keys did not answer in time, or the "
+    "ticket cannot answer now (its workflow task is failing); retry later",
 )
 _NOT_FOUND = _errors(e404="no ticket with that id was ever opened")
+_BUSY = _errors(
+    e429="the ticket is handing over to a new run (its history is full): nothing was written; "
+    "send the event again after Retry-After seconds"
+)
 _CONFLICT = _errors(e409="the ticket's state does not allow it, or the ticket is closed")
 _FORBIDDEN = _errors(
     e403="the ticket's policy does not let the caller (or whom it acts for) do this, or a "
@@ -257,8 +265,18 @@ def _ticket_routes(router: APIRouter) -> None:
             Query(description="true: some delivery keeps failing; false: none does"),
         ] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        check_tasks: Annotated[
+            bool,
+            Query(
+                description="also check each running ticket's workflow task: `unreadable` "
+                "says why one that is failing cannot be read now (one more call per running "
+                "ticket)"
+            ),
+        ] = False,
     ) -> list[TicketSummary]:
-        """Tickets matching every filter given (eventually consistent; newest first)."""
+        """Tickets matching every filter given (eventually consistent; newest first), from
+        Temporal's visibility store: no worker is asked, so a ticket that cannot be read is
+        listed like any other (``check_tasks`` names those whose workflow task is failing)."""
         return await tickets.list(
             state=state,
             tier=tier,
@@ -269,11 +287,13 @@ def _ticket_routes(router: APIRouter) -> None:
             running_only=running_only,
             delivery_failing=delivery_failing,
             limit=limit,
+            check_tasks=check_tasks,
         )
 
     @router.get("/tickets/{ticket_id}", response_model=TicketStatus, responses=_NOT_FOUND)
     async def show(ticket_id: TicketId, tickets: Tickets) -> TicketStatus:
-        """The ticket now."""
+        """The ticket now (503 when it cannot be read now: its workflow task is failing, or a
+        worker cannot replay it; the answer says why)."""
         return await tickets.status(ticket_id)
 
     @router.get(
@@ -299,14 +319,16 @@ def _ticket_routes(router: APIRouter) -> None:
         "/tickets/{ticket_id}/events",
         response_model=Accepted,
         status_code=202,
-        responses={**_NOT_FOUND, **_FORBIDDEN, **_CONFLICT},
+        responses={**_NOT_FOUND, **_FORBIDDEN, **_CONFLICT, **_BUSY},
     )
     async def event(
         ticket_id: TicketId, body: CustomerEvent, tickets: Tickets, caller: Caller
     ) -> Accepted:
         """A customer event: a reply, or survey feedback (a low score reopens). Only a host
         system (a service credential) relays what customers say: the timeline records it as
-        the customer's. Feedback is refused with 409 unless the ticket is resolved."""
+        the customer's. Feedback is refused with 409 unless the ticket is resolved. A flood of
+        events is answered 429 with Retry-After for a moment while the ticket hands over to a
+        new run; nothing of a refused event is written."""
         if caller is not None and not caller.service:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
@@ -493,6 +515,14 @@ def _error_handlers(app: FastAPI) -> None:
 
         return handle
 
+    async def busy(_: Request, err: Exception) -> JSONResponse:
+        retry_after = str(getattr(err, "retry_after", 1))
+        return JSONResponse(
+            {"detail": short(str(err), 300)},
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+            headers={"Retry-After": retry_after},
+        )
+
     async def internal(request: Request, err: Exception) -> JSONResponse:
         log_internal_error(request.scope, err.__cause__ or err)
         return JSONResponse({"detail": "internal error"}, status_code=500)
@@ -504,6 +534,7 @@ def _error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ActionRejected, answer(status.HTTP_409_CONFLICT))
     app.add_exception_handler(TicketNotFound, answer(status.HTTP_404_NOT_FOUND))
     app.add_exception_handler(InvalidInput, answer(status.HTTP_400_BAD_REQUEST))
+    app.add_exception_handler(TicketBusy, busy)
     app.add_exception_handler(TemporalUnavailable, answer(status.HTTP_503_SERVICE_UNAVAILABLE))
     app.add_exception_handler(ServerUnreachableError, answer(status.HTTP_503_SERVICE_UNAVAILABLE))
     app.add_exception_handler(UnexpectedError, internal)
@@ -552,6 +583,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # After the server configured its logging: no query value reaches its access log.
+        redact_access_log_queries()
         if tickets is not None:
             app.state.tickets = tickets
         else:

@@ -6,7 +6,9 @@ reaches Temporal, and raises only :class:`TicketError` subclasses (see :mod:`tie
 :class:`InvalidInput` for refused input, :class:`TicketNotFound`, :class:`ActionRejected` with
 the domain's own message when the ticket's workflow refused an action (nothing was written
 then), :class:`TicketClosed` for a closed ticket, :class:`TemporalUnavailable` when Temporal or
-its workers do not answer, :class:`UnexpectedError` for anything else.
+its workers do not answer (:class:`TicketNotReady`, one of them, when the ticket itself cannot
+answer now: its workflow task is failing, or a worker cannot replay it), :class:`UnexpectedError`
+for anything else.
 
 Opening is idempotent and race-free: the workflow id is derived from the host's ticket id, and
 of any number of concurrent opens of one id exactly one answers ``created=True``. A closed
@@ -20,12 +22,11 @@ import asyncio
 import builtins
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, StringConstraints, TypeAdapter, ValidationError
-from temporalio.api.errordetails.v1 import WorkflowNotReadyFailure
 from temporalio.client import (
     Client,
     WorkflowExecutionDescription,
@@ -45,7 +46,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from tierflow.contracts import LEGACY_WORKFLOW_TYPE, WORKFLOW_TYPE
 from tierflow.statemachine import CustomerStatus, Policy, Priority, Ticket, default_policy
-from tierflow.workflows import FORBIDDEN, REJECTED, TicketWorkflow
+from tierflow.workflows import BUSY, FORBIDDEN, REJECTED, TicketWorkflow
 from tierflow.workflows import search_attributes as sa
 from tierflow.workflows.deliveries import DeliveryView, DropDelivery, RetryDeliveries
 from tierflow.workflows.messages import (
@@ -75,18 +76,24 @@ from tierflow.workflows.visibility import (
     static_summary,
 )
 
+from ._unready import answer_or_diagnose, task_failure
 from .config import DEFAULT_TASK_QUEUE
 from .errors import (
+    TASK_FAILING,
     ActionForbidden,
     ActionRejected,
     InvalidInput,
     TemporalUnavailable,
+    TicketBusy,
     TicketClosed,
     TicketError,
     TicketNotFound,
+    TicketNotReady,
     UnexpectedError,
     invalid_input,
+    not_ready,
     translated,
+    workflow_not_ready,
 )
 
 __all__ = [
@@ -96,10 +103,12 @@ __all__ = [
     "InvalidInput",
     "OpenedTicket",
     "TemporalUnavailable",
+    "TicketBusy",
     "TicketClient",
     "TicketClosed",
     "TicketError",
     "TicketNotFound",
+    "TicketNotReady",
     "TicketSummary",
     "UnexpectedError",
     "visibility_query",
@@ -107,10 +116,16 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 # The workflow's refusals (ApplicationError types) and the error each becomes: the ticket's
 # state does not allow the action, or its policy does not let this caller take it.
 _REFUSALS: dict[str, type[ActionRejected]] = {REJECTED: ActionRejected, FORBIDDEN: ActionForbidden}
+# How the SDK's workflow refuses an update it has no handler for (a worker from before the
+# update existed).
+_UNKNOWN_UPDATE = "expected but not found"
+# Pauses (seconds) before asking a busy ticket again: about 1.5 s in all, then TicketBusy.
+_BUSY_PAUSES = (0.1, 0.2, 0.4, 0.8)
 
 WORKFLOW_ID_PREFIX = "ticket-"
 
@@ -165,13 +180,8 @@ LIST_MAX = 100_000
 QUERY_TIMEOUT = timedelta(seconds=30)
 
 _UPDATE_ATTEMPTS = 6
-
-
-def _workflow_not_ready(err: RPCError) -> bool:
-    """The server's answer to an update dropped before acceptance (a failed workflow task)."""
-    return err.status == RPCStatusCode.FAILED_PRECONDITION and any(
-        d.Is(WorkflowNotReadyFailure.DESCRIPTOR) for d in err.grpc_status.details
-    )
+# Tickets a listing describes at once (its summaries, its workflow-task check).
+_DESCRIBE_CONCURRENCY = 32
 
 
 def _entry_size(entry: TimelineEntry) -> int:
@@ -199,6 +209,9 @@ class TicketSummary(BaseModel):
     summary: str | None = None
     # Some delivery of the ticket keeps failing (retried until its horizon).
     delivery_failing: bool = False
+    # Why the ticket cannot be read now (its workflow task is failing), when the listing
+    # checked (``check_tasks``); None: readable, or not checked.
+    unreadable: str | None = None
 
 
 # Keyword values go into the query between single quotes. Rather than trust an escaping scheme,
@@ -424,6 +437,9 @@ class TicketClient:
                     raise TicketClosed(
                         f"cannot {name!r} ticket {ticket_id!r}: it is closed"
                     ) from None
+                if workflow_not_ready(err):
+                    why = await task_failure(self.client, workflow_id_for(ticket_id))
+                    raise not_ready(ticket_id, why or TASK_FAILING, name) from None
                 raise
 
     @staticmethod
@@ -445,7 +461,7 @@ class TicketClient:
                     action, message, id=update_id, result_type=result_type
                 )
             except RPCError as err:
-                if not _workflow_not_ready(err) or attempt == _UPDATE_ATTEMPTS - 1:
+                if not workflow_not_ready(err) or attempt == _UPDATE_ATTEMPTS - 1:
                     raise
             await asyncio.sleep(0.1 * 2**attempt)
         raise AssertionError("unreachable")
@@ -495,10 +511,15 @@ class TicketClient:
     # --- customer events -------------------------------------------------------------------------
 
     async def customer_reply(self, ticket_id: str, e: CustomerReply | Mapping[str, Any]) -> None:
-        """The customer wrote back (it resumes a waiting ticket, reopens a resolved one)."""
+        """The customer wrote back (it resumes a waiting ticket, reopens a resolved one).
+
+        Refused with :class:`TicketClosed` on a closed ticket, and for a moment with
+        :class:`TicketBusy` (send it again after ``retry_after`` seconds) while the ticket
+        hands over to a new run: nothing is written then."""
         ticket_id = _checked_id(ticket_id)
         event = _validated(CustomerReply, e, what="customer reply")
-        await self._signal(ticket_id, "customer_reply", event)
+        if not await self._customer_event(ticket_id, "customer_reply", event):
+            await self._signal(ticket_id, "customer_reply", event)
 
     async def customer_feedback(
         self, ticket_id: str, e: CustomerFeedback | Mapping[str, Any]
@@ -507,6 +528,9 @@ class TicketClient:
         ticket in any other state it is refused with :class:`ActionRejected`."""
         ticket_id = _checked_id(ticket_id)
         event = _validated(CustomerFeedback, e, what="customer feedback")
+        if await self._customer_event(ticket_id, "customer_feedback", event):
+            return
+        # A worker from before customer events were updates: check, then signal.
         status = await self.status(ticket_id)
         if status.state == "closed":
             raise TicketClosed(f"ticket {ticket_id!r} is closed; feedback no longer counts")
@@ -516,6 +540,42 @@ class TicketClient:
                 f"{status.state}"
             )
         await self._signal(ticket_id, "customer_feedback", event)
+
+    async def _customer_event(self, ticket_id: str, name: str, event: BaseModel) -> bool:
+        """Send a customer event as the ticket's update ``name``; False when the ticket's
+        worker predates that update (the caller signals instead). A ticket busy handing over
+        to a new run (usually a fraction of a second) is asked again a few times before
+        :class:`TicketBusy` reaches the caller."""
+        for pause in _BUSY_PAUSES:
+            try:
+                return await self._customer_event_once(ticket_id, name, event)
+            except TicketBusy:
+                await asyncio.sleep(pause)
+        return await self._customer_event_once(ticket_id, name, event)
+
+    async def _customer_event_once(self, ticket_id: str, name: str, event: BaseModel) -> bool:
+        with translated(ticket_id, name.replace("_", " ")):
+            try:
+                await self._update(self._handle(ticket_id), name, event, None)
+            except WorkflowUpdateFailedError as err:
+                cause = err.cause
+                if not isinstance(cause, ApplicationError):
+                    raise UnexpectedError(f"{name} on ticket {ticket_id!r} failed") from err
+                if cause.type == BUSY:
+                    raise TicketBusy(f"ticket {ticket_id!r} is busy: {cause.message}") from None
+                if cause.type == REJECTED and "closed" in cause.message:
+                    raise TicketClosed(f"ticket {ticket_id!r} is closed") from None
+                refusal = _REFUSALS.get(cause.type or "")
+                if refusal is not None:
+                    raise refusal(cause.message) from None
+                if _UNKNOWN_UPDATE in cause.message:
+                    return False
+                raise UnexpectedError(f"{name} on ticket {ticket_id!r} failed") from err
+            except RPCError as err:
+                if err.status == RPCStatusCode.NOT_FOUND and await self._exists(ticket_id):
+                    raise TicketClosed(f"ticket {ticket_id!r} is closed") from None
+                raise
+        return True
 
     async def _signal(self, ticket_id: str, name: str, event: BaseModel) -> None:
         with translated(ticket_id, name.replace("_", " ")):
@@ -585,20 +645,32 @@ class TicketClient:
     async def _timeline_page(
         self, ticket_id: str, run_id: str | None, before: int | None
     ) -> TimelinePage:
-        with translated(ticket_id, "timeline"):
-            handle = self.client.get_workflow_handle(workflow_id_for(ticket_id), run_id=run_id)
-            page: TimelinePage = await handle.query(
+        handle = self.client.get_workflow_handle(workflow_id_for(ticket_id), run_id=run_id)
+        page: TimelinePage = await self._read(
+            ticket_id,
+            "timeline",
+            handle.query(
                 "timeline_page",
                 TimelineQuery(before=before),
                 result_type=TimelinePage,
                 rpc_timeout=QUERY_TIMEOUT,
-            )
-            return page
+            ),
+        )
+        return page
 
     async def _query(self, ticket_id: str, name: str, result_type: Any) -> Any:
-        with translated(ticket_id, name):
-            return await self._handle(ticket_id).query(
-                name, result_type=result_type, rpc_timeout=QUERY_TIMEOUT
+        return await self._read(
+            ticket_id,
+            name,
+            self._handle(ticket_id).query(name, result_type=result_type, rpc_timeout=QUERY_TIMEOUT),
+        )
+
+    async def _read(self, ticket_id: str, what: str, query: Awaitable[T]) -> T:
+        """A query's answer, in the client's errors: :class:`TicketNotReady` (with the reason)
+        for a ticket whose workflow task is failing, or that a worker cannot replay."""
+        with translated(ticket_id, what):
+            return await answer_or_diagnose(
+                self.client, ticket_id, workflow_id_for(ticket_id), query
             )
 
     async def _exists(self, ticket_id: str) -> bool:
@@ -671,12 +743,16 @@ class TicketClient:
         task_queue: str | None = None,
         with_summary: bool = False,
         delivery_failing: bool | None = None,
+        check_tasks: bool = False,
     ) -> builtins.list[TicketSummary]:
-        """Tickets matching every given filter, newest first, from Temporal's visibility store.
+        """Tickets matching every given filter, newest first, from Temporal's visibility store
+        (no worker is asked: a ticket that cannot be read is listed like any other).
 
         Visibility is eventually consistent: a change shows up here a moment after the update
         that made it returned. ``task_queue`` narrows to tickets started on one task queue;
-        ``with_summary`` also fetches each ticket's one-line summary (one more call each).
+        ``with_summary`` also fetches each ticket's one-line summary (one more call each);
+        ``check_tasks`` sets ``unreadable`` on each running ticket whose workflow task is
+        failing (one more call per running ticket, two when failing).
         """
         query = visibility_query(
             state=state,
@@ -696,18 +772,38 @@ class TicketClient:
                 found.append(
                     _summary_of(execution.id, execution.status, execution.typed_search_attributes)
                 )
-            if with_summary:
-                lines = await asyncio.gather(*(self._static_summary(t.ticket_id) for t in found))
-                found = [
-                    t.model_copy(update={"summary": line})
-                    for t, line in zip(found, lines, strict=True)
-                ]
+            if with_summary or check_tasks:
+                gate = asyncio.Semaphore(_DESCRIBE_CONCURRENCY)
+
+                async def details(row: TicketSummary) -> TicketSummary:
+                    async with gate:
+                        return await self._details(row, with_summary, check_tasks)
+
+                found = await asyncio.gather(*(details(t) for t in found))
         return found
 
-    async def _static_summary(self, ticket_id: str) -> str | None:
-        """The one-line summary the ticket was started with (the UI's list column)."""
-        desc = await self._handle(ticket_id).describe()
-        return await desc.static_summary()
+    async def _details(
+        self, row: TicketSummary, with_summary: bool, check_tasks: bool
+    ) -> TicketSummary:
+        """``row`` with the one-line summary the ticket was started with (the UI's list
+        column) and why it cannot be read, as asked. A ticket that vanished or cannot be
+        described since it was listed keeps its row as listed."""
+        check_tasks = check_tasks and row.status == "running"  # a closed one has no task
+        if not (with_summary or check_tasks):
+            return row
+        update: dict[str, str | None] = {}
+        desc: WorkflowExecutionDescription | None = None
+        try:
+            desc = await self._handle(row.ticket_id).describe()
+            if with_summary:
+                update["summary"] = await desc.static_summary()
+        except (RPCError, ValueError):  # gone since listed; a summary no key decodes
+            pass
+        if check_tasks and desc is not None:
+            why = await task_failure(self.client, workflow_id_for(row.ticket_id), desc)
+            if why is not None:
+                update["unreadable"] = why
+        return row.model_copy(update=update) if update else row
 
     # --- helpers ---------------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from temporalio.envconfig import ClientConfigProfile, ClientConfigTLS, DataSourc
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from tierflow.config import DEFAULT_ADDRESS, DEFAULT_NAMESPACE, TemporalSettings
-from tierflow.encryption import EncryptionConfigError, codec_from_env
+from tierflow.encryption import EncryptionConfigError, QuarantinePayloadConverter, codec_from_env
 
 
 class ServerUnreachableError(RuntimeError):
@@ -45,7 +45,9 @@ def data_converter(environ: Mapping[str, str] | None = None) -> DataConverter:
     encrypted when ``TIERFLOW_ENCRYPTION_KEYS`` names a key file (:mod:`tierflow.encryption`).
 
     Encrypted, failures carry their message and stack trace as an encoded (so encrypted)
-    payload too: a delivery error may quote an address. Without a key file this is the SDK's
+    payload too: a delivery error may quote an address; and a payload no key opens reaches a
+    workflow only as a stand-in that its signal handlers drop and every typed receiver refuses
+    (:mod:`tierflow.encryption`, "Quarantine"). Without a key file this is the SDK's
     ``pydantic_data_converter`` itself. Raises :class:`ConnectionConfigError` for a bad key
     file or key id.
     """
@@ -57,6 +59,7 @@ def data_converter(environ: Mapping[str, str] | None = None) -> DataConverter:
         return pydantic_data_converter
     return dataclasses.replace(
         pydantic_data_converter,
+        payload_converter_class=QuarantinePayloadConverter,
         payload_codec=codec,
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )

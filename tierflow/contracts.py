@@ -24,6 +24,10 @@ NOTIFY_CUSTOMER = "tierflow.notify_customer"
 SYNC_TICKET = "tierflow.sync_ticket"
 LEGACY_WORKFLOW_TYPE = "Ticket"
 LEGACY_DISPATCH_EFFECTS = "dispatch_effects"
+# The one key of the JSON object a worker hands on in place of a payload no encryption key
+# opens (tierflow/encryption.py): ``{"tierflow_undecodable": "<why, naming the key id>"}``. A
+# signal handler sees it as an invalid message; typed receivers never see it.
+UNDECODABLE = "tierflow_undecodable"
 
 __all__ = [
     "DISPATCH_EFFECTS",
@@ -34,6 +38,7 @@ __all__ = [
     "SEND_NOTIFICATION",
     "SYNC_TICKET",
     "TIMELINE_NOTES",
+    "UNDECODABLE",
     "WORKFLOW_TYPE",
     "CustomerUpdate",
     "CustomerUpdateKind",

@@ -25,6 +25,7 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 
+from tierflow.server_limits import dev_server_args
 from tierflow.workflows import search_attributes
 
 CLI_VERSION = "1.5.1"
@@ -180,6 +181,7 @@ class DevServer:
             "--log-level",
             "warn",
             *search_attribute_args(),
+            *dev_server_args(),
         ]
         if self.codec_endpoint:
             cmd += ["--ui-codec-endpoint", self.codec_endpoint]

@@ -13,24 +13,50 @@ the serialized original payload; the key id is the associated data, so a payload
 relabelled. A payload that is not encrypted decodes as itself (histories from before
 encryption was turned on). An unknown key id or a payload that fails authentication is an
 error, never a fallback. No message here ever contains key material.
+
+**Quarantine.** Temporal decodes every payload of a workflow activation before the workflow
+runs, so one payload no key opens — a raw caller's signal with ``encoding: binary/encrypted``
+and garbage — would fail every workflow task of its ticket from then on. Where the codec
+decodes for a workflow (a :class:`WorkflowSerializationContext`: the ticket's input, signal and
+update arguments, query arguments), such a payload is handed on as a stand-in instead,
+``{"tierflow_undecodable": "<the decryption error>"}`` (JSON, marked in its metadata), and the
+worker logs the workflow id and the reason. Only code that takes untyped data ever receives it
+— the ticket's signal handlers, which drop it as an invalid message; everywhere else
+:class:`QuarantinePayloadConverter` raises :class:`UndecodablePayloadError`, the decryption
+error again: an update carrying one is rejected, and a ticket whose own input (start or
+continue-as-new) no key opens fails its workflow task, naming the key id — a removed key is a
+deployment error to fix, not data to drop. Activity inputs and results (an
+:class:`ActivitySerializationContext`) and the codec server (no context) never quarantine.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import json
+import logging
 import os
 import re
 import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, Self
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
-from temporalio.converter import PayloadCodec
+from temporalio.common import RawValue
+from temporalio.contrib.pydantic import PydanticPayloadConverter
+from temporalio.converter import (
+    PayloadCodec,
+    SerializationContext,
+    WithSerializationContext,
+    WorkflowSerializationContext,
+)
+
+from tierflow.contracts import UNDECODABLE
+from tierflow.statemachine.inputs import read_regular_file
 
 KEYS_ENV: Final = "TIERFLOW_ENCRYPTION_KEYS"
 KEY_ID_ENV: Final = "TIERFLOW_ENCRYPTION_KEY_ID"
@@ -42,6 +68,10 @@ NONCE_BYTES: Final = 12
 TAG_BYTES: Final = 16
 MAX_KEY_FILE_BYTES: Final = 64 * 1024
 KEY_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# Marks a stand-in (metadata key; its JSON is ``{UNDECODABLE: reason}``).
+STAND_IN_METADATA: Final = "tierflow-undecodable"
+
+_log = logging.getLogger(__name__)
 
 
 class EncryptionConfigError(ValueError):
@@ -52,6 +82,52 @@ class EncryptionConfigError(ValueError):
 class DecryptionError(ValueError):
     """A payload cannot be decrypted: unknown key id, or tampered (or a different key under
     that id). Never answered with the ciphertext or anything else in its place."""
+
+
+class UndecodablePayloadError(DecryptionError):
+    """A stand-in for a payload no key opens reached code that expects a typed value (the
+    ticket's input, an update's arguments, a query's answer): the decryption error again."""
+
+
+def stand_in(reason: str) -> Payload:
+    """What a workflow receives in place of a payload no key opens (see the module's doc)."""
+    return Payload(
+        metadata={"encoding": b"json/plain", STAND_IN_METADATA: b"1"},
+        data=json.dumps({UNDECODABLE: reason}).encode(),
+    )
+
+
+def stand_in_reason(payload: Payload) -> str | None:
+    """Why ``payload`` is a stand-in, or None when it is not one."""
+    if STAND_IN_METADATA not in payload.metadata:
+        return None
+    try:
+        reason = json.loads(payload.data)[UNDECODABLE]
+    except (ValueError, TypeError, KeyError):
+        reason = None
+    return reason if isinstance(reason, str) else "cannot decrypt a payload"
+
+
+# Type hints under which a value is taken as it comes, to be validated by its receiver.
+_UNTYPED: Final[tuple[object, ...]] = (None, Any, object, RawValue)
+
+
+class QuarantinePayloadConverter(PydanticPayloadConverter):
+    """Pydantic's payload converter, which hands a stand-in only to receivers of untyped data
+    (the ticket's signal handlers validate what they get); any other raises
+    :class:`UndecodablePayloadError` with the decryption error's words."""
+
+    def from_payloads(
+        self, payloads: Sequence[Payload], type_hints: list[type] | None = None
+    ) -> list[Any]:
+        for index, payload in enumerate(payloads):
+            reason = stand_in_reason(payload)
+            if reason is None:
+                continue
+            hint = type_hints[index] if type_hints and index < len(type_hints) else None
+            if not any(hint is untyped for untyped in _UNTYPED):
+                raise UndecodablePayloadError(reason)
+        return super().from_payloads(payloads, type_hints)
 
 
 def new_key() -> str:
@@ -114,8 +190,7 @@ def load_keys(path: Path) -> dict[str, bytes]:
     """The keys in ``path`` (at most 64 KiB, UTF-8)."""
     source = f"the key file {str(path)[:120]}"
     try:
-        with path.open("rb") as file:
-            raw = file.read(MAX_KEY_FILE_BYTES + 1)
+        raw = read_regular_file(path, MAX_KEY_FILE_BYTES)
     except OSError as err:
         reason = (err.strerror or type(err).__name__).lower()
         raise EncryptionConfigError(f"cannot read {source} (from {KEYS_ENV}): {reason}") from None
@@ -128,8 +203,12 @@ def load_keys(path: Path) -> dict[str, bytes]:
     return parse_keys(text, source)
 
 
-class EncryptionCodec(PayloadCodec):
-    """AES-256-GCM over whole payloads; ``key_id`` encrypts, every key in ``keys`` decrypts."""
+class EncryptionCodec(PayloadCodec, WithSerializationContext):
+    """AES-256-GCM over whole payloads; ``key_id`` encrypts, every key in ``keys`` decrypts.
+
+    Decoding for a workflow (:meth:`with_context`), a payload no key opens becomes a stand-in
+    (the module's doc, "Quarantine"); otherwise it raises :class:`DecryptionError`.
+    """
 
     def __init__(self, keys: Mapping[str, bytes], key_id: str | None = None) -> None:
         if not keys:
@@ -150,6 +229,20 @@ class EncryptionCodec(PayloadCodec):
                 raise EncryptionConfigError(f"key {kid!r} must be {KEY_BYTES} bytes")
         self.key_id = key_id
         self._ciphers = {kid: AESGCM(key) for kid, key in keys.items()}
+        # The workflow this copy decodes for (quarantining), or None (raising).
+        self._workflow_id: str | None = None
+
+    def with_context(self, context: SerializationContext) -> Self:
+        """This codec for ``context``: quarantining for a workflow's own payloads, raising for
+        anything else (activities, the codec server). The keys are shared, not copied."""
+        workflow_id = (
+            context.workflow_id if isinstance(context, WorkflowSerializationContext) else None
+        )
+        if workflow_id == self._workflow_id:
+            return self
+        clone = copy.copy(self)
+        clone._workflow_id = workflow_id
+        return clone
 
     @property
     def key_ids(self) -> list[str]:
@@ -197,7 +290,22 @@ class EncryptionCodec(PayloadCodec):
         return [self.encrypt(p) for p in payloads]
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return [self.decrypt(p) for p in payloads]
+        if self._workflow_id is None:
+            return [self.decrypt(p) for p in payloads]
+        return [self._decrypt_or_stand_in(p, self._workflow_id) for p in payloads]
+
+    def _decrypt_or_stand_in(self, payload: Payload, workflow_id: str) -> Payload:
+        try:
+            return self.decrypt(payload)
+        except DecryptionError as err:
+            # Once per decoding: a replay of the history decodes (and logs) it again.
+            _log.warning(
+                "workflow %s: %s; handed to the workflow as undecodable (a signal is dropped, "
+                "an update rejected; the ticket's own input fails its task)",
+                workflow_id[:200],
+                err,
+            )
+            return stand_in(str(err))
 
 
 def configured(environ: Mapping[str, str] | None = None) -> bool:

@@ -16,6 +16,9 @@ error                      when                                                 
 :class:`ActionForbidden`   the policy does not let this caller do it (an          403
                            ``ActionRejected``)
 :class:`TemporalUnavailable` Temporal, or a worker, did not answer in time        503
+:class:`TicketNotReady`    the ticket's workflow cannot answer now: its workflow  503
+                           task is failing, or a worker cannot replay it (a
+                           ``TemporalUnavailable``: retry later; nothing written)
 :class:`UnexpectedError`   anything else (a bug): details are logged, not shown   500
 =========================  =====================================================  ==========
 """
@@ -27,6 +30,7 @@ from contextlib import contextmanager
 
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
+from temporalio.api.errordetails.v1 import WorkflowNotReadyFailure
 from temporalio.client import (
     RPCTimeoutOrCancelledError,
     WorkflowQueryFailedError,
@@ -67,6 +71,32 @@ class TemporalUnavailable(TicketError):  # noqa: N818 (public name other modules
     """Temporal could not be reached, or no worker answered in time; worth retrying."""
 
 
+class TicketNotReady(TemporalUnavailable):
+    """The ticket's workflow cannot answer now, though Temporal and a worker do: its workflow
+    task is failing (retried by Temporal: code that no longer replays its history after a
+    deploy, a payload no key decodes), or a worker failed replaying it to answer a query (a
+    closed ticket's query replays its history). Nothing was written. Retry later; when it
+    persists, an operator must fix the worker (README, "A ticket that cannot be read").
+
+    ``reason`` says why in one line, without customer data: it never repeats the workflow's
+    own error text, only its kind (e.g. "its workflow task is failing (nondeterminism error,
+    attempt 7, since 2026-01-05 10:02:11 UTC)").
+    """
+
+    def __init__(self, message: str, *, ticket_id: str, reason: str) -> None:
+        super().__init__(message)
+        self.ticket_id = ticket_id
+        self.reason = reason
+
+
+class TicketBusy(TemporalUnavailable):
+    """The ticket refused a customer event for a moment, before writing anything: its run is
+    full and is handing over to a new one. Send the event again after ``retry_after`` seconds
+    (HTTP 429 with ``Retry-After``)."""
+
+    retry_after = 1
+
+
 class UnexpectedError(TicketError):
     """Something Tierflow did not expect; the cause is chained for the logs."""
 
@@ -90,6 +120,43 @@ def invalid_input(err: ValidationError, what: str) -> InvalidInput:
     return InvalidInput(f"invalid {what}: {'; '.join(parts)}")
 
 
+def not_ready(ticket_id: str, reason: str, action: str | None = None) -> TicketNotReady:
+    """The one-line TicketNotReady for a read (``action`` None) or an action of the ticket."""
+    if action is None:
+        message = f"ticket {ticket_id!r} cannot be read now: {reason}; retry later"
+    else:
+        message = (
+            f"ticket {ticket_id!r} cannot take {action!r} now: {reason}; nothing was written; "
+            "retry later"
+        )
+    return TicketNotReady(message, ticket_id=ticket_id, reason=reason)
+
+
+# What a worker's failed answer to a query says when the ticket's history does not replay on
+# its code (Temporal's nondeterminism error code and words).
+_NONDETERMINISM = ("TMPRL1100", "nondetermin")
+TASK_FAILING = "its workflow task is failing"
+
+
+def replay_failure_reason(err: WorkflowQueryFailedError) -> str:
+    """Why a worker could not answer a query, by kind only (its text may quote anything)."""
+    text = err.message.lower()
+    if any(mark.lower() in text for mark in _NONDETERMINISM):
+        return "a worker cannot replay its history (nondeterminism error)"
+    return "a worker failed replaying it or answering the query"
+
+
+def workflow_not_ready(err: RPCError) -> bool:
+    """The server's "workflow task in failed state": an update (or a query) dropped because
+    the ticket's workflow task failed; nothing was written."""
+    return err.status == RPCStatusCode.FAILED_PRECONDITION and any(
+        d.Is(WorkflowNotReadyFailure.DESCRIPTOR) for d in err.grpc_status.details
+    )
+
+
+# What reads are called in messages (anything else is an action or an event).
+_READS = {"status", "timeline", "deliveries", "description", "listing"}
+
 # Statuses that mean "Temporal (or a worker behind it) is not answering now": retry later.
 _UNAVAILABLE = {
     RPCStatusCode.UNAVAILABLE,
@@ -105,12 +172,19 @@ _UNAVAILABLE = {
 def rpc_error(ticket_id: str, what: str, err: RPCError) -> TicketError:
     """A TicketError for a failed Temporal call, in Tierflow's words (not gRPC's)."""
     status = err.status
+    if workflow_not_ready(err):
+        return not_ready(ticket_id, TASK_FAILING, None if what in _READS else what)
     if status == RPCStatusCode.NOT_FOUND:
         return TicketNotFound(f"no ticket {ticket_id!r}")
     if status in _UNAVAILABLE:
         name = status.name.lower() if status is not None else "unknown"
         return TemporalUnavailable(
             f"Temporal did not answer the {what} of ticket {ticket_id!r} ({name}); try again"
+        )
+    if status == RPCStatusCode.INVALID_ARGUMENT and "history" in err.message.lower():
+        # The run's history, not the request: the request itself is fine.
+        return TemporalUnavailable(
+            f"ticket {ticket_id!r} cannot take the {what} now: its history is full; try again"
         )
     if status == RPCStatusCode.INVALID_ARGUMENT and "size" in err.message.lower():
         return InvalidInput(f"the {what} of ticket {ticket_id!r} is too large for Temporal")
@@ -136,7 +210,9 @@ def translated(ticket_id: str, what: str) -> Iterator[None]:
         raise TemporalUnavailable(
             f"no worker took the {what} of ticket {ticket_id!r} in time; try again"
         ) from err
-    except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as err:
+    except WorkflowQueryFailedError as err:
+        raise not_ready(ticket_id, replay_failure_reason(err)) from err
+    except WorkflowQueryRejectedError as err:
         raise UnexpectedError(f"the worker could not answer the {what} of {ticket_id!r}") from err
     except Exception as err:
         raise UnexpectedError(

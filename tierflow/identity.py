@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import shlex
 from collections.abc import Iterable, Mapping
@@ -25,10 +26,11 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import jwt
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tierflow.statemachine.text import ACTOR_MAX, ActorName
+from tierflow.statemachine.inputs import read_regular_file
+from tierflow.statemachine.text import ACTOR_MAX, NotCanonicalError, require_canonical
 
 __all__ = [
     "ApiKeys",
@@ -47,6 +49,8 @@ SERVICE_ROLE: Final = "service"
 SERVICE_CLAIM: Final = "tierflow_service"
 HMAC_ALGORITHMS: Final = ("HS256",)
 JWKS_ALGORITHMS: Final = ("RS256", "ES256")
+# The claims that hold times: numbers (NumericDate, RFC 7519), never strings.
+TIME_CLAIMS: Final = ("exp", "nbf", "iat")
 # Clock skew allowed on exp/nbf/iat, seconds.
 LEEWAY: Final = 30
 # How long a fetched JWKS is used before it is fetched again (a key unknown to it triggers one
@@ -59,8 +63,6 @@ ROLES_MAX: Final = 50
 FILE_MAX: Final = 1024 * 1024
 KEY_PREFIX: Final = "tfk_"
 _SHA256_HEX: Final = 64
-
-_NAME: TypeAdapter[str] = TypeAdapter(ActorName)
 
 
 class Principal(BaseModel):
@@ -108,13 +110,26 @@ class IdentitySettings(BaseSettings):
         return any((self.jwt_secret_file, self.jwt_secret, self.jwt_jwks_url, self.api_keys_file))
 
 
+def principal_name(value: object) -> str:
+    """``value`` as a principal's name: a string of 1 to ACTOR_MAX characters already in the
+    canonical form policies compare names in (``statemachine.text.canonical_name``).
+
+    The one check for every credential — a token's subject, an API key's name — so that a
+    subject differing from a person's name by a zero-width character, a non-breaking space or
+    extra spaces is refused, never taken for that person. Raises NotCanonicalError saying why.
+    """
+    if not isinstance(value, str):
+        raise NotCanonicalError("is not a string")
+    if len(value) > ACTOR_MAX:
+        raise NotCanonicalError(f"is over {ACTOR_MAX} characters")
+    return require_canonical(value)
+
+
 def _name(value: object, what: str) -> str:
     try:
-        return _NAME.validate_python(value)
-    except ValidationError:
-        raise Unauthenticated(
-            f"{what} is not a usable name (1 to {ACTOR_MAX} characters, one line)"
-        ) from None
+        return principal_name(value)
+    except NotCanonicalError as err:
+        raise Unauthenticated(f"{what} {err}") from None
 
 
 def _roles(value: object) -> tuple[str, ...]:
@@ -219,6 +234,17 @@ class JwtVerifier:
             raise Unauthenticated("the token's signature does not verify") from None
         except jwt.PyJWTError:
             raise Unauthenticated("invalid token") from None
+        for claim in TIME_CLAIMS:
+            value = claims.get(claim)
+            # PyJWT takes "9999999999" (a string) for a time; JSON numbers only, finite.
+            if claim in claims and (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+            ):
+                raise Unauthenticated(
+                    f"the token's {claim!r} claim must be a number (seconds since the epoch)"
+                )
         return claims
 
     def _signing_key(self, token: str) -> Any:
@@ -274,8 +300,7 @@ class ApiKeys:
     def load(cls, path: Path) -> ApiKeys:
         """Read a keys file; raises IdentityConfigError naming the file and the line."""
         try:
-            with path.open("rb") as file:
-                raw = file.read(FILE_MAX + 1)
+            raw = read_regular_file(path, FILE_MAX)
         except OSError as err:
             raise IdentityConfigError(
                 f"cannot read the API keys file {path}: {err.strerror or err}"
@@ -328,14 +353,12 @@ def _entry(fields: list[str], where: str) -> tuple[bytes, Principal]:
     hex_digest = stored.removeprefix("sha256:")
     if len(hex_digest) != _SHA256_HEX or not all(c in "0123456789abcdefABCDEF" for c in hex_digest):
         raise IdentityConfigError(
-            f"{where}: the hash must be sha256:<64 hex digits> (as `tierflow keys new` writes)"
+            f"{where}: the hash must be sha256:<64 hex digits> (as `tierflow api-keys new` writes)"
         )
     try:
-        name = _NAME.validate_python(name)
-    except ValidationError:
-        raise IdentityConfigError(
-            f"{where}: the name must be 1 to {ACTOR_MAX} characters on one line"
-        ) from None
+        name = principal_name(name)
+    except NotCanonicalError as err:
+        raise IdentityConfigError(f"{where}: the name {err}") from None
     service, roles = False, tuple[str, ...]()
     for flag in flags:
         if flag == SERVICE_ROLE:
@@ -355,11 +378,9 @@ def new_key() -> str:
 def key_line(key: str, name: str, *, service: bool = False, roles: Iterable[str] = ()) -> str:
     """The keys-file line for ``key``: its SHA-256, never the key."""
     try:
-        name = _NAME.validate_python(name)
-    except ValidationError:
-        raise IdentityConfigError(
-            f"the name must be 1 to {ACTOR_MAX} characters on one line"
-        ) from None
+        name = principal_name(name)
+    except NotCanonicalError as err:
+        raise IdentityConfigError(f"the name {err}") from None
     roles = [r for r in roles if r]
     if any("," in r or not r.isprintable() or " " in r for r in roles):
         raise IdentityConfigError("roles are printable names without spaces or commas")
@@ -437,8 +458,7 @@ def _jwt_of(s: IdentitySettings) -> JwtVerifier | None:
 
 def _secret_file(path: Path) -> bytes:
     try:
-        with path.open("rb") as file:
-            raw = file.read(FILE_MAX + 1)
+        raw = read_regular_file(path, FILE_MAX)
     except OSError as err:
         raise IdentityConfigError(
             f"cannot read the JWT secret file {path}: {err.strerror or err}"

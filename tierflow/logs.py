@@ -8,6 +8,7 @@ they are rich but without locals.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import TextIO
 
@@ -66,3 +67,39 @@ def configure_logging(
     # webhook's URL is its secret. Delivery outcomes are logged by Tierflow, without URLs.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+ACCESS_LOGGERS = ("uvicorn.access",)
+_QUERY = re.compile(r"\?([^\s\"]*)")
+_QUERY_VALUE = re.compile(r"=[^&;]*")
+
+
+def _redact_query(text: str) -> str:
+    """``/me?api_key=tfk_…&limit=5`` → ``/me?api_key=<redacted>&limit=<redacted>``."""
+    return _QUERY.sub(lambda m: "?" + _QUERY_VALUE.sub("=<redacted>", m.group(1)), text)
+
+
+class RedactQueryStrings(logging.Filter):
+    """Removes the values of every query parameter from an access log line.
+
+    A caller may put a credential in the query (``?api_key=…``, ``?access_token=…``): the API
+    refuses it (credentials go in the Authorization header) but the server's access log would
+    still write it down. Parameter names stay, so a misconfigured caller can still be spotted.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _redact_query(a) if isinstance(a, str) and "?" in a else a for a in record.args
+            )
+        if isinstance(record.msg, str) and "?" in record.msg:
+            record.msg = _redact_query(record.msg)
+        return True
+
+
+def redact_access_log_queries() -> None:
+    """Put :class:`RedactQueryStrings` on the ASGI server's access loggers (once each)."""
+    for name in ACCESS_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactQueryStrings) for f in logger.filters):
+            logger.addFilter(RedactQueryStrings())

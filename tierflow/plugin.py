@@ -26,6 +26,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from tierflow import _codecache
 from tierflow.activities import Settings, TierflowActivities
+from tierflow.encryption import EncryptionCodec, QuarantinePayloadConverter
 from tierflow.workflows import LegacyTicketWorkflow, TicketWorkflow
 
 PLUGIN_NAME = "tierflow.TierflowPlugin"
@@ -60,6 +61,9 @@ SANDBOX_PASSTHROUGH: Sequence[str] = (
     "pydantic",
     "pydantic_core",
     "yaml",
+    # The worker's console log renders a failed workflow task's traceback with rich, from
+    # inside the sandbox: imported there, rich reads os.getcwd() and the line is lost.
+    "rich",
 )
 
 
@@ -123,9 +127,15 @@ def _is_pydantic(converter: DataConverter) -> bool:
 
 
 def _with_pydantic(existing: DataConverter | None) -> DataConverter:
-    """The client's converter, made pydantic-aware; a codec it carries is kept."""
+    """The client's converter, made pydantic-aware; a codec it carries is kept. With
+    Tierflow's encryption codec, the converter is the one that refuses its stand-ins for
+    payloads no key opens (tierflow/encryption.py, "Quarantine") unless it is a host's own."""
     if existing is None:
         return pydantic_data_converter
+    if isinstance(existing.payload_codec, EncryptionCodec) and (
+        existing.payload_converter_class is PydanticPayloadConverter or not _is_pydantic(existing)
+    ):
+        return dataclasses.replace(existing, payload_converter_class=QuarantinePayloadConverter)
     if _is_pydantic(existing):
         return existing
     return dataclasses.replace(existing, payload_converter_class=PydanticPayloadConverter)

@@ -6,6 +6,9 @@ to Temporal (one ``status`` query per ticket, and one ``timeline_page`` query pe
 a ticket whose timeline filled up continued as new and keeps its earlier entries in earlier
 runs; closed runs answer too, as long as a worker runs, because the worker replays them).
 The timeline read per ticket is capped at :data:`TIMELINE_CAP` entries, its most recent ones.
+
+A ticket that cannot be read (its workflow task is failing, a worker cannot replay it) does not
+stop the report: it is left out of the figures and named, with the reason, in ``unreadable``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import re
 import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
@@ -22,6 +26,7 @@ from pydantic import BaseModel, Field
 from tierflow.workflows.messages import TicketStatus, TimelineEntry
 
 from .client import TIMELINE_MAX, TicketClient, TicketNotFound, TicketSummary
+from .errors import TemporalUnavailable, TicketError, TicketNotReady
 
 # The most recent entries of a ticket's timeline the report reads (20,000: about ten full runs).
 TIMELINE_CAP = TIMELINE_MAX
@@ -53,8 +58,16 @@ class Escalation(BaseModel):
     to_team: str | None
 
 
+class Unreadable(BaseModel):
+    """A ticket the report could not read, left out of the figures: why, in one line."""
+
+    ticket_id: str
+    reason: str
+
+
 class EscalationReport(BaseModel):
-    """The follow-up review's figures. Times are in seconds."""
+    """The follow-up review's figures. Times are in seconds. ``tickets`` counts the tickets
+    read; ``unreadable`` names those that could not be (left out of every figure)."""
 
     tickets: int
     escalations: int
@@ -67,6 +80,7 @@ class EscalationReport(BaseModel):
     sla_compliance_percent: float | None = None
     median_seconds_per_tier: dict[str, float] = Field(default_factory=dict)
     breaches_by_priority: dict[str, int] = Field(default_factory=dict)
+    unreadable: list[Unreadable] = Field(default_factory=list)
 
 
 # --- pure computation --------------------------------------------------------------------------
@@ -132,8 +146,10 @@ def tier_stints(timeline: Iterable[TimelineEntry]) -> list[tuple[str, timedelta]
     return stints
 
 
-def build_report(histories: Iterable[TicketHistory]) -> EscalationReport:
-    """Every figure of the review over the given tickets."""
+def build_report(
+    histories: Iterable[TicketHistory], unreadable: Iterable[Unreadable] = ()
+) -> EscalationReport:
+    """Every figure of the review over the given tickets; ``unreadable`` is carried along."""
     histories = list(histories)
     by_type: Counter[str] = Counter()
     by_reason: Counter[str] = Counter()
@@ -171,10 +187,68 @@ def build_report(histories: Iterable[TicketHistory]) -> EscalationReport:
             tier: statistics.median(values) for tier, values in sorted(per_tier.items())
         },
         breaches_by_priority=dict(breaches.most_common()),
+        unreadable=sorted(unreadable, key=lambda u: u.ticket_id),
     )
 
 
 # --- fetching ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Reading:
+    """What :func:`read_histories` read: the tickets' histories, and the tickets it could not
+    read, with the reason."""
+
+    histories: list[TicketHistory] = field(default_factory=list)
+    unreadable: list[Unreadable] = field(default_factory=list)
+
+
+async def read_histories(
+    tickets: TicketClient,
+    summaries: Iterable[TicketSummary],
+    *,
+    concurrency: int = 16,
+    progress: Callable[[], None] | None = None,
+) -> Reading:
+    """Query status and the whole timeline (across runs, up to :data:`TIMELINE_CAP` entries)
+    of each listed ticket, a few at a time.
+
+    ``progress`` is called once per ticket done (the CLI's progress bar). A ticket that
+    vanished between listing and querying (its history was deleted) is skipped. A ticket that
+    cannot be read — its workflow task is failing, a worker cannot replay it, or any other
+    error of that ticket alone — is named in ``unreadable`` with the error's one line, and
+    the others are read. Only Temporal or its workers not answering at all (an unreachable
+    server, no worker: :class:`~tierflow.errors.TemporalUnavailable`) stops the reading.
+    """
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(ticket_id: str) -> TicketHistory | Unreadable | None:
+        async with gate:
+            try:
+                status, timeline = await asyncio.gather(
+                    tickets.status(ticket_id),
+                    tickets.timeline(ticket_id, limit=TIMELINE_CAP, max_bytes=TIMELINE_BYTES_CAP),
+                )
+            except TicketNotFound:
+                return None
+            except TicketNotReady as err:
+                return Unreadable(ticket_id=ticket_id, reason=err.reason)
+            except TemporalUnavailable:
+                raise
+            except TicketError as err:
+                return Unreadable(ticket_id=ticket_id, reason=str(err))
+            finally:
+                if progress is not None:
+                    progress()
+            return TicketHistory(status=status, timeline=timeline)
+
+    reading = Reading()
+    for result in await asyncio.gather(*(one(s.ticket_id) for s in summaries)):
+        if isinstance(result, TicketHistory):
+            reading.histories.append(result)
+        elif isinstance(result, Unreadable):
+            reading.unreadable.append(result)
+    return reading
 
 
 async def fetch_histories(
@@ -184,27 +258,6 @@ async def fetch_histories(
     concurrency: int = 16,
     progress: Callable[[], None] | None = None,
 ) -> list[TicketHistory]:
-    """Query status and the whole timeline (across runs, up to :data:`TIMELINE_CAP` entries)
-    of each listed ticket, a few at a time.
-
-    ``progress`` is called once per ticket done (the CLI's progress bar). A ticket that
-    vanished between listing and querying (its history was deleted) is skipped.
-    """
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(ticket_id: str) -> TicketHistory | None:
-        async with gate:
-            try:
-                status, timeline = await asyncio.gather(
-                    tickets.status(ticket_id),
-                    tickets.timeline(ticket_id, limit=TIMELINE_CAP, max_bytes=TIMELINE_BYTES_CAP),
-                )
-            except TicketNotFound:
-                return None
-            finally:
-                if progress is not None:
-                    progress()
-            return TicketHistory(status=status, timeline=timeline)
-
-    results = await asyncio.gather(*(one(s.ticket_id) for s in summaries))
-    return [r for r in results if r is not None]
+    """The histories :func:`read_histories` reads (the tickets it cannot read left out)."""
+    reading = await read_histories(tickets, summaries, concurrency=concurrency, progress=progress)
+    return reading.histories

@@ -1,10 +1,11 @@
 """The ticket workflow: one durable Temporal workflow per support ticket."""
 
 from tierflow.workflows.ticket import (
+    BUSY,
     FORBIDDEN,
     REJECTED,
     LegacyTicketWorkflow,
     TicketWorkflow,
 )
 
-__all__ = ["FORBIDDEN", "REJECTED", "LegacyTicketWorkflow", "TicketWorkflow"]
+__all__ = ["BUSY", "FORBIDDEN", "REJECTED", "LegacyTicketWorkflow", "TicketWorkflow"]

@@ -8,8 +8,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+from tierflow.contracts import UNDECODABLE
 from tierflow.statemachine import (
     EscalationReason,
     EscalationRecord,
@@ -149,11 +151,24 @@ class Close(AgentAction):
 # --- customer events (signals) ------------------------------------------------------------------
 
 
-class CustomerReply(_Message):
+class _CustomerEvent(_Message):
+    """A signal's message. A payload no encryption key opened arrives as a stand-in (see
+    tierflow/encryption.py, "Quarantine"): it fails as ``undecodable``, and the ticket's
+    handler drops it with that word in its log line."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_a_stand_in(cls, data: Any) -> Any:
+        if isinstance(data, dict) and UNDECODABLE in data:
+            raise PydanticCustomError("undecodable", "a payload no encryption key opens")
+        return data
+
+
+class CustomerReply(_CustomerEvent):
     message: Note = ""
 
 
-class CustomerFeedback(_Message):
+class CustomerFeedback(_CustomerEvent):
     score: Annotated[int, Field(ge=1, le=5, description="satisfaction, 1 (bad) to 5 (great)")]
     comment: Note = ""
 

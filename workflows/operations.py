@@ -67,6 +67,16 @@ class Deadline:
     target: SlaTarget | None = None
 
 
+@dataclass(frozen=True)
+class _Warning:
+    """An SLA warning due now: given once everything else due at this moment is done."""
+
+    at: datetime
+    target: SlaTarget
+    tier: str | None
+    due: datetime
+
+
 class TicketOperations:
     """The ticket's state and everything that may happen to it."""
 
@@ -610,35 +620,71 @@ class TicketOperations:
             options.append(Deadline(s.close_due, "close", "close after follow-up"))
         return min(options, key=lambda d: d.at) if options else None
 
-    def on_deadline(self, deadline: Deadline, now: datetime) -> None:
-        """A timer fired: act on it, and on anything else already due at that moment."""
+    def on_deadline(
+        self, deadline: Deadline, now: datetime, *, live_warnings: bool = False
+    ) -> None:
+        """A timer fired: act on it, and on anything else already due at that moment.
+
+        With ``live_warnings``, an SLA warning is given only if its target still applies once
+        everything due has been acted on: a warning whose target breached, was met or left
+        with its tier in the same moment (a late timer, an escalation at the same instant)
+        would tell people about a deadline that no longer exists. Tickets from before this
+        rule replay without it (the workflow passes its patch).
+        """
         # Timers fire at or after their deadline; never act as if it were earlier.
         now = max(now, deadline.at)
+        pending: list[_Warning] | None = [] if live_warnings else None
         for _ in range(100):  # bounded: each pass marks something, so this ends quickly
             due = self.next_deadline(now)
             if due is None or due.at > now:
-                return
-            self._act(due, now)
+                break
+            self._act(due, now, pending)
+        for w in pending or []:
+            if self._still_applies(w):
+                self._warn(w, now)
 
-    def _act(self, d: Deadline, now: datetime) -> None:
+    def _still_applies(self, w: _Warning) -> bool:
+        """The warned target still runs, unbreached, toward the same deadline, in its tier."""
+        s = self.state
+        clock = s.clock.clock(w.target)
+        return (
+            clock is not None
+            and not clock.breached
+            and s.tier == w.tier
+            and s.clock.due(w.target, s.policy.calendar) == w.due
+        )
+
+    def _warn(self, w: _Warning, now: datetime) -> None:
+        s = self.state
+        s.record(
+            now,
+            "sla",
+            SYSTEM,
+            f"{w.target} due soon ({w.tier})",
+            due=w.at,
+            sla="warning",
+            target=w.target,
+            tier=w.tier,
+        )
+        # The warning fires at w.at; the people warned need the target's own deadline.
+        self.effects.breach_warning(now, w.target, w.due)
+
+    def _act(self, d: Deadline, now: datetime, pending: list[_Warning] | None = None) -> None:
         s = self.state
         if d.kind in ("warning", "breach"):
             assert d.target is not None
             s.clock.mark(ClockEvent(at=d.at, kind=d.kind, target=d.target), now)
             if d.kind == "warning":
-                s.record(
-                    now,
-                    "sla",
-                    SYSTEM,
-                    f"{d.target} due soon ({s.tier})",
-                    due=d.at,
-                    sla="warning",
+                warning = _Warning(
+                    at=d.at,
                     target=d.target,
                     tier=s.tier,
+                    due=s.clock.due(d.target, s.policy.calendar) or d.at,
                 )
-                # The warning fires at d.at; the people warned need the target's own deadline.
-                deadline = s.clock.due(d.target, s.policy.calendar) or d.at
-                self.effects.breach_warning(now, d.target, deadline)
+                if pending is None:
+                    self._warn(warning, now)
+                else:
+                    pending.append(warning)
             else:
                 s.record(
                     now,

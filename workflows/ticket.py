@@ -3,10 +3,10 @@
 It drives the pure state machine in ``statemachine/``, owns the SLA timers (one durable timer
 for the next deadline, re-armed only when that deadline changes), turns agent actions into
 validated Temporal updates and customer events into signals, and keeps what operators see in
-the Temporal UI current. Every side effect goes out as an activity, in the background, so that a
-dead notification channel never holds a ticket back: a local activity within the same workflow
-task when the ticket wakes up on its own (a deadline, a customer event, its opening), a regular
-one when an agent waits for the ticket's answer (see ``_send``).
+the Temporal UI current. Every side effect goes out as a regular activity, in the background,
+so that nothing a notification channel does — dead, slow, hanging — holds a ticket back: the
+workflow task that plans a delivery completes at once with the ticket's next timer among its
+commands (see ``_send``).
 """
 
 # No `from __future__ import annotations`: the sandbox re-executes this module for every
@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
@@ -71,6 +71,17 @@ REJECTED = "TicketActionRejected"
 # A caller the ticket's policy does not allow to take the action (statemachine/permissions.py):
 # this failure type, with one line naming who may.
 FORBIDDEN = "TicketActionForbidden"
+# A customer event refused for now, before anything is written: the run is full and hands over
+# to a new one (continue-as-new); the caller sends it again in a moment. This is the ticket's
+# backpressure: events that keep coming can no longer grow a history past Temporal's limit, nor
+# keep the run from handing over (a signal would be written to history whatever the workflow
+# does with it, and fail the handing-over task).
+BUSY = "TicketBusy"
+# Signals (raw callers' customer events) a run takes before it hands over: every signal is
+# written to history, however big and whatever the workflow does with it, so the server caps
+# them per run (history.maximumSignalsPerExecution, twice this: tierflow/server_limits.py) and
+# the run hands over well before that cap refuses a customer's event.
+SIGNALS_PER_RUN = 16
 
 # workflow.patched ids: each guards a change of the commands a ticket issues (see README,
 # "Changing the workflow"). Its marker is not a billable action.
@@ -87,6 +98,11 @@ START_ATTRIBUTES_PATCH = "search-attributes-at-start"
 # The end of a ticket sends what its last deliveries planned (a "delivery trouble" message)
 # and keeps retrying before it returns; before, such a message was started and abandoned.
 FINAL_DRAIN_PATCH = "drain-before-closing"
+# Nothing a channel does touches the ticket's clock: every effect goes out as a regular
+# activity (no local activity holds a deadline's workflow task open, so its next timer starts
+# when it fired), a warning is given only while its target still applies, and continuing as
+# new waits for deliveries under way only until the next deadline falls. Decided once per run.
+OFF_THE_CLOCK_PATCH = "effects-off-the-clock"
 
 EFFECT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -105,7 +121,8 @@ DELIVERY_RETRY = RetryPolicy(
     maximum_attempts=3,
     non_retryable_error_types=["PermanentDeliveryError", "TemplateError"],
 )
-# A local effects activity (LOCAL_EFFECTS_PATCH) runs inside the workflow task that planned it,
+# Tickets between LOCAL_EFFECTS_PATCH and OFF_THE_CLOCK_PATCH (replaying only): a local effects
+# activity ran inside the workflow task that planned it,
 # which stays open until it is done — an agent's update or a query arriving meanwhile waits for
 # it — so it is kept short: done within the 8 s after which the SDK heartbeats a 10 s workflow
 # task (an extra task), and within the worker's 10 s graceful shutdown. Each item gets a third
@@ -135,9 +152,10 @@ def _signal_message(model: type[M], name: str, payloads: tuple[Any, ...]) -> M |
     return None
 
 
-def _cause(err: ActivityError) -> str:
+def _cause(err: FailureError) -> str:
     """What made an effects activity fail, in the activity's own words where it gave some."""
-    return err.cause.message if isinstance(err.cause, ApplicationError) else str(err)
+    cause = err.cause if isinstance(err, ActivityError) else err
+    return cause.message if isinstance(cause, ApplicationError) else str(err)
 
 
 def _reject(check: Callable[[], object]) -> None:
@@ -166,6 +184,9 @@ class TicketWorkflow:
             assert run.open is not None  # TicketRun validates that one of the two is there
             state = TicketState.opening(run.open, workflow.now())
         self.ops = TicketOperations(state, workflow.info().workflow_id)
+        # One answer for the whole run: a run replaying from before the patch keeps the old
+        # behaviour to its end; every new run (a new ticket, a continue-as-new) takes it.
+        self._off_the_clock = workflow.patched(OFF_THE_CLOCK_PATCH)
         # Timeline entries up to this seq are reported to metrics (a carried state's were,
         # by the run before).
         self._metered = state.timeline_total if run.carried is not None else 0
@@ -189,6 +210,8 @@ class TicketWorkflow:
         self._client_sla_due = visibility.client_sla_due(self._indexed, run.carried is None)
         # An update was answered since the last publish: its caller waits for this task.
         self._answering = False
+        # Signals received by this run (see SIGNALS_PER_RUN).
+        self._signals = 0
 
     @staticmethod
     def _opened_at() -> datetime:
@@ -214,15 +237,21 @@ class TicketWorkflow:
             self._publish()
             if self.state.machine.state == "closed":
                 break
-            if self._should_continue_as_new():
-                await self._continue_as_new()
-            deadline = self.ops.next_deadline(workflow.now())
-            self._arm_timer(deadline)
+            if self._off_the_clock:
+                # The timer first, so that a deadline falling while this run waits to hand
+                # over is acted on here (_continue_as_new returns for it).
+                self._arm_timer(self.ops.next_deadline(workflow.now()))
+                if self._should_continue_as_new():
+                    await self._continue_as_new(deadlines=True)
+            else:
+                if self._should_continue_as_new():
+                    await self._continue_as_new()
+                self._arm_timer(self.ops.next_deadline(workflow.now()))
             await workflow.wait_condition(lambda: self._dirty or self._timer_fired is not None)
             self._dirty = False
             fired, self._timer_fired = self._timer_fired, None
             if fired is not None:
-                self.ops.on_deadline(fired, workflow.now())
+                self.ops.on_deadline(fired, workflow.now(), live_warnings=self._off_the_clock)
         await self._drain_effects()
         while True:
             while self.state.failing:
@@ -244,14 +273,24 @@ class TicketWorkflow:
         self._report_metrics()
         return self.ops.status(workflow.now())
 
-    async def _continue_as_new(self) -> None:
-        """Hand the ticket to a new run (this never returns)."""
+    async def _continue_as_new(self, *, deadlines: bool = False) -> None:
+        """Hand the ticket to a new run. Never returns, except with ``deadlines`` when the
+        timer fires while deliveries under way are awaited: the caller acts on the deadline
+        first and tries again (a slow channel must not hold a deadline back)."""
         await workflow.wait_condition(workflow.all_handlers_finished)
         if workflow.patched(CARRY_EFFECTS_PATCH):
-            # Wait for the deliveries under way only. What handlers plan meanwhile travels to
-            # the next run, which sends it first: customer replies that keep arriving would
-            # otherwise keep this run from ever ending.
-            await self._drain_effects()
+            # Wait for the deliveries under way only (their results belong to this run, and
+            # what a receiver accepted must not be sent again by the next). What handlers plan
+            # meanwhile travels to the next run, which sends it first: customer replies that
+            # keep arriving would otherwise keep this run from ever ending.
+            if self._off_the_clock:
+                await workflow.wait_condition(
+                    lambda: not self._effects or (deadlines and self._timer_fired is not None)
+                )
+                if deadlines and self._timer_fired is not None:
+                    return
+            else:
+                await self._drain_effects()
             self.state.undelivered = self.ops.take_effects()
         else:
             while self._effects:
@@ -268,11 +307,26 @@ class TicketWorkflow:
         )
 
     def _should_continue_as_new(self) -> bool:
+        if self._off_the_clock and self._signals >= SIGNALS_PER_RUN:
+            return True
         info = workflow.info()
         # A full timeline moves on to a new run whatever the history's length, so that no
         # query result and no continue-as-new input can outgrow Temporal's payload limit.
         # Tickets from before this rule replay without it (patch checked only when it bites).
         if self.state.timeline_full and workflow.patched(TIMELINE_BUDGET_PATCH):
+            return True
+        limit = self.state.history_limit
+        if limit is not None:
+            return info.get_current_history_length() >= limit
+        return info.is_continue_as_new_suggested()
+
+    def _run_is_full(self) -> bool:
+        """``_should_continue_as_new`` without its patch check, for validators (which must not
+        issue commands: a patch marker is one)."""
+        if self._off_the_clock and self._signals >= SIGNALS_PER_RUN:
+            return True
+        info = workflow.info()
+        if self.state.timeline_full:
             return True
         limit = self.state.history_limit
         if limit is not None:
@@ -307,8 +361,8 @@ class TicketWorkflow:
     def _publish(self) -> None:
         """Send planned side effects and bring the UI's view of the ticket up to date."""
         carried, self.state.undelivered = self.state.undelivered, []
-        # Sent within this workflow task unless an agent waits for its answer (the update's
-        # result leaves with the task's completion, which a local activity would hold back).
+        # Runs from before OFF_THE_CLOCK_PATCH sent these in this workflow task unless an agent
+        # waited for its answer (the update's result leaves with the task's completion).
         local, self._answering = not self._answering, False
         for batch in [*carried, *self.ops.take_effects()]:
             task = asyncio.create_task(self._dispatch(batch, local=local))
@@ -374,7 +428,10 @@ class TicketWorkflow:
         if sending is not None:
             try:
                 raw = await self._send(sending, local=local)
-            except ActivityError as err:
+            except FailureError as err:
+                # An ActivityError as a rule, but a local activity that timed out replays as
+                # the bare TimeoutError its marker recorded: both must take this same path,
+                # or the replay issues other commands than the run did (nondeterminism).
                 self._outbox.failed_outright(sending, _cause(err), workflow.now())
             else:
                 outcome = DISPATCH_OUTCOME.validate_python(raw)
@@ -391,18 +448,16 @@ class TicketWorkflow:
         self._dirty = True
 
     async def _send(self, batch: EffectBatch, *, local: bool) -> Any:
-        """Run the effects activity on ``batch``: as a local activity when ``local`` (and the
-        ticket is new enough), else as a regular one.
+        """Run the effects activity on ``batch``, as a regular activity.
 
-        A local activity spares the ticket's wake-up its second workflow task and the
-        activity task: one task where there were three, and one billable action either way
-        (Temporal Cloud bills the local activities of a workflow task as one). A regular one
-        still serves agent actions (an update's caller would wait for the delivery), outbox
-        retries (they go to channels already failing, likely slow) and tickets replaying
-        without the patch.
+        Runs that replay from between LOCAL_EFFECTS_PATCH and OFF_THE_CLOCK_PATCH sent the
+        effects of the ticket's own wake-ups (``local``) as a local activity in the waking
+        task, and replay so. That held the task — and with it the next timer, an agent's
+        answer and every query — for as long as a channel took, so it is no more: a regular
+        activity's task completes at once, and its retries know what it delivered.
         """
         name = self._dispatch_activity()  # (its patch marker lands in the first task)
-        if local and workflow.patched(LOCAL_EFFECTS_PATCH):
+        if local and not self._off_the_clock and workflow.patched(LOCAL_EFFECTS_PATCH):
             return await workflow.execute_local_activity(
                 name,
                 batch,
@@ -595,6 +650,47 @@ class TicketWorkflow:
         if why is not None:
             raise ApplicationError(why, type=REJECTED, non_retryable=True)
 
+    # --- customer events (updates) ------------------------------------------------------------
+
+    # Tierflow's client and HTTP API send customer events as updates: the validator can refuse
+    # one (closed ticket, feedback before resolution, a run that must hand over first) before
+    # anything is written. The signals below stay for raw Temporal callers and older clients.
+
+    @workflow.update(name="customer_reply")
+    def customer_reply_update(self, e: CustomerReply) -> None:
+        self.ops.customer_reply(e, workflow.now())
+        self._dirty = True
+
+    @customer_reply_update.validator
+    def _check_customer_reply(self, e: CustomerReply) -> None:
+        self._check_customer_event()
+
+    @workflow.update(name="customer_feedback")
+    def customer_feedback_update(self, e: CustomerFeedback) -> None:
+        self.ops.customer_feedback(e, workflow.now())
+        self._dirty = True
+
+    @customer_feedback_update.validator
+    def _check_customer_feedback(self, e: CustomerFeedback) -> None:
+        self._check_customer_event()
+        state = self.state.machine.state
+        if state != "resolved":
+            raise ApplicationError(
+                f"feedback counts once the ticket is resolved; it is {state}",
+                type=REJECTED,
+                non_retryable=True,
+            )
+
+    def _check_customer_event(self) -> None:
+        if self.state.machine.state == "closed":
+            raise ApplicationError("the ticket is closed", type=REJECTED, non_retryable=True)
+        if self._run_is_full():
+            raise ApplicationError(
+                "the ticket is handing over to a new run; send the event again in a second",
+                type=BUSY,
+                non_retryable=True,
+            )
+
     # --- customer events (signals) ------------------------------------------------------------
 
     # Signals cannot be refused, and a handler that raised would fail every workflow task of
@@ -604,6 +700,7 @@ class TicketWorkflow:
 
     @workflow.signal(name="customer_reply")
     def customer_reply(self, *payloads: Any) -> None:
+        self._count_signal()
         e = _signal_message(CustomerReply, "customer_reply", payloads)
         if e is not None:
             self.ops.customer_reply(e, workflow.now())
@@ -611,9 +708,17 @@ class TicketWorkflow:
 
     @workflow.signal(name="customer_feedback")
     def customer_feedback(self, *payloads: Any) -> None:
+        self._count_signal()
         e = _signal_message(CustomerFeedback, "customer_feedback", payloads)
         if e is not None:
             self.ops.customer_feedback(e, workflow.now())
+            self._dirty = True
+
+    def _count_signal(self) -> None:
+        if self._off_the_clock:
+            self._signals += 1
+            # Even a dropped signal counts (it is in the history): the main loop re-checks
+            # whether the run must hand over.
             self._dirty = True
 
     # --- queries -------------------------------------------------------------------------------

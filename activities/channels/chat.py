@@ -14,6 +14,7 @@ import httpx
 
 from tierflow.activities.errors import permanent
 from tierflow.activities.http import post
+from tierflow.activities.redact import redactor_for
 from tierflow.activities.safe_text import one_line, plain_text, slack_escape
 from tierflow.activities.settings import Settings
 from tierflow.contracts import Notification, NotifyChannel
@@ -24,6 +25,7 @@ __all__ = ["MAX_BODY", "MAX_SUBJECT", "ChatAdapter", "chat_payload"]
 MAX_SUBJECT = 300
 MAX_BODY = 3000
 _MAX_CHANNEL = 80
+_MAX_DETAIL = 80
 
 
 def chat_payload(n: Notification) -> dict[str, str]:
@@ -50,10 +52,11 @@ class ChatAdapter:
         """Keep the webhook URL and the shared HTTP client."""
         self._url = settings.chat_webhook_url
         self._client = client
+        self._redactor = redactor_for(settings)
         self.configured = self._url is not None
 
     async def send(self, n: Notification) -> str:
-        """POST the JSON payload; the answer body (Slack says `ok`) becomes the detail."""
+        """POST the JSON payload; the answer (Slack says `ok`), redacted, becomes the detail."""
         if self._url is None:
             raise permanent("chat channel not configured")
         response = await post(
@@ -61,7 +64,11 @@ class ChatAdapter:
             self._url,
             what="chat webhook",
             idempotency_key=n.idempotency_key,
+            redactor=self._redactor,
             headers={"Content-Type": "application/json"},
             content=json.dumps(chat_payload(n)).encode(),
         )
-        return f"chat {response.status_code} {response.text[:80]}".strip()
+        said = self._redactor.excerpt(
+            response.text, _MAX_DETAIL, request_marks=(n.idempotency_key,)
+        )
+        return f"chat {response.status_code} {said}".strip()

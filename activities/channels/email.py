@@ -21,6 +21,7 @@ from urllib.parse import quote
 import aiosmtplib
 
 from tierflow.activities.errors import permanent, smtp_code_is_transient, transient
+from tierflow.activities.redact import redactor_for
 from tierflow.activities.safe_text import one_line, plain_text
 from tierflow.activities.settings import Settings
 from tierflow.contracts import Notification, NotifyChannel
@@ -89,6 +90,8 @@ class EmailAdapter:
             raise permanent(f"cannot build the email: {exc}") from exc
         address = message["To"].addresses[0].addr_spec
         settings = self._settings
+        # The server's words end up in logs and on the timeline: short and redacted.
+        said = redactor_for(settings).excerpt
         try:
             await aiosmtplib.send(
                 message,
@@ -108,12 +111,12 @@ class EmailAdapter:
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refusals = exc.recipients
-            reason = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in refusals)
+            reason = "; ".join(f"{said(r.recipient)}: {r.code} {said(r.message)}" for r in refusals)
             if all(smtp_code_is_transient(r.code) for r in refusals):
                 raise transient(f"SMTP recipient deferred: {reason}") from exc
             raise permanent(f"SMTP recipient rejected: {reason}") from exc
         except aiosmtplib.SMTPResponseException as exc:
-            reason = f"SMTP server answered {exc.code} {exc.message}"
+            reason = f"SMTP server answered {exc.code} {said(exc.message)}"
             if smtp_code_is_transient(exc.code):
                 raise transient(reason) from exc
             raise permanent(reason) from exc
@@ -123,14 +126,16 @@ class EmailAdapter:
             aiosmtplib.SMTPTimeoutError,
             OSError,
         ) as exc:
-            raise transient(f"SMTP server unreachable: {type(exc).__name__}: {exc}") from exc
+            reason = f"{type(exc).__name__}: {said(str(exc))}"
+            raise transient(f"SMTP server unreachable: {reason}") from exc
         except aiosmtplib.SMTPNotSupported as exc:
             # Also: a non-ASCII mailbox name and a server without SMTPUTF8.
-            raise permanent(f"SMTP server cannot deliver this message: {exc}") from exc
+            raise permanent(f"SMTP server cannot deliver this message: {said(str(exc))}") from exc
         except aiosmtplib.SMTPException as exc:
             # What is left is a mismatch between settings and server (STARTTLS or AUTH
             # configured but not offered): retrying the same way cannot succeed.
-            raise permanent(f"SMTP server does not support what is configured: {exc}") from exc
+            reason = said(str(exc))
+            raise permanent(f"SMTP server does not support what is configured: {reason}") from exc
         return f"smtp accepted {message['Message-ID']}"
 
 

@@ -12,6 +12,7 @@ import httpx
 
 from tierflow.activities.errors import permanent
 from tierflow.activities.http import post
+from tierflow.activities.redact import redactor_for
 from tierflow.activities.safe_text import bounded, one_line, plain_text
 from tierflow.activities.settings import Settings
 from tierflow.contracts import Notification, NotifyChannel
@@ -19,6 +20,8 @@ from tierflow.contracts import Notification, NotifyChannel
 __all__ = ["SmsAdapter", "is_e164", "sms_text"]
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# What a message SID looks like (Twilio: "SM" and 32 hex digits); anything else is not kept.
+_SID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Twilio splits longer bodies into segments itself, up to 1600 characters.
 _MAX_BODY = 1600
 
@@ -44,6 +47,7 @@ class SmsAdapter:
         """Keep the gateway's URL and credentials and the shared HTTP client."""
         self._settings = settings
         self._client = client
+        self._redactor = redactor_for(settings)
         self.configured = settings.sms_url is not None
 
     def messages_url(self) -> str:
@@ -64,6 +68,7 @@ class SmsAdapter:
             self.messages_url(),
             what="SMS gateway",
             idempotency_key=n.idempotency_key,
+            redactor=self._redactor,
             data={"To": n.address, "From": sender, "Body": sms_text(n)},
             auth=(account, token.get_secret_value()),
         )
@@ -71,10 +76,10 @@ class SmsAdapter:
 
 
 def _message_sid(response: httpx.Response) -> str | None:
-    """The gateway's message SID, if the answer is JSON carrying one."""
+    """The gateway's message SID, if the answer is JSON carrying one that looks like an id."""
     try:
         body = response.json()
     except ValueError:
         return None
     sid = body.get("sid") if isinstance(body, dict) else None
-    return str(sid) if sid else None
+    return str(sid) if isinstance(sid, str) and _SID.match(sid) else None

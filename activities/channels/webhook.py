@@ -10,6 +10,7 @@ from pydantic import SecretStr
 
 from tierflow.activities.errors import permanent
 from tierflow.activities.http import post
+from tierflow.activities.redact import Redactor, redactor_for
 from tierflow.activities.settings import Settings
 from tierflow.activities.signing import signature_headers
 from tierflow.contracts import Notification, NotifyChannel
@@ -25,6 +26,7 @@ async def post_signed_json(
     *,
     idempotency_key: str,
     what: str,
+    redactor: Redactor,
 ) -> httpx.Response:
     """POST `payload` as compact JSON, signed over `f"{timestamp}.{body}"` with `secret`.
 
@@ -35,7 +37,13 @@ async def post_signed_json(
     headers = {"Content-Type": "application/json"}
     headers.update(signature_headers(secret.get_secret_value(), body))
     return await post(
-        client, url, what=what, idempotency_key=idempotency_key, headers=headers, content=body
+        client,
+        url,
+        what=what,
+        idempotency_key=idempotency_key,
+        redactor=redactor,
+        headers=headers,
+        content=body,
     )
 
 
@@ -49,6 +57,7 @@ class WebhookAdapter:
         self._url = settings.webhook_url
         self._secret = settings.webhook_secret
         self._client = client
+        self._redactor = redactor_for(settings)
         self.configured = self._url is not None and self._secret is not None
 
     async def send(self, n: Notification) -> str:
@@ -62,5 +71,6 @@ class WebhookAdapter:
             {"type": "notification", "notification": n.model_dump(mode="json")},
             idempotency_key=n.idempotency_key,
             what="webhook",
+            redactor=self._redactor,
         )
         return f"webhook {response.status_code}"

@@ -8,26 +8,29 @@ import them from `tests.activities.servers`.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
-import shlex
 import socket
 import ssl
-import subprocess
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, cast
 from urllib.parse import parse_qs
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+# One certificate maker for the tests and the fault suite's TLS receivers.
+from benchmarks.receivers import SelfSignedCert, make_self_signed_cert
 
 __all__ = [
     "BlackHole",
@@ -129,6 +132,9 @@ class CapturedEmail:
     message: EmailMessage
     authenticated_as: str | None
     raw: bytes = b""
+    # Received while the server sat on DATA (``SmtpCapture.data_delay``): its sender may have
+    # given up before the answer, so that copy's delivery was never confirmed to it.
+    held: bool = False
 
     @property
     def raw_headers(self) -> list[bytes]:
@@ -171,6 +177,11 @@ class _CaptureHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        # A slow relay: the message is taken, the answer comes late (and the message is kept
+        # whether or not the client still waits, as a real relay would).
+        held = self._capture.data_delay > 0
+        if held:
+            await asyncio.sleep(self._capture.data_delay)
         raw = envelope.original_content or envelope.content or b""
         data = raw.encode() if isinstance(raw, str) else raw
         message = BytesParser(policy=policy.default).parsebytes(data)
@@ -182,6 +193,7 @@ class _CaptureHandler:
                 message=message,
                 authenticated_as=login,
                 raw=data,
+                held=held,
             )
         )
         return "250 2.0.0 Message accepted for delivery"
@@ -194,7 +206,8 @@ class SmtpCapture(_Server):
     turns on AUTH (PLAIN/LOGIN, also without TLS; clients that skip it are still served).
     `tls_context` with `implicit_tls=False` offers STARTTLS (and requires it); with
     `implicit_tls=True` the port speaks TLS at once. `smtputf8` offers SMTPUTF8 (non-ASCII
-    mailbox names).
+    mailbox names). `data_delay` (seconds, changeable while it runs) makes it a slow relay
+    that answers DATA only that long after the message arrived.
     """
 
     def __init__(
@@ -209,6 +222,7 @@ class SmtpCapture(_Server):
         self.port = free_port()
         self.reject: set[str] = set()
         self.defer: set[str] = set()
+        self.data_delay = 0.0
         self._received: list[CapturedEmail] = []
         self._lock = threading.Lock()
         kwargs: dict[str, Any] = {"enable_SMTPUTF8": smtputf8}
@@ -271,46 +285,35 @@ class _Authenticator:
         return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
 
-@dataclass(frozen=True)
-class SelfSignedCert:
-    """A certificate for 127.0.0.1 and its key, as files."""
-
-    cert_file: Path
-    key_file: Path
-
-    def server_context(self) -> ssl.SSLContext:
-        """A server-side TLS context presenting this certificate."""
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.cert_file, self.key_file)
-        return context
-
-
-def make_self_signed_cert(directory: Path) -> SelfSignedCert:
-    """Generate a throwaway certificate for 127.0.0.1 with the `openssl` command line."""
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    command = shlex.split(
-        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"
-        " -addext subjectAltName=IP:127.0.0.1"
-    )
-    subprocess.run(
-        [*command, "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )
-    return SelfSignedCert(cert_file=cert, key_file=key)
-
-
 # --- HTTP -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Reply:
-    """A scripted answer."""
+    """A scripted answer. With `echo`, the body is the request itself (request line, headers,
+    body), as a debugging proxy or a careless error page sends it back; `echo_headers` limits
+    the headers quoted to those named, and `echo_body=False` leaves the body out."""
 
     status: int = 200
     body: bytes = b'{"ok":true}'
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    echo: bool = False
+    echo_headers: tuple[str, ...] | None = None
+    echo_body: bool = True
+
+    def body_for(self, method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
+        """What to send back to that request."""
+        if not self.echo:
+            return self.body
+        wanted = None if self.echo_headers is None else {h.lower() for h in self.echo_headers}
+        head = "".join(
+            f"{name}: {value}\r\n"
+            for name, value in headers.items()
+            if wanted is None or name.lower() in wanted
+        )
+        quoted_body = body if self.echo_body else b""
+        return f"{method} {path} HTTP/1.1\r\n{head}\r\n".encode() + quoted_body
 
 
 @dataclass(frozen=True)
@@ -357,6 +360,10 @@ class HttpRecorder(_Server):
 
     def __init__(self, default: Reply | None = None) -> None:
         self.default = default or Reply()
+        # Paths answered slowly: the reply's first byte after ``delay`` seconds, then one
+        # byte every ``trickle`` seconds (a receiver that hangs or trickles its answer).
+        self.delay: dict[str, float] = {}
+        self.trickle: dict[str, float] = {}
         self._script: list[Reply] = []
         self._requests: list[RecordedRequest] = []
         self._effects: list[RecordedRequest] = []
@@ -423,23 +430,39 @@ def _handler_for(recorder: HttpRecorder) -> Callable[..., BaseHTTPRequestHandler
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            reply = recorder.answer(self.command, self.path, dict(self.headers.items()), body)
+            headers = dict(self.headers.items())
+            reply = recorder.answer(self.command, self.path, headers, body)
+            answer = reply.body_for(self.command, self.path, headers, body)
+            time.sleep(recorder.delay.get(self.path, 0.0))
+            pause = recorder.trickle.get(self.path)
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(reply.body)))
+            self.send_header("Content-Length", str(len(answer)))
             for name, value in reply.headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(reply.body)
+            if pause is None:
+                self.wfile.write(answer)
+                return
+            self.wfile.flush()
+            for i in range(len(answer)):
+                time.sleep(pause)
+                self.wfile.write(answer[i : i + 1])
+                self.wfile.flush()
+
+        def _serve(self) -> None:
+            # A client that gave up on a slow answer has closed its end: not an error here.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self._handle()
 
         def do_POST(self) -> None:
-            self._handle()
+            self._serve()
 
         def do_PUT(self) -> None:
-            self._handle()
+            self._serve()
 
         def do_GET(self) -> None:
-            self._handle()
+            self._serve()
 
         def log_message(self, format: str, *args: Any) -> None:
             """Keep test output quiet."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from pydantic import ValidationError
 
@@ -72,3 +74,39 @@ class TestSettings:
             None,
             None,
         )
+
+
+class TestDeliveryHorizon:
+    """TIERFLOW_DELIVERY_HORIZON takes plain seconds, as README says, or ISO 8601."""
+
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            ("86400", timedelta(days=1)),
+            (" 90.5 ", timedelta(seconds=90.5)),
+            ("P2D", timedelta(days=2)),
+            ("PT12H", timedelta(hours=12)),
+        ],
+    )
+    def test_seconds_or_iso_8601(
+        self, monkeypatch: pytest.MonkeyPatch, value: str, expected: timedelta
+    ) -> None:
+        """Digits are seconds; a `P…` value is an ISO 8601 duration."""
+        monkeypatch.setenv("TIERFLOW_DELIVERY_HORIZON", value)
+
+        assert Settings().delivery_horizon == expected
+
+    @pytest.mark.parametrize("value", ["banana", "1 day", "-5", "0", "P30D", "01:00:00", "1e9"])
+    def test_anything_else_names_the_variable(
+        self, monkeypatch: pytest.MonkeyPatch, value: str
+    ) -> None:
+        """Words, negative, zero, over 7 days, clock notation: an error naming the variable
+        and what it takes, never echoing the value."""
+        monkeypatch.setenv("TIERFLOW_DELIVERY_HORIZON", value)
+
+        with pytest.raises(ValidationError) as caught:
+            Settings()
+
+        message = str(caught.value)
+        assert "TIERFLOW_DELIVERY_HORIZON must be seconds (86400) or an ISO 8601" in message
+        assert "input_value" not in message

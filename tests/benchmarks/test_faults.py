@@ -2,7 +2,9 @@
 
 Nothing here asserts timing: lateness and recovery are figures to read, not to pass. What is
 asserted is counted: tickets lost, escalations missed or duplicated, deliveries never made
-once the channel was back.
+once the channel was back; with the slow channels, workflow tasks that failed on
+nondeterminism, tickets that no longer answer, and items resent that a receiver had taken and
+confirmed with nothing to explain it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import json
 from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import EventType as E
+from temporalio.api.enums.v1 import WorkflowTaskFailedCause
+from temporalio.api.history.v1 import HistoryEvent
 
 from benchmarks.__main__ import main, nondeterminism
 from benchmarks.fault_analysis import (
@@ -18,15 +23,22 @@ from benchmarks.fault_analysis import (
     Window,
     deliveries,
     escalated_after,
+    fate,
+    group_lateness,
     late_after_recovery,
+    record,
+    resends,
     tally,
 )
+from benchmarks.faults import group_of
+from benchmarks.receivers import Arrival
 
 
 @pytest.fixture(scope="module")
 def faults(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One small fault run through the command line: 30 tickets, the worker killed twice, the
-    server stopped by SIGTERM and by SIGKILL, the chat webhook down for 15 s."""
+    """One small fault run through the command line: 30 tickets on each of two workers (the
+    default cache and 10) in five channel groups, the workers killed twice and stopped once,
+    the server stopped by SIGTERM and by SIGKILL, the chat webhook down for 15 s."""
     out = tmp_path_factory.mktemp("faults") / "faults.json"
     main(["--suite", "faults", "--small", "--json", str(out)])
     written: dict[str, Any] = json.loads(out.read_text())
@@ -39,12 +51,13 @@ class TestSmallFaultRun:
         delivery met the outage depends on the machine's load: a figure, not asserted)."""
         kinds = [f["kind"] for f in faults["faults"]]
         assert kinds.count("worker_kill") == faults["config"]["worker_kills"] == 2
+        assert kinds.count("worker_sigterm") == faults["config"]["worker_stops"] == 1
         assert {"SIGTERM", "SIGKILL"} <= set(kinds)
         assert faults["channel_down_s"] >= faults["config"]["channel_outage"]
 
     def test_nothing_lost_missed_or_duplicated(self, faults: dict[str, Any]) -> None:
         """Every ticket still runs, escalated exactly once."""
-        assert faults["tickets"] == faults["config"]["tickets"]
+        assert faults["tickets"] == 2 * faults["config"]["tickets"]
         assert faults["tickets_lost"] == 0
         assert faults["escalations_missed"] == 0
         assert faults["escalations_duplicated"] == 0
@@ -54,6 +67,7 @@ class TestSmallFaultRun:
         """Each planned email and chat item reached its receiver."""
         assert faults["deliveries_planned"]["email"] > 0
         assert faults["deliveries_planned"]["chat"] > 0
+        assert faults["deliveries_planned"]["webhook"] > 0
         assert faults["deliveries_missing"] == 0, faults["deliveries_missing_keys"]
         assert faults["deliveries_received"] == faults["deliveries_planned"]
 
@@ -79,9 +93,29 @@ class TestSmallFaultRun:
     def test_the_baseline_ran_alike(self, faults: dict[str, Any]) -> None:
         """The bare-Temporal baseline lost and duplicated nothing either."""
         b = faults["baseline"]
-        assert b["tickets"] == faults["tickets"]
+        assert b["tickets"] == faults["config"]["tickets"]
         assert (b["tickets_lost"], b["escalations_missed"], b["escalations_duplicated"]) == (0,) * 3
         assert len(b["recovery_after_worker_kill_s"]) == 2
+
+
+class TestSlowChannels:
+    def test_every_slow_behaviour_met_the_workers(self, faults: dict[str, Any]) -> None:
+        """The relay sat on DATA, the chat webhook hung and trickled, the TLS handshake
+        stalled: each slow group's items met their slow channel."""
+        slow = {k: v for k, v in faults["slow_channels"].items() if isinstance(v, int)}
+        assert slow["emails_held_by_slow_relay"] > 0, slow
+        assert slow["chat_requests_never_answered"] > 0
+        assert slow["chat_answers_trickled_unfinished"] > 0
+        assert slow["tls_connections_stalled"] > 0
+
+    def test_no_ticket_is_touched_by_a_slow_channel(self, faults: dict[str, Any]) -> None:
+        """No workflow task failed on nondeterminism, every ticket answers with no failing
+        task, and nothing a receiver confirmed was sent again without a crash to explain it."""
+        slow = faults["slow_channels"]
+        assert slow["nondeterminism_errors"] == 0, slow["workflow_task_failures_by_cause"]
+        assert slow["tickets_read"] == faults["tickets"]
+        assert slow["tickets_wedged"] == 0, slow["wedged"]
+        assert slow["resent_after_confirmed_unexplained"] == 0, slow["resends_by_channel"]
 
 
 class TestMeasures:
@@ -128,6 +162,62 @@ class TestMeasures:
         d = deliveries(planned, {"email": {"k1": 2}, "chat": {"k3": 1}}, absorbed_chat=0)
         assert (d.duplicated_email, d.missing, d.missing_keys) == (
             1,
-            {"chat": 0, "email": 1},
+            {"chat": 0, "email": 1, "webhook": 0},
             ["k2"],
         )
+
+
+class TestSlowMeasures:
+    def test_nondeterminism_is_counted_from_history(self) -> None:
+        """A workflow task failed on nondeterminism is counted by its cause; a timed-out one
+        apart."""
+        started = HistoryEvent(event_type=E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED)
+        started.workflow_execution_started_event_attributes.input.payloads.add(
+            data=json.dumps({"breach": 10.0}).encode()
+        )
+        failed = HistoryEvent(event_type=E.EVENT_TYPE_WORKFLOW_TASK_FAILED)
+        failed.workflow_task_failed_event_attributes.cause = (
+            WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR
+        )
+        timed_out = HistoryEvent(event_type=E.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT)
+        f = fate("w", [started, failed, failed, timed_out], baseline=True)
+        assert (f.nondeterministic, f.task_timeouts) == (2, 1)
+
+    def test_a_key_names_its_group(self) -> None:
+        """The group letter is read from the ticket's workflow id at the key's start."""
+        assert group_of("ticket-FR-0123456789ab/e3/0-breach-email") == "R"
+        assert group_of("ticket-CH-0123456789ab") == "H"
+        assert group_of("something-else") is None
+
+    def test_a_warning_counts_only_before_the_breach(self) -> None:
+        """A ticket warned before its breach is warned; one whose breach came first is not."""
+
+        def sla(kind: str, **data: object) -> dict[str, object]:
+            return {"kind": "sla", "data": {"sla": kind, "target": "resolution", **data}}
+
+        warned = record([sla("warning"), sla("breach"), sla("level", late_ms=120)])
+        skipped = record([sla("breach"), sla("warning"), sla("level", late_ms=80)])
+        assert (warned.warned, warned.late_ms) == (True, 120)
+        assert (skipped.warned, skipped.breached) == (False, True)
+
+    def test_group_lateness_against_control(self) -> None:
+        """Each group's p99 is compared with the control group's."""
+        groups = group_lateness({"H": [0.1, 0.2], "R": [0.3, 1.5]}, "H")
+        assert groups["H"].p99_over_control_s == 0
+        assert groups["R"].p99_over_control_s == pytest.approx(1.3)
+
+    def test_resends_by_reason(self) -> None:
+        """A copy after an unconfirmed one is rightly sent; after a confirmed one, a crash
+        within the attempt's reach explains it, and nothing else does."""
+        arrivals = [
+            Arrival("held", 1.0, accepted=True, confirmed=False),
+            Arrival("held", 9.0, accepted=True, confirmed=True),
+            Arrival("crash", 1.0, accepted=True, confirmed=True),
+            Arrival("crash", 20.0, accepted=True, confirmed=True),
+            Arrival("again", 50.0, accepted=True, confirmed=True),
+            Arrival("again", 51.0, accepted=True, confirmed=True),
+            Arrival("refused", 60.0, accepted=False),
+        ]
+        r = resends(arrivals, [(10.0, 15.0)], reach=30.0)
+        assert (r.unconfirmed, r.after_crash, r.unexplained) == (1, 1, 1)
+        assert r.unexplained_keys == ["again"]

@@ -14,6 +14,9 @@ import pytest
 import yaml
 
 from tierflow.activities import Settings
+from tierflow.encryption import KEY_ID_ENV, KEYS_ENV
+from tierflow.identity import IdentitySettings
+from tierflow.server_limits import DYNAMIC_CONFIG
 from tierflow.worker import WorkerSettings
 from tierflow.workflows import search_attributes
 
@@ -64,12 +67,15 @@ class TestComposeFile:
         depends = services["temporal"]["depends_on"]["temporal-schema"]
         assert depends == {"condition": "service_completed_successfully"}
 
-    def test_only_the_ui_is_published_and_only_on_loopback(self) -> None:
+    def test_only_the_ui_and_the_api_are_published_and_only_on_loopback(self) -> None:
         """The frontend is not published (whoever reaches it acts on every ticket); the UI
-        listens on the host's loopback only."""
+        and the (authenticated) API listen on the host's loopback only."""
         services = compose()["services"]
         published = {name: s["ports"] for name, s in services.items() if "ports" in s}
-        assert published == {"temporal-ui": ["127.0.0.1:8080:8080"]}
+        assert published == {
+            "temporal-ui": ["127.0.0.1:8080:8080"],
+            "api": ["127.0.0.1:8000:8000"],
+        }
 
     def test_setup_creates_the_search_attributes_the_code_defines(self) -> None:
         """The one-shot setup step registers exactly Tierflow's attributes, with their types."""
@@ -86,12 +92,16 @@ class TestComposeFile:
         for name, value in channels.items():
             assert value is None or (str(value).strip() and ":-}" not in str(value)), name
 
-    def test_worker_passes_only_settings_the_worker_reads(self) -> None:
-        """Every TIERFLOW_ variable of the worker names a setting (a typo would be ignored)."""
-        environment = compose()["services"]["worker"]["environment"]
+    @pytest.mark.parametrize("service", ["worker", "api"])
+    def test_services_pass_only_settings_they_read(self, service: str) -> None:
+        """Every TIERFLOW_ variable of the worker and the API names a setting (a typo would be
+        ignored)."""
+        environment = compose()["services"][service]["environment"]
         known = {f"TIERFLOW_{name.upper()}" for name in Settings.model_fields}
         known |= {f"TIERFLOW_{name.upper()}" for name in WorkerSettings.model_fields}
+        known |= {f"TIERFLOW_{name.upper()}" for name in IdentitySettings.model_fields}
         known |= {"TIERFLOW_TEMPORAL_ADDRESS", "TIERFLOW_NAMESPACE", "TIERFLOW_TASK_QUEUE"}
+        known |= {KEYS_ENV, KEY_ID_ENV, "TIERFLOW_CODEC_CORS_ORIGINS"}
         assert {k for k in environment if k.startswith("TIERFLOW_")} <= known
 
     def test_worker_serves_metrics_on_the_stack_network(self) -> None:
@@ -104,3 +114,96 @@ class TestComposeFile:
         assert host == "0.0.0.0"
         assert worker["expose"] == [port]
         assert "ports" not in worker
+
+
+REQUIRED = ("POSTGRES_USER", "POSTGRES_PASSWORD", "ENCRYPTION_KEYS_FILE", "API_KEYS_FILE")
+_REFERENCE = re.compile(r"\$\{(\w+)(?::\?([^}]*))?\}")
+
+
+def interpolate(value: Any, env: dict[str, str]) -> Any:
+    """Compose's interpolation of ``${VAR}`` and ``${VAR:?message}`` (an unset or empty VAR
+    with ``:?`` stops compose with the message), over the whole parsed file."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, env) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def one(match: re.Match[str]) -> str:
+        name, message = match.group(1), match.group(2)
+        if message is not None and not env.get(name):
+            raise ValueError(f"required variable {name} is missing a value: {message}")
+        return env.get(name, "")
+
+    return _REFERENCE.sub(one, value.replace("$$", "\0")).replace("\0", "$$")
+
+
+class TestNothingInClearOrOpen:
+    """The shipped stack encrypts customer data, takes its database credentials from required
+    variables, and its UI (which has no login) cannot act on tickets."""
+
+    @pytest.mark.parametrize("missing", REQUIRED)
+    def test_the_stack_does_not_start_without_its_secrets(self, missing: str) -> None:
+        """Each of the four values is required: without it compose stops, naming it."""
+        env = {name: "x" for name in REQUIRED if name != missing}
+        with pytest.raises(ValueError, match=f"required variable {missing} "):
+            interpolate(compose(), env)
+        assert "${" not in json.dumps(interpolate(compose(), dict.fromkeys(REQUIRED, "x")))
+
+    @pytest.mark.parametrize("service", ["worker", "api"])
+    def test_customer_data_is_encrypted(self, service: str) -> None:
+        """The worker and the API (codec server) read the required key file, mounted as a
+        secret; nothing reaches Temporal in clear."""
+        stack = compose()
+        spec = stack["services"][service]
+        assert spec["environment"][KEYS_ENV] == "/run/secrets/encryption-keys"
+        assert "encryption-keys" in spec["secrets"]
+        assert stack["secrets"]["encryption-keys"]["file"].startswith("${ENCRYPTION_KEYS_FILE:?")
+
+    def test_the_api_authenticates_its_callers(self) -> None:
+        """The API reads a required keys file and never runs with --insecure-no-auth."""
+        stack = compose()
+        api = stack["services"]["api"]
+        assert api["environment"]["TIERFLOW_API_KEYS_FILE"] == "/run/secrets/api-keys"
+        assert stack["secrets"]["api-keys"]["file"].startswith("${API_KEYS_FILE:?")
+        assert "--insecure-no-auth" not in api["command"]
+
+    def test_the_ui_cannot_act(self) -> None:
+        """Without a login, the UI only reads: its write actions (terminate, signal, reset,
+        cancel, batch) are off."""
+        ui = compose()["services"]["temporal-ui"]
+        assert ui["environment"]["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
+        assert all(port.startswith("127.0.0.1:") for port in ui["ports"])
+
+    def test_database_credentials_come_from_required_variables(self) -> None:
+        """No fixed user or password: every credential of PostgreSQL, the schema tool and the
+        server is the required POSTGRES_USER / POSTGRES_PASSWORD."""
+        services = compose()["services"]
+        credentials = {
+            ("postgresql", "POSTGRES_USER"): "POSTGRES_USER",
+            ("postgresql", "POSTGRES_PASSWORD"): "POSTGRES_PASSWORD",
+            ("temporal-schema", "SQL_USER"): "POSTGRES_USER",
+            ("temporal-schema", "SQL_PASSWORD"): "POSTGRES_PASSWORD",
+            ("temporal", "POSTGRES_USER"): "POSTGRES_USER",
+            ("temporal", "POSTGRES_PWD"): "POSTGRES_PASSWORD",
+            ("temporal", "POSTGRES_VISIBILITY_USER"): "POSTGRES_USER",
+            ("temporal", "POSTGRES_VISIBILITY_PWD"): "POSTGRES_PASSWORD",
+        }
+        for (service, key), variable in credentials.items():
+            value = services[service]["environment"][key]
+            assert value.startswith(f"${{{variable}:?"), (service, key, value)
+        schema = " ".join(services["temporal-schema"]["command"])
+        assert "-u temporal " not in schema
+        assert schema.count('-u "$$SQL_USER"') == 5
+
+    def test_the_server_runs_with_tierflows_limits(self) -> None:
+        """The server reads the dynamic-config file mounted from deploy/, and that file holds
+        exactly the limits every other Tierflow server starts with (tierflow/server_limits.py)."""
+        temporal = compose()["services"]["temporal"]
+        path = temporal["environment"]["DYNAMIC_CONFIG_FILE_PATH"]
+        mounts = {m.split(":")[1]: m.split(":")[0] for m in temporal["volumes"]}
+        source = ROOT / mounts[path]
+        settings = yaml.safe_load(source.read_text())
+        assert {key: values[0]["value"] for key, values in settings.items()} == DYNAMIC_CONFIG
+        assert all(values[0]["constraints"] == {} for values in settings.values())

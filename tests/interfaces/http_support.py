@@ -47,15 +47,19 @@ def known_identities() -> Identities:
 
 @asynccontextmanager
 async def serving(
-    tickets: TicketClient, *, port: int | None = None, **app_options: Any
+    tickets: TicketClient,
+    *,
+    port: int | None = None,
+    log_level: str = "warning",
+    **app_options: Any,
 ) -> AsyncIterator[str]:
     """The API served by uvicorn on loopback (``port``, else a free one), on this event loop;
     yields its URL. It knows :data:`KEYS` unless ``app_options`` say otherwise
-    (``create_app``'s keywords)."""
+    (``create_app``'s keywords); ``log_level="info"`` turns uvicorn's access log on."""
     port = port or free_port()
     options = app_options or {"identities": known_identities()}
     config = uvicorn.Config(
-        create_app(tickets, **options), host="127.0.0.1", port=port, log_level="warning"
+        create_app(tickets, **options), host="127.0.0.1", port=port, log_level=log_level
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -48,11 +49,13 @@ from tierflow.identity import (
     IdentitySettings,
     JwtVerifier,
     Principal,
+    key_line,
 )
 
 ISSUER = "https://idp.example.com/"
 AUDIENCE = "tierflow"
 SECRET = b"0123456789abcdef0123456789abcdef-hs256"  # 38 bytes: at least HS256's 32
+QUERY_KEY = "tfk_query-key-Xo90bZ"
 
 
 @pytest.fixture(autouse=True)
@@ -268,6 +271,85 @@ class TestPublishedKeys:
         """A JWKS fetched over plain http from another host could be replaced on the way."""
         with pytest.raises(IdentityConfigError, match="https"):
             JwtVerifier(issuer=ISSUER, audience=AUDIENCE, jwks_url="http://idp.example.com/jwks")
+
+
+class TestIdentityEdges:
+    """A credential names its principal exactly, in canonical form, with numeric times; and
+    a credential put in the query is refused without reaching the access log."""
+
+    @pytest_asyncio.fixture
+    async def url(self, idle: TicketClient, tmp_path: Path) -> AsyncIterator[str]:
+        secret_file = tmp_path / "jwt-secret"
+        secret_file.write_bytes(SECRET)
+        settings = IdentitySettings(
+            jwt_secret_file=secret_file,
+            jwt_issuer=ISSUER,
+            jwt_audience=AUDIENCE,
+            api_keys_file=tmp_path / "api-keys",
+        )
+        (tmp_path / "api-keys").write_text(f"{key_line(QUERY_KEY, 'crm', service=True)}\n")
+        async with serving(idle, identities=settings, log_level="info") as url:
+            yield url
+
+    async def test_a_look_alike_subject_is_not_that_person(self, url: str) -> None:
+        """A subject that reads like a supervisor's name but is not exactly it is refused
+        (401, saying why), never taken for the supervisor."""
+        look_alikes = {
+            "Riley\u200bChen": "zero-width",  # zero-width space
+            "Riley\u2060Chen": "zero-width",  # word joiner
+            "Riley\u202eChen": "zero-width",  # right-to-left override
+            "Riley\tChen": "zero-width",  # a control character
+            "Riley\u00a0Chen": "canonical form",  # no-break space
+            "Riley  Chen": "canonical form",
+            " Riley Chen": "canonical form",
+            "\uff32iley Chen": "canonical form",  # a full-width R
+        }
+        for sub, why in look_alikes.items():
+            response = await me(url, jwt.encode(claims(sub=sub), SECRET, "HS256"))
+            assert response.status_code == 401, (sub, response.text)
+            assert why in response.json()["detail"], sub
+        exact = await me(url, jwt.encode(claims(sub="Riley Chen"), SECRET, "HS256"))
+        assert exact.json()["name"] == "Riley Chen"
+
+    async def test_times_must_be_numbers(self, url: str) -> None:
+        """exp, nbf and iat given as strings (or anything but a finite number) are refused."""
+        for claim in ("exp", "nbf", "iat"):
+            for value in ("9999999999", "0", True, [1], {"t": 1}, float("inf")):
+                token = jwt.encode(claims(**{claim: value}), SECRET, "HS256")
+                response = await me(url, token)
+                assert response.status_code == 401, (claim, value, response.text)
+
+    async def test_a_key_in_the_query_never_reaches_the_access_log(self, url: str) -> None:
+        """`?api_key=` is refused (401) and the access log shows the request without it."""
+        lines: list[str] = []
+
+        class Keep(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                lines.append(record.getMessage())
+
+        handler = Keep()
+        access = logging.getLogger("uvicorn.access")
+        access.addHandler(handler)
+        try:
+            async with httpx.AsyncClient(base_url=url) as http:
+                refused = await http.get("/me", params={"api_key": QUERY_KEY, "limit": "5"})
+                await http.get("/me", params={"access_token": QUERY_KEY}, headers=bearer(QUERY_KEY))
+        finally:
+            access.removeHandler(handler)
+
+        assert refused.status_code == 401
+        assert any("/me?api_key=<redacted>&limit=<redacted>" in line for line in lines), lines
+        assert not any(QUERY_KEY in line for line in lines), lines
+
+    def test_a_keys_file_name_must_be_canonical(self) -> None:
+        """A keys-file name with a non-breaking space or a zero-width character stops the API
+        at start, naming the line; `tierflow api-keys new` refuses to write one."""
+        for name in ("Riley\u00a0Chen", "Riley\u200bChen", "Riley  Chen"):
+            line = f"sha256:{'0' * 64} '{name}'"
+            with pytest.raises(IdentityConfigError, match="line 1: the name"):
+                ApiKeys.parse(line)
+            with pytest.raises(IdentityConfigError, match="the name"):
+                key_line("k", name)
 
 
 class TestApiKeys:

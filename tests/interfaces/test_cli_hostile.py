@@ -10,6 +10,7 @@ import json
 import os
 import random
 import signal
+import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -23,9 +24,11 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from typer.testing import CliRunner, Result
 
+from tests.interfaces.conftest import CLI_ACTOR
 from tests.interfaces.support import settle
 from tests.workflows.support import fast_policy, ticket, wait_for
 from tierflow.cli import app
+from tierflow.cli.render import shown
 from tierflow.client import TicketClient, workflow_id_for
 from tierflow.statemachine.inputs import MAX_FILE_BYTES
 
@@ -475,3 +478,85 @@ def test_policy_check_of_a_near_limit_file_lists_few_problems(tmp_path: Path) ->
     check_refused(case, result.exit_code, result.stdout, result.stderr)
     assert "40000 problems" in result.stderr
     assert "… and 39980 more" in result.stderr
+
+
+class TestCustomerTextOnTheTerminal:
+    async def test_markup_and_escapes_in_ticket_text_are_printed_as_text(
+        self, tickets: TicketClient, address: str, task_queue: str
+    ) -> None:
+        """A subject and an agent's note written as rich markup (colours, an OSC 8 hyperlink)
+        are printed as the literal text by `ticket show`, `ticket timeline` and `tickets list`,
+        on a terminal that takes colours: no hyperlink and no colour of the customer's choosing.
+        """
+        subject = "Help [red]now[/red] [link=https://evil.example]click[/link]"
+        t = ticket(subject)
+        await tickets.open(t, fast_policy(resolution="1h", warning_fraction=0.9))
+        await wait_for(tickets, t.id, lambda s: s.state == "tier1")
+        await tickets.note(t.id, {"actor": CLI_ACTOR, "text": subject})
+        await settle(lambda: tickets.list(task_queue=task_queue), expected=1)
+        on = ("--address", address, "--task-queue", task_queue)
+        terminal = {"FORCE_COLOR": "1", "TERM": "xterm-256color", "COLUMNS": "400"}
+        commands = [("ticket", "show", t.id), ("ticket", "timeline", t.id), ("tickets", "list")]
+        results = [await run_script(*on, *args, env=terminal) for args in commands]
+        for args, (code, out, err) in zip(commands, results, strict=True):
+            assert (code, err) == (0, ""), (args, err)
+            assert "\x1b[" in out, "the terminal takes colours: the CLI's own styles show"
+            assert "\x1b]8;" not in out, (args, out)  # no OSC 8 hyperlink
+            # No red of the customer's choosing (the list's own styles may mark other
+            # tickets of the shared test server).
+            assert "\x1b[31mnow" not in out, (args, out)
+            if args[0] == "ticket":
+                assert "\x1b[31m" not in out, (args, out)
+            # The list shows the ticket's UI summary, whose Markdown is escaped (`\[`).
+            assert subject in out.replace("\\", ""), (args, out)
+
+    def test_escape_sequences_and_markup_are_neutralised(self) -> None:
+        """`shown`, the one helper every CLI output path uses: OSC 8 links, colours (7-bit and
+        C1), bidi overrides and line breaks become spaces; rich markup is escaped."""
+        text = "\x1b]8;;https://e\x07x\x1b]8;;\x07 \x1b[31mred\x1b[0m [b]b[/b] \x9b31mc\u202e\nz"
+
+        assert shown(text) == "x red \\[b]b\\[/b] c  z"
+
+
+def test_policy_check_refuses_what_is_not_a_regular_file(tmp_path: Path) -> None:
+    """A FIFO (which would block a reader for ever) and a device (which never ends) are each
+    one error line, at once, exit 1; so is a key file that is a FIFO."""
+    fifo = tmp_path / "policy.fifo"
+    os.mkfifo(fifo)
+    cases = [
+        ("policy", "check", str(fifo)),
+        ("policy", "check", "/dev/zero"),
+    ]
+    for args in cases:
+        done = subprocess.run(
+            [str(TIERFLOW), *args], capture_output=True, text=True, timeout=30, check=False
+        )
+        assert done.returncode == 1, (args, done.stderr)
+        assert "not a regular file" in done.stderr, (args, done.stderr)
+        assert done.stderr.count("\n") == 1, (args, done.stderr)
+    keys = subprocess.run(
+        [str(TIERFLOW), "keys", "check"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, "TIERFLOW_ENCRYPTION_KEYS": str(fifo)},
+    )
+    assert (keys.returncode, "not a regular file" in keys.stderr) == (1, True), keys.stderr
+
+
+def test_insecure_no_auth_serves_loopback_only() -> None:
+    """`tierflow api --insecure-no-auth` on any interface but loopback is refused at once
+    (exit 2, one line); it never starts serving everyone."""
+    for host in ("0.0.0.0", "api.example.com"):
+        done = subprocess.run(
+            [str(TIERFLOW), "api", "--insecure-no-auth", "--host", host, "--port", "0"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            env={k: v for k, v in os.environ.items() if not k.startswith("TIERFLOW_")},
+        )
+        assert done.returncode == 2, (host, done.stderr)
+        assert "loopback" in done.stderr, done.stderr
+        assert done.stderr.count("\n") == 1, done.stderr

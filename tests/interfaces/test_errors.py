@@ -8,16 +8,22 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import pytest_asyncio
+from google.protobuf.any_pb2 import Any as AnyProto
+from google.rpc.status_pb2 import Status
 from structlog.testing import capture_logs
-from temporalio.client import Client
+from temporalio.api.enums.v1 import WorkflowTaskFailedCause
+from temporalio.api.errordetails.v1 import WorkflowNotReadyFailure
+from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from tests.interfaces.http_support import AUTH, serving
+from tierflow._unready import cause_name
 from tierflow.client import TicketClient
 from tierflow.errors import (
     InvalidInput,
     TemporalUnavailable,
     TicketNotFound,
+    TicketNotReady,
     UnexpectedError,
     rpc_error,
     translated,
@@ -25,6 +31,20 @@ from tierflow.errors import (
 from tierflow.workflows.messages import TicketStatus
 
 SECRET = "customer secret 4111-1111"
+CLOSED_REASON = "a worker cannot replay its history (nondeterminism error)"
+
+
+def _not_ready_rpc() -> RPCError:
+    """The server's refusal of an update while the workflow task is failing, as gRPC sends
+    it: FAILED_PRECONDITION with a WorkflowNotReadyFailure detail."""
+    detail = AnyProto()
+    detail.Pack(WorkflowNotReadyFailure())
+    status = Status(
+        code=RPCStatusCode.FAILED_PRECONDITION,
+        message="Unable to perform workflow execution update due to Workflow Task in failed state.",
+        details=[detail],
+    )
+    return RPCError(status.message, RPCStatusCode.FAILED_PRECONDITION, status.SerializeToString())
 
 
 class TestTranslation:
@@ -46,6 +66,47 @@ class TestTranslation:
         assert isinstance(err, expected)
         assert message not in str(err)
         assert "T-1" in str(err)
+
+    def test_workflow_task_in_failed_state_is_not_ready(self) -> None:
+        """Temporal's passing "workflow task in failed state" is retry-later, not a bug."""
+        err = rpc_error("T-1", "note", _not_ready_rpc())
+        assert isinstance(err, TicketNotReady)
+        assert str(err) == (
+            "ticket 'T-1' cannot take 'note' now: its workflow task is failing; nothing was "
+            "written; retry later"
+        )
+
+    def test_a_failed_replay_is_not_ready_without_the_workflow_text(self) -> None:
+        """A worker's failed answer names the kind of failure, never its text."""
+        text = f"[TMPRL1100] Nondeterminism error: {SECRET}"
+        with pytest.raises(TicketNotReady) as caught, translated("T-1", "status"):
+            raise WorkflowQueryFailedError(text)
+        assert str(caught.value) == f"ticket 'T-1' cannot be read now: {CLOSED_REASON}; retry later"
+        with pytest.raises(TicketNotReady) as other, translated("T-1", "status"):
+            raise WorkflowQueryFailedError(f"ValueError: {SECRET}")
+        assert SECRET not in str(other.value)
+        assert other.value.reason == "a worker failed replaying it or answering the query"
+
+    @pytest.mark.parametrize(
+        ("cause", "words"),
+        [
+            (
+                WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR,
+                "nondeterminism error",
+            ),
+            (
+                WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+                "the workflow code raised an error",
+            ),
+            (
+                WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_FORCE_CLOSE_COMMAND,
+                "force close command",
+            ),
+            (9999, "failure"),
+        ],
+    )
+    def test_causes_in_words(self, cause: int, words: str) -> None:
+        assert cause_name(cause) == words
 
     def test_anything_else_is_unexpected_with_its_cause_chained(self) -> None:
         """A stray exception becomes UnexpectedError; its message is not repeated."""

@@ -4,16 +4,26 @@ file's format, and the converter every Tierflow client gets."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DefaultFailureConverterWithEncodedAttributes
+from temporalio.client import ClientConfig
+from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
+from temporalio.converter import (
+    ActivitySerializationContext,
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    WorkflowSerializationContext,
+)
 
+from tests.workflows.support import quiet_activities
 from tierflow.connect import ConnectionConfigError, data_converter
 from tierflow.encryption import (
     ENCODING,
@@ -21,11 +31,15 @@ from tierflow.encryption import (
     DecryptionError,
     EncryptionCodec,
     EncryptionConfigError,
+    QuarantinePayloadConverter,
+    UndecodablePayloadError,
     codec_from_env,
     load_keys,
     new_key,
     parse_keys,
 )
+from tierflow.plugin import TierflowPlugin
+from tierflow.workflows.messages import CustomerReply, TicketStatus
 
 K1 = bytes(range(32))
 K2 = bytes(range(32, 64))
@@ -201,10 +215,91 @@ class TestDataConverter:
         path.write_text(f"k1: {new_key()}\n")
         converter = data_converter({"TIERFLOW_ENCRYPTION_KEYS": str(path)})
         assert isinstance(converter.payload_codec, EncryptionCodec)
-        assert converter.payload_converter_class is pydantic_data_converter.payload_converter_class
+        assert issubclass(converter.payload_converter_class, PydanticPayloadConverter)
+        assert converter.payload_converter_class is QuarantinePayloadConverter
         assert isinstance(converter.failure_converter, DefaultFailureConverterWithEncodedAttributes)
 
     def test_a_bad_key_file_is_a_configuration_error(self, tmp_path: Path) -> None:
         (tmp_path / "keys").write_text("k1: no*pe\n")
         with pytest.raises(ConnectionConfigError, match="not base64"):
             data_converter({"TIERFLOW_ENCRYPTION_KEYS": str(tmp_path / "keys")})
+
+
+WORKFLOW = WorkflowSerializationContext(namespace="default", workflow_id="ticket-T-1")
+ACTIVITY = ActivitySerializationContext(
+    namespace="default",
+    workflow_id="ticket-T-1",
+    workflow_type="tierflow.Ticket",
+    activity_type="tierflow.dispatch_effects",
+    activity_task_queue="q",
+    activity_id="1",
+    is_local=False,
+)
+
+
+def garbage(key_id: str = "k1") -> Payload:
+    """What a raw caller can send: says it is encrypted, is not."""
+    return Payload(
+        metadata={"encoding": ENCODING, KEY_ID_METADATA: key_id.encode()}, data=b"\x00" * 40
+    )
+
+
+class TestQuarantine:
+    async def test_for_a_workflow_a_payload_no_key_opens_becomes_a_stand_in(self) -> None:
+        """Decoding a workflow's payloads, garbage, an unknown key id and a truncated payload
+        each become the stand-in, naming the reason and no key; good payloads decode."""
+        codec = EncryptionCodec({"k1": K1}).with_context(WORKFLOW)
+        [sealed] = await EncryptionCodec({"k1": K1}).encode([plain("fine")])
+        short = Payload(metadata=dict(garbage().metadata), data=b"short")
+        decoded = await codec.decode([garbage(), garbage("k9"), short, sealed])
+        assert decoded[3] == plain("fine")
+        reasons = [json.loads(p.data)["tierflow_undecodable"] for p in decoded[:3]]
+        assert "fails authentication" in reasons[0]
+        assert "unknown encryption key id 'k9'" in reasons[1]
+        assert "fails authentication" in reasons[2]
+        assert not any(base64.b64encode(K1).decode() in r for r in reasons)
+
+    async def test_elsewhere_it_stays_an_error(self) -> None:
+        """Activity inputs and results, and the codec server (no context), never quarantine."""
+        codec = EncryptionCodec({"k1": K1})
+        for this in (
+            codec,
+            codec.with_context(ACTIVITY),
+            codec.with_context(WORKFLOW).with_context(ACTIVITY),
+        ):
+            with pytest.raises(DecryptionError, match="fails authentication"):
+                await this.decode([garbage()])
+
+    async def test_a_stand_in_reaches_only_untyped_receivers(self) -> None:
+        """A signal handler (untyped) gets the stand-in and its message model refuses it as
+        ``undecodable``; the ticket's input, an update's or a query's model gets the
+        decryption error instead, naming the key id."""
+        converter = dataclasses.replace(
+            pydantic_data_converter,
+            payload_converter_class=QuarantinePayloadConverter,
+            payload_codec=EncryptionCodec({"k1": K1}),
+        ).with_context(WORKFLOW)
+        [as_any] = await converter.decode([garbage("k9")], [Any])
+        with pytest.raises(ValidationError) as caught:
+            CustomerReply.model_validate(as_any)
+        assert [e["type"] for e in caught.value.errors()] == ["undecodable"]
+        with pytest.raises(UndecodablePayloadError, match="unknown encryption key id 'k9'"):
+            await converter.decode([garbage("k9")], [TicketStatus])
+
+    def test_the_plugin_gives_an_encrypting_client_the_quarantine_converter(self) -> None:
+        """A host that sets Tierflow's codec on a plain pydantic (or default) converter gets
+        the converter that refuses stand-ins; a host's own pydantic converter is kept."""
+        codec = EncryptionCodec({"k1": K1})
+        plugin = TierflowPlugin(activities=quiet_activities())
+        for carried in (
+            dataclasses.replace(pydantic_data_converter, payload_codec=codec),
+            DataConverter(payload_codec=codec),
+        ):
+            made = plugin.configure_client(ClientConfig(data_converter=carried))["data_converter"]
+            assert made.payload_converter_class is QuarantinePayloadConverter
+        assert (
+            plugin.configure_client(ClientConfig(data_converter=pydantic_data_converter))[
+                "data_converter"
+            ]
+            is pydantic_data_converter
+        )

@@ -13,7 +13,14 @@ from typer.testing import CliRunner
 from tests.privacy.support import identities_for
 from tierflow.api import create_app
 from tierflow.cli import app as cli_app
-from tierflow.encryption import EncryptionCodec, EncryptionConfigError, load_keys, new_key
+from tierflow.encryption import (
+    EncryptionCodec,
+    EncryptionConfigError,
+    codec_from_env,
+    load_keys,
+    new_key,
+    parse_keys,
+)
 
 KEY = base64.b64decode(new_key())
 
@@ -117,3 +124,41 @@ class TestKeysCommand:
         )
         assert checked.exit_code == 0
         assert "2 key(s): 2026-01, 2026-07" in " ".join(checked.output.split())
+
+    def test_without_a_file_the_live_key_file_is_untouched(self, tmp_path: Path) -> None:
+        """`keys new ID` with TIERFLOW_ENCRYPTION_KEYS set writes the new line to stdout; the
+        live file keeps its bytes and still loads, and the command line still works."""
+        live = tmp_path / "keys.txt"
+        runner = CliRunner()
+        assert runner.invoke(cli_app, ["keys", "new", "2026-01", str(live)]).exit_code == 0
+        before = live.read_bytes()
+        env = {"TIERFLOW_ENCRYPTION_KEYS": str(live), "TIERFLOW_ENCRYPTION_KEY_ID": ""}
+
+        made = runner.invoke(cli_app, ["keys", "new", "2027-05"], env=env)
+
+        assert made.exit_code == 0, made.output
+        assert live.read_bytes() == before
+        assert codec_from_env(env) is not None  # the live file still loads, one key
+        assert list(parse_keys(made.stdout)) == ["2027-05"]
+        taken = runner.invoke(cli_app, ["keys", "new", "2026-01"], env=env)
+        assert taken.exit_code == 1
+        assert "already has a key '2026-01'" in taken.output
+
+    def test_a_second_key_in_the_live_file_needs_the_key_id_first(self, tmp_path: Path) -> None:
+        """Naming the live file itself is refused while no TIERFLOW_ENCRYPTION_KEY_ID says
+        which key encrypts (it would stop loading); with it set, the key is added."""
+        live = tmp_path / "keys.txt"
+        runner = CliRunner()
+        assert runner.invoke(cli_app, ["keys", "new", "2026-01", str(live)]).exit_code == 0
+        before = live.read_bytes()
+        env = {"TIERFLOW_ENCRYPTION_KEYS": str(live), "TIERFLOW_ENCRYPTION_KEY_ID": ""}
+
+        refused = runner.invoke(cli_app, ["keys", "new", "2027-05", str(live)], env=env)
+
+        assert refused.exit_code == 1
+        assert "TIERFLOW_ENCRYPTION_KEY_ID" in refused.output
+        assert live.read_bytes() == before
+        env["TIERFLOW_ENCRYPTION_KEY_ID"] = "2026-01"
+        added = runner.invoke(cli_app, ["keys", "new", "2027-05", str(live)], env=env)
+        assert added.exit_code == 0, added.output
+        assert codec_from_env(env) is not None

@@ -13,11 +13,15 @@ from tierflow.statemachine import UnknownTarget, default_policy, policy_from_dat
 from tierflow.statemachine.text import (
     NOTE_MAX,
     Name,
+    NotCanonicalError,
     Note,
     Subject,
+    canonical_name,
     clean_text,
     excerpt,
+    name_key,
     one_line,
+    require_canonical,
 )
 from tierflow.statemachine.ticket import Ticket
 from tierflow.workflows.messages import AddNote, Assign, CustomerReply
@@ -137,3 +141,39 @@ class TestPolicyNames:
         with pytest.raises(UnknownTarget) as caught:
             default_policy().recipient("x" * 200)
         assert "x" * 61 not in str(caught.value)
+
+
+class TestCanonicalNames:
+    """Names are compared in one canonical form: NFKC, single spaces, nothing invisible."""
+
+    def test_the_canonical_form(self) -> None:
+        """No-break and ideographic spaces, runs of spaces, full-width letters: one form."""
+        assert canonical_name("  Riley\u00a0\u3000 \uff23hen ") == "Riley Chen"
+
+    @pytest.mark.parametrize(
+        "char", ["\u200b", "\u2060", "\u202e", "\ufeff", "\x00", "\t", "\u2028"]
+    )
+    def test_invisible_characters_are_refused_not_stripped(self, char: str) -> None:
+        """A control, format or zero-width character is an error, never silently dropped."""
+        with pytest.raises(NotCanonicalError, match="zero-width"):
+            canonical_name(f"Riley{char}Chen")
+
+    def test_credentials_must_already_be_canonical(self) -> None:
+        """require_canonical refuses what canonical_name would change."""
+        assert require_canonical("Riley Chen") == "Riley Chen"
+        for near in ("Riley\u00a0Chen", "Riley  Chen", "Riley Chen ", "\uff32iley Chen"):
+            with pytest.raises(NotCanonicalError, match="canonical form"):
+                require_canonical(near)
+
+    def test_policy_names_are_canonicalised_leniently(self) -> None:
+        """An older policy's names with odd spacing or invisible characters still load, in
+        the canonical form credentials must match."""
+        data = default_policy().model_dump(mode="json")
+        data["recipients"][0]["name"] = "Dana\u00a0 Fox\u200b"
+        data["permissions"]["services"] = [{"name": "crm\u00a0 bot", "may_act_for": ["agent"]}]
+
+        policy = policy_from_data(data, "<older policy>")
+
+        assert policy.recipients[0].name == "Dana Fox"
+        assert policy.permissions.services[0].name == "crm bot"
+        assert name_key("Dana\u200bFox") == "DanaFox"

@@ -179,8 +179,7 @@ async def _ends_while_delivering(
     """The closing's sync to the host fails, and the owner's "deliveries failing" email is
     still on its way (a slow relay that then refuses it) when an operator's retry delivers the
     sync: the ticket's last deliveries hand back a failure after nothing was failing, and it
-    sends and retries that too before it ends (drain-before-closing, where the effects
-    activity is a regular one; on local effects the email is refused before the retry)."""
+    sends and retries that too before it ends (drain-before-closing)."""
     t = ticket("Recorded: ends while delivering")
     await tickets.open(t, fast_policy(resolution="600s"))
     await tickets.resolve(t.id, Resolve(actor="Jo Park", resolution="done"))

@@ -24,7 +24,7 @@ from tierflow.workflows.messages import (
 from tierflow.workflows.operations import TicketOperations
 from tierflow.workflows.state import TicketState
 
-from .support import ticket
+from .support import fast_policy, ticket
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -157,3 +157,66 @@ class TestApprovalGate:
             ops.check_escalate(Escalate(actor="Jo Park", tier="tier3", reasons=reasons))
         # One tier up, to tier2 itself, needs none.
         ops.check_escalate(Escalate(actor="Jo Park", tier="tier2", reasons=reasons))
+
+
+class TestLiveWarnings:
+    """A warning is given only while its target still applies (issue 19): a warning falling
+    in the same moment as an escalation away from its tier warns nobody."""
+
+    def coinciding(self) -> TicketOperations:
+        """First response due at 4 s, resolution at 8 s warned at half: the resolution warning
+        falls at the first response's breach, which escalates at once (level after 0 s)."""
+        policy = fast_policy(resolution="8s", first_response="4s", warning_fraction=0.5)
+        ops = TicketOperations(
+            TicketState.opening(OpenTicket(ticket=ticket(), policy=policy), T0), "ticket-test"
+        )
+        ops.open(T0)
+        run_until(ops, T0 + timedelta(seconds=3))  # the first response's own warning at 2 s
+        ops.take_effects()
+        return ops
+
+    def warned(self, ops: TicketOperations) -> list[str]:
+        return [
+            n.subject
+            for batch in ops.take_effects()
+            for n in batch.notifications
+            if n.event == "breach_warning"
+        ]
+
+    def fire(self, ops: TicketOperations, *, live: bool) -> None:
+        due = ops.next_deadline(T0 + timedelta(seconds=3))
+        assert due is not None
+        assert due.at == T0 + timedelta(seconds=4)
+        ops.on_deadline(due, due.at, live_warnings=live)
+
+    def test_a_warning_due_alone_is_given(self) -> None:
+        """The first response's warning at 2 s goes out, naming its deadline."""
+        policy = fast_policy(resolution="8s", first_response="4s", warning_fraction=0.5)
+        ops = TicketOperations(
+            TicketState.opening(OpenTicket(ticket=ticket(), policy=policy), T0), "ticket-test"
+        )
+        ops.open(T0)
+        ops.take_effects()
+        warn = ops.next_deadline(T0)
+        assert warn is not None
+        assert warn.kind == "warning"
+        ops.on_deadline(warn, warn.at, live_warnings=True)
+        assert self.warned(ops)
+        assert any("first_response due soon (tier1)" in e.summary for e in ops.state.timeline)
+
+    def test_a_warning_in_the_moment_its_tier_is_left_is_not_given(self) -> None:
+        """At 4 s the ticket escalates to tier 2; tier 1 is not warned of the resolution
+        deadline it no longer has."""
+        ops = self.coinciding()
+        self.fire(ops, live=True)
+        assert ops.state.tier == "tier2"
+        assert not self.warned(ops)
+        assert not any("resolution due soon" in e.summary for e in ops.state.timeline)
+
+    def test_tickets_from_before_the_rule_replay_as_they_ran(self) -> None:
+        """Without the rule (a ticket replaying from before it) the warning is planned as it
+        was then."""
+        ops = self.coinciding()
+        self.fire(ops, live=False)
+        assert ops.state.tier == "tier2"
+        assert self.warned(ops)

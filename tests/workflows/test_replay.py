@@ -18,17 +18,11 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 import tierflow.workflows
 from tierflow.workflows import LegacyTicketWorkflow, TicketWorkflow
 
-HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
-# Patch ids whose new branch no recording takes yet, and why. Strict: once a recording takes
-# one, the test below fails until it is taken off this list.
-UNRECORDED_PATCHES = {
-    # Reached when a delivery still under way as the last failing item clears then fails.
-    # The ticket's "deliveries failing" message, planned as the closing's delivery fails,
-    # goes out as a local activity within that task, so nothing is under way by the time
-    # an operator's retry clears the failing item. With wake-up effects off local
-    # activities it is: record "ends_while_delivering" then (README, "Changing the workflow").
-    "drain-before-closing": "needs wake-up effects off local activities",
-}
+HISTORY_DIR = Path(__file__).parent.parent / "histories"
+HISTORIES = sorted(HISTORY_DIR.glob("*.json"))
+# Patch ids whose new branch no recording takes yet, each with the reason. Strict: once a
+# recording takes one, the coverage test fails until it is taken off this list.
+UNRECORDED_PATCHES: dict[str, str] = {}
 
 
 @cache
@@ -93,12 +87,27 @@ class TestReplay:
         )
         await replayer.replay_workflow(history)
 
-    def test_recordings_cover_tickets_before_and_after_local_effects(self) -> None:
-        """Tickets recorded before effects ran as local activities (v5) and after (the
-        unprefixed recordings) are both replayed: the older have no local-activity marker."""
+    def test_recordings_cover_tickets_before_during_and_after_local_effects(self) -> None:
+        """Tickets recorded before effects ran as local activities (v5), while they did (v6)
+        and since they are regular activities again (the unprefixed recordings) are all
+        replayed."""
         by_name = {p.stem: p.read_text() for p in HISTORIES}
-        assert "core_local_activity" in by_name["breach_and_follow_up"]
         assert "core_local_activity" not in by_name["v5-breach_and_follow_up"]
+        assert "core_local_activity" in by_name["v6-breach_and_follow_up"]
+        assert "core_local_activity" not in by_name["breach_and_follow_up"]
+
+    def test_a_local_activity_that_timed_out_is_among_the_recordings(self) -> None:
+        """The shape that froze tickets (issue 19): a wake-up's local activity timed out on a
+        slow mail relay; its marker holds a bare timeout, which the SDK replays as
+        TimeoutError rather than ActivityError. Its replay above must pass."""
+        events = json.loads((HISTORY_DIR / "v6-local_effects_timed_out.json").read_text())
+        timed_out = [
+            e
+            for e in events["events"]
+            if e.get("markerRecordedEventAttributes", {}).get("markerName") == "core_local_activity"
+            and "timeoutFailureInfo" in e["markerRecordedEventAttributes"].get("failure", {})
+        ]
+        assert timed_out
 
 
 class TestPatchCoverage:

@@ -2,7 +2,9 @@
 one red line on stderr with a non-zero exit code (never a traceback).
 
 Exit codes: 0 done, 1 refused or failed (bad input, rejected action, unreachable server,
-internal error), 2 bad usage (unknown option, bad option value), 130 interrupted.
+internal error), 2 bad usage (unknown option, bad option value), 75 the ticket cannot answer
+now (its workflow task is failing: :class:`~tierflow.errors.TicketNotReady`; retry later),
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from temporalio.service import RPCError
 from typer import _click  # typer vendors click; its exceptions are not re-exported
 from typer.core import TyperGroup
 
-from tierflow.client import TicketClient, TicketError
+from tierflow.client import TicketBusy, TicketClient, TicketError, TicketNotReady
 from tierflow.config import TemporalSettings
 from tierflow.connect import ServerUnreachableError, address_problem, connect
 from tierflow.statemachine import PolicyError
@@ -36,6 +38,9 @@ T = TypeVar("T")
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
+# The ticket cannot answer now, though Temporal and a worker do (sysexits' EX_TEMPFAIL: "a
+# temporary failure; the user is invited to retry").
+EXIT_NOT_READY = 75
 MAX_MESSAGE = 300  # characters of one error line
 MAX_LISTED = 20  # problems listed under a policy error
 DEBUG_VARIABLE = "TIERFLOW_DEBUG"
@@ -171,6 +176,8 @@ def guarded() -> Iterator[None]:
         yield
     except PolicyError as err:
         fail(policy_summary(err))
+    except (TicketNotReady, TicketBusy) as err:
+        fail(str(err), code=EXIT_NOT_READY)
     except (TicketError, ServerUnreachableError, InputError) as err:
         fail(str(err))
     except ValidationError as err:

@@ -8,9 +8,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tierflow.cli import render
-from tierflow.cli._common import console, err_console, run_with_client
+from tierflow.cli._common import console, err_console, one_line, run_with_client
 from tierflow.client import TicketClient
-from tierflow.report import EscalationReport, build_report, fetch_histories
+from tierflow.report import EscalationReport, build_report, read_histories
 
 
 def report(
@@ -22,6 +22,7 @@ def report(
     """Escalation review: by type, reason, team, tier; SLA compliance; time per tier.
 
     Also breaches by priority. Needs a running worker: it queries every ticket, closed ones too.
+    A ticket that cannot be read is left out of the figures and named with the reason.
     """
 
     async def work(tickets: TicketClient) -> EscalationReport:
@@ -37,12 +38,22 @@ def report(
             transient=True,
         ) as progress:
             task = progress.add_task("tickets", total=len(found))
-            histories = await fetch_histories(
-                tickets, found, progress=lambda: progress.advance(task)
-            )
-        return build_report(histories)
+            reading = await read_histories(tickets, found, progress=lambda: progress.advance(task))
+        return build_report(reading.histories, reading.unreadable)
 
     figures = run_with_client(ctx, work)
+    if figures.unreadable:
+        left_out = len(figures.unreadable)
+        first = figures.unreadable[0]
+        err_console.print(
+            one_line(
+                f"warning: {left_out} ticket(s) could not be read and are left out of the "
+                f"figures (listed as unreadable), e.g. {first.ticket_id}: {first.reason}"
+            ),
+            style="yellow",
+            markup=False,
+            soft_wrap=True,
+        )
     if as_json:
         typer.echo(figures.model_dump_json(indent=2))
         return

@@ -21,6 +21,7 @@ from tierflow.statemachine import (
 from tierflow.statemachine.durations import format_duration
 
 from ._common import console, err_console, fail, one_line, policy_problems
+from .render import plain, shown
 
 policy_app = typer.Typer(help="Check and draw escalation policies.", no_args_is_help=True)
 
@@ -89,16 +90,18 @@ def _duration(value: object) -> str:
 
 def explain(policy: Policy) -> None:
     """Print the policy as a support manager would describe it."""
-    console.print(f"[bold]{policy.name}[/bold] v{policy.version} — valid")
+    console.print(f"[bold]{shown(policy.name)}[/bold] v{shown(policy.version)} — valid")
     tiers = Table(title="tiers")
     for name in ("level", "tier", "label", "teams", "escalating out"):
         tiers.add_column(name)
     for tier in sorted(policy.tiers, key=lambda t: t.level):
         approval = "needs approval" if tier.requires_approval else "free"
         teams = ", ".join(policy.teams_in(tier.name)) or "—"
-        tiers.add_row(str(tier.level), tier.name, tier.label, teams, approval)
+        tiers.add_row(str(tier.level), shown(tier.name), shown(tier.label), shown(teams), approval)
     console.print(tiers)
-    console.print(f"New tickets start in [bold]{policy.default_tier}[/bold] unless a rule says.")
+    console.print(
+        f"New tickets start in [bold]{shown(policy.default_tier)}[/bold] unless a rule says."
+    )
 
     sla = Table(title="SLA targets (business time)")
     for name in ("priority", "first response", "next response", "resolution"):
@@ -119,14 +122,16 @@ def explain(policy: Policy) -> None:
                 for name, value in targets.model_dump().items()
                 if value is not None
             ]
-            console.print(f"  in {tier_name}, {priority.value}: {', '.join(changed)}")
+            console.print(f"  in {shown(tier_name)}, {priority.value}: {', '.join(changed)}")
     warn = round(policy.sla.warning_fraction * 100)
     console.print(f"Agents are warned when {warn}% of a target's time is used.")
 
     console.print("[bold]After a breach[/bold], the escalation ladder:")
     for i, level in enumerate(policy.escalation.levels, start=1):
         actions = ", ".join(a.value.replace("_", " ") for a in level.actions)
-        console.print(f"  {i}. {level.name}, {_duration(level.after)} after the breach: {actions}")
+        console.print(
+            f"  {i}. {shown(level.name)}, {_duration(level.after)} after the breach: {actions}"
+        )
     if policy.escalation.repeat_last:
         console.print(
             f"  then the last step repeats every {_duration(policy.escalation.repeat_every)}"
@@ -134,12 +139,12 @@ def explain(policy: Policy) -> None:
 
     console.print("[bold]Routing rules[/bold], in order:")
     for rule in policy.rules:
-        console.print(f"  - {rule_in_words(rule)}", markup=False)
+        console.print(f"  - {plain(rule_in_words(rule))}", markup=False)
     if not policy.rules:
         console.print("  (none: every ticket starts in the default tier)")
     cal = policy.calendar
     hours = "24x7" if cal.always_open else f"business hours in {cal.timezone}"
-    console.print(f"Clock: {hours}.")
+    console.print(f"Clock: {shown(hours)}.")
     follow = policy.follow_up
     console.print(
         f"Follow-up: {_duration(follow.delay)} after resolution"

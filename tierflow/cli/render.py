@@ -1,16 +1,46 @@
-"""Rich renderings of tickets, timelines, lists and the escalation report."""
+"""Rich renderings of tickets, timelines, lists and the escalation report.
+
+Every piece of text that is not the CLI's own — ticket, customer and agent text, names, policy
+names, a channel's error — goes through :func:`shown` (or :func:`plain` where markup is off)
+before it reaches a terminal: rich would read `[red]` or `[link=…]` in a subject as markup, and
+a terminal obeys escape sequences (colours, OSC 8 hyperlinks, title changes) in raw text.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from tierflow.client import TicketSummary
 from tierflow.report import EscalationReport
 from tierflow.statemachine import format_duration
 from tierflow.workflows.messages import TicketStatus, TimelineEntry
+
+# Terminal escape sequences: OSC (hyperlinks, titles; ended by BEL or ST), CSI (colours,
+# cursor moves), and any other ESC-introduced sequence, 7-bit or as C1 controls.
+_ESCAPE_SEQUENCE = re.compile(
+    r"(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    r"|\x1b[@-Z\\-_]?"
+)
+# What is left of control characters (C0, DEL, C1), line and paragraph separators, and the
+# bidi embedding, override and isolate controls that make text read backwards.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def plain(text: object) -> str:
+    """``text`` without terminal escape sequences or control characters, on one line."""
+    return _CONTROL.sub(" ", _ESCAPE_SEQUENCE.sub("", str(text)))
+
+
+def shown(text: object) -> str:
+    """``text`` fit to print with rich markup on: :func:`plain`, with markup escaped."""
+    return escape(plain(text))
 
 
 def _when(at: datetime | None) -> str:
@@ -28,15 +58,16 @@ def _left(remaining: timedelta | None) -> str:
 
 def status_line(status: TicketStatus) -> str:
     """One line after an action: where the ticket is now."""
-    where = f"{status.tier or '—'}/{status.team or '—'}"
-    owner = status.assignee or "unassigned"
+    where = shown(f"{status.tier or '—'}/{status.team or '—'}")
+    owner = shown(status.assignee or "unassigned")
     flag = " [red]SLA breached[/red]" if status.breached else ""
-    return f"[bold]{status.ticket_id}[/bold]: {status.state} · {where} · {owner}{flag}"
+    state = shown(status.state)
+    return f"[bold]{shown(status.ticket_id)}[/bold]: {state} · {where} · {owner}{flag}"
 
 
 def status_table(status: TicketStatus) -> Table:
     """The whole status as a two-column table, SLA targets last."""
-    table = Table(title=f"{status.ticket_id} — {status.subject}", show_header=False)
+    table = Table(title=shown(f"{status.ticket_id} — {status.subject}"), show_header=False)
     table.add_column(style="bold")
     table.add_column()
     rows = [
@@ -63,18 +94,19 @@ def status_table(status: TicketStatus) -> Table:
         detail = f"due {_when(view.due)} ({_left(view.remaining)})" if view.due else "not running"
         rows.append((f"SLA {view.target}", detail + (f" — {', '.join(flags)}" if flags else "")))
     for key, value in rows:
-        table.add_row(key, value)
+        # The breached flag is the table's own markup; every other value is the ticket's.
+        table.add_row(key, value if key == "breached" else shown(value))
     return table
 
 
 def timeline_table(ticket_id: str, entries: Iterable[TimelineEntry]) -> Table:
-    table = Table(title=f"{ticket_id} timeline")
+    table = Table(title=f"{shown(ticket_id)} timeline")
     table.add_column("at (UTC)", no_wrap=True)
     table.add_column("kind")
     table.add_column("actor")
     table.add_column("what")
     for entry in entries:
-        table.add_row(_when(entry.at), entry.kind, entry.actor, entry.summary)
+        table.add_row(_when(entry.at), shown(entry.kind), shown(entry.actor), shown(entry.summary))
     return table
 
 
@@ -85,15 +117,17 @@ def list_table(rows: Iterable[TicketSummary]) -> Table:
     table.add_column("summary")
     for row in rows:
         table.add_row(
-            row.ticket_id,
-            row.state or "—",
-            f"{row.tier or '—'}/{row.team or '—'}",
-            row.priority or "—",
-            row.customer_status or "—",
+            shown(row.ticket_id),
+            shown(row.state or "—"),
+            shown(f"{row.tier or '—'}/{row.team or '—'}"),
+            shown(row.priority or "—"),
+            shown(row.customer_status or "—"),
             str(row.escalations),
             ("[red]breached[/red] " if row.breached else "") + _when(row.sla_due),
-            row.status + (" [yellow]delivery failing[/yellow]" if row.delivery_failing else ""),
-            row.summary or "",
+            shown(row.status)
+            + (" [yellow]delivery failing[/yellow]" if row.delivery_failing else "")
+            + (" [red]cannot be read[/red]" if row.unreadable is not None else ""),
+            shown(row.summary or ""),
         )
     return table
 
@@ -103,7 +137,7 @@ def _counts(title: str, label: str, counts: dict[str, int]) -> Table:
     table.add_column(label)
     table.add_column("count", justify="right")
     for key, value in counts.items():
-        table.add_row(key, str(value))
+        table.add_row(shown(key), str(value))
     return table
 
 
@@ -124,7 +158,7 @@ def report_tables(report: EscalationReport) -> list[Table]:
     tiers.add_column("tier")
     tiers.add_column("median", justify="right")
     for tier, seconds in report.median_seconds_per_tier.items():
-        tiers.add_row(tier, format_duration(timedelta(seconds=round(seconds))))
+        tiers.add_row(shown(tier), format_duration(timedelta(seconds=round(seconds))))
     return [
         overview,
         _counts("escalations by type", "type", report.by_type),
@@ -133,4 +167,17 @@ def report_tables(report: EscalationReport) -> list[Table]:
         _counts("escalations by tier", "tier", report.by_tier),
         tiers,
         _counts("breached tickets by priority", "priority", report.breaches_by_priority),
+        *_unreadable(report),
     ]
+
+
+def _unreadable(report: EscalationReport) -> list[Table]:
+    """The tickets left out of the figures, each with why (only when there are some)."""
+    if not report.unreadable:
+        return []
+    table = Table(title="tickets not read (left out of the figures)")
+    table.add_column("ticket", no_wrap=True)
+    table.add_column("why")
+    for item in report.unreadable:
+        table.add_row(Text(item.ticket_id), Text(item.reason))
+    return [table]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import ipaddress
 import signal
 import sys
 from pathlib import Path
@@ -212,6 +213,13 @@ def api(
 
     from tierflow.api import create_app
 
+    if insecure_no_auth and not _loopback(host):
+        fail(
+            f"--insecure-no-auth serves only on this machine's loopback (127.0.0.1, ::1, "
+            f"localhost), not on {host[:60]!r}: anyone who reaches the port would act as anyone; "
+            "configure identities (TIERFLOW_API_KEYS_FILE or TIERFLOW_JWT_*) to serve others",
+            code=2,
+        )
     try:
         app = create_app(settings=settings_of(ctx), insecure_no_auth=insecure_no_auth)
     except ValueError as err:  # IdentityConfigError, or a settings value pydantic refused
@@ -220,6 +228,16 @@ def api(
         console.print("[yellow]--insecure-no-auth: the API is open to anyone who reaches it")
     with guarded():
         uvicorn.run(app, host=host, port=port)
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (or ``localhost``): reachable from here only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def demo(ctx: typer.Context) -> None:

@@ -368,8 +368,10 @@ def _print_deliveries(ticket_id: str, found: list[DeliveryView]) -> None:
         retry = f"next retry {d.next_retry_at:%H:%M:%S}Z; " if d.next_retry_at else ""
         # Plain text: the key and the error may hold characters rich would read as markup.
         console.print(
-            f"{d.key}  {d.what} ({to}{state}; {retry}until {d.give_up_at:%Y-%m-%d %H:%M}Z): "
-            f"{d.error}",
+            render.plain(
+                f"{d.key}  {d.what} ({to}{state}; {retry}until {d.give_up_at:%Y-%m-%d %H:%M}Z): "
+                f"{d.error}"
+            ),
             markup=False,
             highlight=False,
             soft_wrap=True,  # one line per item, however narrow the terminal
@@ -440,7 +442,10 @@ def list_tickets(
     limit: Annotated[int, typer.Option(min=1)] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
 ) -> None:
-    """Tickets matching every filter given (Temporal visibility; newest first)."""
+    """Tickets matching every filter given (Temporal visibility; newest first).
+
+    A running ticket whose workflow task is failing is marked, and named with the reason.
+    """
 
     async def work(tickets: TicketClient) -> None:
         found = await tickets.list(
@@ -454,12 +459,22 @@ def list_tickets(
             delivery_failing=delivery_failing,
             limit=limit,
             with_summary=not as_json,
+            check_tasks=True,
         )
         if as_json:
             for row in found:
                 typer.echo(row.model_dump_json())
         elif found:
             console.print(render.list_table(found))
+            for row in found:
+                if row.unreadable is not None:
+                    # Plain text: the id may hold characters rich would read as markup.
+                    console.print(
+                        f"{row.ticket_id} cannot be read now: {row.unreadable}",
+                        markup=False,
+                        highlight=False,
+                        soft_wrap=True,
+                    )
         else:
             console.print("no tickets match")
 
