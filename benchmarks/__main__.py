@@ -2,7 +2,7 @@
 
     python -m benchmarks [--suite all|throughput|latency|lateness|cost|capacity|memory]
         [--tickets N] [--agents 50] [--lateness-tickets 10000] [--spread-seconds 180]
-        [--no-lateness-baseline] [--json PATH] [--tiny]
+        [--no-lateness-baseline] [--no-replay] [--json PATH] [--tiny]
         [--capacity-processes 1,2,4] [--capacity-kinds tierflow,baseline]
         [--capacity-rates 5,10,20,40,60,80,120,160,240] [--capacity-window 30]
     python -m benchmarks --suite memory [--memory-tickets 1000]
@@ -12,7 +12,9 @@
 
 Prints the figures and the targets' verdicts, and writes them as JSON
 (``benchmarks/results/latest.json``, for the fault suite ``benchmarks/results/faults.json``,
-unless ``--json`` says otherwise). The fault suite (``benchmarks.faults``) runs alone: it starts
+unless ``--json`` says otherwise). Before its server stops, every ticket history is replayed with
+the production worker's configuration (``--no-replay`` skips it, except in the fault suite);
+nondeterminism makes the command fail. The fault suite (``benchmarks.faults``) runs alone: it starts
 and breaks a dev server of its own.
 """
 
@@ -33,6 +35,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tierflow.config import DEFAULT_CACHE_SIZE, MAX_WORKER_PROCESSES
+from tierflow.replay import replay_all
 
 from . import capacity, cost, faults, latency, lateness, lifecycle, memory, report
 from .server import BenchServer, WorkerProcess, bench_server
@@ -59,6 +62,8 @@ class Config:
     cache: int = DEFAULT_CACHE_SIZE
     sandbox: bool = True
     db_file: bool = False
+    # Replay every ticket history with the production worker's configuration at the end.
+    replay: bool = True
     shape: lifecycle.LifecycleShape = field(default_factory=lifecycle.LifecycleShape)
     capacity: capacity.CapacityConfig = field(default_factory=capacity.CapacityConfig)
 
@@ -216,6 +221,9 @@ async def run(cfg: Config, console: Console, out: Path | None = None) -> dict[st
             cap = cfg.capacity
             cap.cache, cap.sandbox = cfg.cache, cfg.sandbox
             doc["capacity"] = report.capacity(await capacity.run(server, cap, console.print), cap)
+        if cfg.replay:
+            with console.status("replaying every ticket history (the replay net)"):
+                doc["replay"] = (await replay_all(server.client)).as_dict()
     doc["elapsed_s"] = round(time.monotonic() - began, 1)
     save()
     return doc
@@ -251,6 +259,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConf
                    help="escalations/s per step (5,10,20,40,60,80,120,160,240)")  # fmt: skip
     c.add_argument("--capacity-window", type=float, help="seconds each step lasts (default 30)")
     c.add_argument("--capacity-sample", type=int, help="histories read per step (default 1000)")
+    p.add_argument(
+        "--replay",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="replay every ticket history at the end; nondeterminism fails the run (default: on)",
+    )
     p.add_argument("--json", type=Path, help="where to write the figures")
     p.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds, not minutes)")
     f = p.add_argument_group("fault suite (--suite faults)")
@@ -274,6 +288,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConf
     cfg.db_file = args.db_file
     cfg.sandbox = args.sandbox
     cfg.lateness_baseline = args.lateness_baseline
+    cfg.replay = args.replay
     for flag, attr in (
         ("tickets", "tickets"),
         ("agents", "agents"),
@@ -375,5 +390,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return doc
 
 
+def nondeterminism(doc: dict[str, Any]) -> int:
+    """How many ticket runs the replay net found nondeterministic in ``doc`` (a run's JSON)."""
+    counted = doc.get("faults", {}).get("nondeterminism")
+    if counted is None:
+        counted = doc.get("replay", {}).get("nondeterminism", 0)
+    return int(counted)
+
+
 if __name__ == "__main__":
-    main()
+    found = nondeterminism(main())
+    if found:
+        raise SystemExit(f"replay net: {found} ticket histories replay nondeterministically")

@@ -20,7 +20,9 @@ Everything is then read from outside: histories (lost tickets, missed and duplic
 escalations, lateness after recovery, planned deliveries, recovery after each fault, workflow
 tasks failed or timed out), each ticket's status and timeline through Tierflow's client (wedged
 tickets, skipped warnings, the escalation's own lateness by group) and the receivers' logs by
-idempotency key (deliveries missing, and every resend with its reason).
+idempotency key (deliveries missing, and every resend with its reason). Every ticket
+history is then replayed with the production worker's configuration (:mod:`tierflow.replay`):
+``nondeterminism`` counts the runs whose replay diverged, and must be 0.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from temporalio.service import RPCError
 
 from tierflow.client import TicketClient, workflow_id_for
 from tierflow.connect import connect_local
+from tierflow.replay import replay_all
 from tierflow.statemachine import Ticket
 
 from . import baseline, fault_analysis, history, tickets
@@ -490,7 +493,13 @@ class Suite:
             tickets_read = await self._ticket_records(client)
             fates = await self._read(client, self.ids, bare=False)
             bare = await self._read(client, self.base_ids, bare=True)
-            return self._figures(fates, bare, tickets_read, t0, opened, first_deadline)
+            doc = self._figures(fates, bare, tickets_read, t0, opened, first_deadline)
+            say("replaying every ticket history with the production worker's configuration")
+            replayed = await replay_all(client)
+            doc["replay"] = replayed.as_dict()
+            doc["nondeterminism"] = len(replayed.nondeterminism)
+            doc["goal"]["no_nondeterminism"] = replayed.ok
+            return doc
         finally:
             for w in self.workers:
                 await w.stop()

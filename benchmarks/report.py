@@ -365,6 +365,12 @@ def render(doc: dict[str, Any], console: Console) -> None:
             f"{c['total_per_lifecycle']:.1f}",
             _verdict(c["target"]["met"]),
         )
+    if r := doc.get("replay"):
+        targets.add_row(
+            f"no nondeterminism ({r['replayed']} ticket histories replayed)",
+            str(r["nondeterminism"]),
+            _verdict(r["nondeterminism"] == 0),
+        )
     if targets.row_count:
         console.print(targets)
 
@@ -433,6 +439,11 @@ def render_faults(f: dict[str, Any], console: Console) -> None:
         str(f["worker_exits_on_their_own"].get("tierflow", 0)),
         str(f["worker_exits_on_their_own"].get("baseline", "—")),
     )
+    table.add_row(
+        "nondeterminism (ticket histories replayed)",
+        f"{f['nondeterminism']} ({f['replay']['replayed']})",
+        "—",
+    )
     console.print(table)
     _render_slow(f.get("slow_channels"), console)
     goal = f["goal"]
@@ -441,7 +452,8 @@ def render_faults(f: dict[str, Any], console: Console) -> None:
         f"{_verdict(goal['zero_lost_missed_duplicated'])}; every delivery made after the channel "
         f"returned: {_verdict(goal['every_delivery_made'])}; no email twice: "
         f"{_verdict(goal['no_duplicate_email'])}; slow channels touch no ticket: "
-        f"{_verdict(goal['slow_channels_touch_no_ticket'])}"
+        f"{_verdict(goal['slow_channels_touch_no_ticket'])}; every history replays "
+        f"(no nondeterminism): {_verdict(goal['no_nondeterminism'])}"
     )
 
 

@@ -2,6 +2,8 @@
 
 Integration tests never mock Temporal: the server is the Temporal CLI's dev server (the same
 pinned binary `make demo` uses), started on free ports with Tierflow's search attributes.
+Before it stops, the replay net (tests/replaynet.py) replays every ticket history it holds;
+nondeterminism fails the run (``--no-replay-net`` skips it).
 """
 
 from __future__ import annotations
@@ -17,10 +19,39 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from tests import replaynet
 from tierflow.devserver import ensure_temporal_binary
 from tierflow.logs import configure_logging
+from tierflow.replay import replay_all
 from tierflow.server_limits import dev_server_args
 from tierflow.workflows import search_attributes
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--no-replay-net",
+        action="store_true",
+        help="do not replay the session's ticket histories at its end (tests/replaynet.py)",
+    )
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
+    """The replay net's verdict, in a section of its own."""
+    report = config.stash.get(replaynet.REPORT, None)
+    if report is None:
+        return
+    terminalreporter.section("replay net", red=not report.ok, green=report.ok)
+    for line in replaynet.summary_lines(report):
+        terminalreporter.write_line(line, red=not report.ok)
+
+
+@pytest.hookimpl(trylast=True)  # after the session fixtures' teardown (the net) under -x
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Nondeterminism found by the replay net fails a run whose tests passed."""
+    report = session.config.stash.get(replaynet.REPORT, None)
+    session.exitstatus = replaynet.exit_status(report, exitstatus)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -68,8 +99,15 @@ async def temporal_env(request: pytest.FixtureRequest) -> AsyncIterator[Workflow
     if reporter is not None and capture is not None:
         with capture.global_and_fixture_disabled():
             reporter.write_line(f"\nTemporal dev server started: {binary} listening on {target}")
-    yield env
-    await env.shutdown()
+    try:
+        yield env
+        interrupted = request.session.exitstatus == pytest.ExitCode.INTERRUPTED
+        if not (interrupted or request.config.getoption("--no-replay-net")):
+            request.config.stash[replaynet.REPORT] = await replay_all(
+                env.client, skip=replaynet.left_out(), converters=replaynet.converters()
+            )
+    finally:
+        await env.shutdown()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from tests import replaynet
 from tests.host_app import HostTicket, host_dispatch_effects
 from tests.workflows.support import fast_policy, quiet_activities, ticket, wait_for
 from tierflow.client import TicketClient
@@ -38,8 +39,11 @@ class TestEmbedding:
             plugins=[plugin],
         )
         async with worker:
+            host_id = replaynet.not_a_ticket(
+                f"host-{uuid.uuid4().hex}", "the host's own workflow type named 'Ticket'"
+            )
             shipped = await client.execute_workflow(
-                HostTicket.run, "order-7", id=f"host-{uuid.uuid4().hex}", task_queue=task_queue
+                HostTicket.run, "order-7", id=host_id, task_queue=task_queue
             )
             assert shipped == "shipped order-7"
             tickets = TicketClient(client, task_queue)

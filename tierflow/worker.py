@@ -28,7 +28,7 @@ from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.worker import Worker, WorkerDeploymentConfig, WorkerTuner
 
-from tierflow.activities import TierflowActivities
+from tierflow.activities import Settings, TierflowActivities
 from tierflow.config import DEFAULT_CACHE_SIZE, MAX_WORKER_PROCESSES, TemporalSettings
 from tierflow.connect import ConnectionConfigError, ServerUnreachableError, connect
 from tierflow.encryption import EncryptionCodec
@@ -134,6 +134,20 @@ class WorkerSettings(BaseSettings):
         return options
 
 
+def worker_plugin(
+    activities: TierflowActivities | None = None,
+    *,
+    settings: Settings | None = None,
+    sandboxed: bool = True,
+) -> TierflowPlugin:
+    """The plugin of Tierflow's own worker: the ticket workflow (under its namespaced and its
+    pre-namespacing type names, for tickets of earlier versions) and the activities. The
+    replay net (:mod:`tierflow.replay`) replays histories with this same plugin."""
+    return TierflowPlugin(
+        activities=activities, settings=settings, sandboxed=sandboxed, legacy_type_names=True
+    )
+
+
 def build_worker(
     client: Client,
     task_queue: str,
@@ -155,10 +169,8 @@ def build_worker(
     off.
     """
     settings = settings or WorkerSettings()
-    plugin = TierflowPlugin(
-        activities=activities,
-        sandboxed=settings.workflow_sandbox if sandboxed is None else sandboxed,
-        legacy_type_names=True,
+    plugin = worker_plugin(
+        activities, sandboxed=settings.workflow_sandbox if sandboxed is None else sandboxed
     )
     return Worker(
         client,

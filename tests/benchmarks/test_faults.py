@@ -17,7 +17,7 @@ from temporalio.api.enums.v1 import EventType as E
 from temporalio.api.enums.v1 import WorkflowTaskFailedCause
 from temporalio.api.history.v1 import HistoryEvent
 
-from benchmarks.__main__ import main
+from benchmarks.__main__ import main, nondeterminism
 from benchmarks.fault_analysis import (
     Fate,
     Window,
@@ -70,6 +70,13 @@ class TestSmallFaultRun:
         assert faults["deliveries_planned"]["webhook"] > 0
         assert faults["deliveries_missing"] == 0, faults["deliveries_missing_keys"]
         assert faults["deliveries_received"] == faults["deliveries_planned"]
+
+    def test_every_ticket_history_replays(self, faults: dict[str, Any]) -> None:
+        """Every run of every ticket (kills, server stops and outages in its history) replays
+        with the production worker's configuration: 0 nondeterminism."""
+        assert faults["replay"]["replayed"] >= faults["tickets"]
+        assert faults["nondeterminism"] == 0, faults["replay"]["nondeterministic_runs"]
+        assert faults["goal"]["no_nondeterminism"]
 
     def test_recovery_is_measured_after_every_fault(self, faults: dict[str, Any]) -> None:
         """Some workflow task completed after each fault: the workers came back."""
@@ -141,6 +148,13 @@ class TestMeasures:
         ]
         t = tally(fates, [], now=5.0)
         assert (t.lost, t.missed, t.duplicated) == ({"terminated": 1}, 1, 1)
+
+    def test_nondeterminism_fails_the_command(self) -> None:
+        """The count the command exits non-zero on: the fault suite's, else the replay's."""
+        assert nondeterminism({"faults": {"nondeterminism": 2}}) == 2
+        assert nondeterminism({"replay": {"nondeterminism": 1}}) == 1
+        assert nondeterminism({"faults": {"nondeterminism": 0}}) == 0
+        assert nondeterminism({}) == 0
 
     def test_deliveries_by_key(self) -> None:
         """An email accepted twice is a duplicate; an item never accepted is missing."""

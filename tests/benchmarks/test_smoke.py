@@ -10,7 +10,7 @@ import pytest
 from temporalio.client import Client
 
 from benchmarks import history, tickets
-from benchmarks.__main__ import main
+from benchmarks.__main__ import main, nondeterminism
 from benchmarks.lifecycle import wait_for_tier
 from benchmarks.stats import percentile, summarize
 from tierflow.activities import Settings, TierflowActivities
@@ -162,6 +162,14 @@ class TestTinyRun:
         """``--tiny`` with no ``--suite`` runs every benchmark and records the machine."""
         assert {"throughput", "latency", "lateness", "cost", "capacity", "cost_reads"} <= set(doc)
         assert doc["machine"]["cores"] >= 1
+
+    def test_every_ticket_history_replays(self, doc: dict[str, Any]) -> None:
+        """Every ticket the suites ran was replayed with the production worker's configuration
+        before the server stopped, without nondeterminism."""
+        r = doc["replay"]
+        assert r["replayed"] >= doc["config"]["tickets"] + doc["config"]["lateness_tickets"]
+        assert r["nondeterminism"] == 0, r["nondeterministic_runs"]
+        assert nondeterminism(doc) == 0
 
     def test_targets_are_reported(self, doc: dict[str, Any]) -> None:
         """Each target carries a verdict."""

@@ -23,6 +23,7 @@ from temporalio.api.workflowservice.v1 import QueryWorkflowRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from tests import replaynet
 from tests.privacy.support import (
     TOKEN,
     Pii,
@@ -72,6 +73,7 @@ async def opened(
     pii = new_pii()
     async with running_worker(client, task_queue) as tickets:
         ticket = pii.ticket()
+        replaynet.decoded_by(workflow_id_for(ticket.id), client.data_converter)
         await tickets.open(ticket, fast_policy(resolution="1h"))
         await tickets.act(ticket.id, "assign", {"actor": "Alex Kim", "assignee": "Casey Brown"})
         await tickets.act(
