@@ -42,7 +42,7 @@ from tierflow.contracts import WORKFLOW_TYPE
 from tierflow.errors import TemporalUnavailable, TicketNotReady
 from tierflow.report import EscalationReport
 from tierflow.workflows import TicketWorkflow
-from tierflow.workflows.messages import Close, Resolve, TicketStatus
+from tierflow.workflows.messages import Close, CustomerReply, Resolve, TicketStatus
 from tierflow.workflows.state import TicketRun
 
 # Tickets whose workflow the "deploy" below changes: their ids start with this.
@@ -124,8 +124,10 @@ async def wedged(temporal_env: WorkflowEnvironment) -> AsyncIterator[Wedged]:
         workflow_runner=UnsandboxedWorkflowRunner(),
     )
     async with drifted:
-        # Anything that makes a workflow task replays the running ticket on the new code.
-        await tickets.customer_reply(running.id, {"message": "any news?"})
+        # Anything that makes a workflow task replays the running ticket on the new code (a
+        # signal: an update would be refused by the failing task, and write nothing).
+        handle = client.get_workflow_handle(workflow_id_for(running.id))
+        await handle.signal("customer_reply", CustomerReply(message="any news?"))
 
         async def failed_twice() -> bool:
             desc = await client.get_workflow_handle(workflow_id_for(running.id)).describe()
