@@ -60,6 +60,7 @@ from ._guards import (
 from .client import (
     _SAFE_VALUE,
     ACTIONS,
+    REQUEST_ID_PATTERN,
     TICKET_ID_PATTERN,
     OpenedTicket,
     TicketClient,
@@ -322,7 +323,11 @@ def _ticket_routes(router: APIRouter) -> None:
         responses={**_NOT_FOUND, **_FORBIDDEN, **_CONFLICT, **_BUSY},
     )
     async def event(
-        ticket_id: TicketId, body: CustomerEvent, tickets: Tickets, caller: Caller
+        ticket_id: TicketId,
+        body: CustomerEvent,
+        tickets: Tickets,
+        caller: Caller,
+        idempotency_key: IdempotencyKey = None,
     ) -> Accepted:
         """A customer event: a reply, or survey feedback (a low score reopens). Only a host
         system (a service credential) relays what customers say: the timeline records it as
@@ -336,9 +341,9 @@ def _ticket_routes(router: APIRouter) -> None:
             )
         fields = body.model_dump(exclude={"type"})
         if isinstance(body, ReplyEvent):
-            await tickets.customer_reply(ticket_id, fields)
+            await tickets.customer_reply(ticket_id, fields, request_id=idempotency_key)
         else:
-            await tickets.customer_feedback(ticket_id, fields)
+            await tickets.customer_feedback(ticket_id, fields, request_id=idempotency_key)
         return Accepted()
 
     for name, model in ACTIONS.items():
@@ -354,6 +359,16 @@ OnBehalfOf = Annotated[
         max_length=120,
         description="a service acting for a person names them here (ASCII; other names go in "
         "the body's on_behalf_of); the ticket's policy must let the service act for them",
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=REQUEST_ID_PATTERN,
+        description="makes a resend safe: the ticket applies one action or event with this key "
+        "once, whatever became of the first answer (a timeout, a 503, a dropped connection); "
+        "1-128 printable ASCII characters, one per request",
     ),
 ]
 
@@ -422,8 +437,10 @@ def _action_route(router: APIRouter, name: str, model: type[BaseModel]) -> None:
         tickets: Tickets,
         caller: Caller,
         on_behalf_of: OnBehalfOf = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> TicketStatus:
-        return await tickets.act(ticket_id, name, _acting(body, caller, on_behalf_of))
+        acting = _acting(body, caller, on_behalf_of)
+        return await tickets.act(ticket_id, name, acting, request_id=idempotency_key)
 
     # FastAPI reads the body's type from the signature; give each route its own model.
     act.__annotations__ = {**act.__annotations__, "body": _body_model(model)}

@@ -99,6 +99,7 @@ from .errors import (
 
 __all__ = [
     "ACTIONS",
+    "REQUEST_ID_PATTERN",
     "ActionForbidden",
     "ActionRejected",
     "InvalidInput",
@@ -125,6 +126,21 @@ _REFUSALS: dict[str, type[ActionRejected]] = {REJECTED: ActionRejected, FORBIDDE
 # How the SDK's workflow refuses an update it has no handler for (a worker from before the
 # update existed).
 _UNKNOWN_UPDATE = "expected but not found"
+# A caller's request id (the HTTP API's Idempotency-Key): printable ASCII, no spaces.
+REQUEST_ID_PATTERN = r"^[!-~]{1,128}$"
+
+
+def _update_id(name: str, request_id: str | None) -> str:
+    """The update id of one request: the caller's id (scoped to the action, so that one id
+    reused for another action is not taken for a resend), else a fresh one. Kept across the
+    client's own resends, so that the ticket applies the request once."""
+    if request_id is None:
+        return str(uuid.uuid4())
+    if not re.fullmatch(REQUEST_ID_PATTERN, request_id):
+        raise InvalidInput("invalid request id: 1 to 128 printable ASCII characters, no spaces")
+    return f"{name}:{request_id}"
+
+
 # Pauses (seconds) before asking a busy ticket again: about 1.5 s in all, then TicketBusy.
 _BUSY_PAUSES = (0.1, 0.2, 0.4, 0.8)
 
@@ -395,16 +411,30 @@ class TicketClient:
     # --- actions ---------------------------------------------------------------------------------
 
     async def act(
-        self, ticket_id: str, action: str, payload: BaseModel | Mapping[str, Any]
+        self,
+        ticket_id: str,
+        action: str,
+        payload: BaseModel | Mapping[str, Any],
+        *,
+        request_id: str | None = None,
     ) -> TicketStatus:
         """Run an agent or supervisor action by name (see :data:`ACTIONS`); a payload that
-        names no ``actor`` acts as the client's."""
+        names no ``actor`` acts as the client's.
+
+        ``request_id`` (the HTTP API's ``Idempotency-Key``) makes a resend safe: the same
+        action with the same id is applied once, whatever happened to the first answer."""
         ticket_id = _checked_id(ticket_id)
         model = ACTIONS.get(action) if isinstance(action, str) else None
         if model is None:
             raise InvalidInput(f"unknown action; known: {', '.join(ACTIONS)}")
         status: TicketStatus = await self._agent_update(
-            ticket_id, action, model, payload, TicketStatus, what=f"{action} action"
+            ticket_id,
+            action,
+            model,
+            payload,
+            TicketStatus,
+            what=f"{action} action",
+            request_id=request_id,
         )
         return status
 
@@ -417,25 +447,31 @@ class TicketClient:
         result_type: Any,
         *,
         what: str,
+        request_id: str | None = None,
     ) -> Any:
         """Validate ``payload`` as ``model`` (acting as the client's actor when it names none),
         run update ``name`` and turn its refusals into the client's errors."""
         if isinstance(payload, Mapping) and payload.get("actor") is None and self.actor:
             payload = {**payload, "actor": self.actor}
         message = _validated(model, payload, what=what)
+        update_id = _update_id(name, request_id)
         for pause in _BUSY_PAUSES:
             try:
-                return await self._agent_update_once(ticket_id, name, message, result_type)
+                return await self._agent_update_once(
+                    ticket_id, name, message, result_type, update_id
+                )
             except TicketBusy:
                 await asyncio.sleep(pause)
-        return await self._agent_update_once(ticket_id, name, message, result_type)
+        return await self._agent_update_once(ticket_id, name, message, result_type, update_id)
 
     async def _agent_update_once(
-        self, ticket_id: str, name: str, message: BaseModel, result_type: Any
+        self, ticket_id: str, name: str, message: BaseModel, result_type: Any, update_id: str
     ) -> Any:
         with translated(ticket_id, name):
             try:
-                return await self._update(self._handle(ticket_id), name, message, result_type)
+                return await self._update(
+                    self._handle(ticket_id), name, message, result_type, update_id
+                )
             except WorkflowUpdateFailedError as err:
                 cause = err.cause
                 if isinstance(cause, ApplicationError):
@@ -457,7 +493,11 @@ class TicketClient:
 
     @staticmethod
     async def _update(
-        handle: WorkflowHandle[Any, Any], action: str, message: BaseModel, result_type: Any
+        handle: WorkflowHandle[Any, Any],
+        action: str,
+        message: BaseModel,
+        result_type: Any,
+        update_id: str,
     ) -> Any:
         """Run an update, again when the server dropped it unaccepted.
 
@@ -466,9 +506,9 @@ class TicketClient:
         the task and handing it back), the server drops the update before acceptance and tells
         the caller "workflow not ready". So it does when the run the update was sent to
         continues as new before accepting it ("workflow update was aborted"). Nothing was
-        written then, so sending it again (same update id) is safe.
+        written then, so sending it again (same update id) is safe. The ticket remembers the
+        ids of the updates it applied lately, across runs, and applies none twice.
         """
-        update_id = str(uuid.uuid4())
         for attempt in range(_UPDATE_ATTEMPTS):
             try:
                 return await handle.execute_update(
@@ -525,25 +565,36 @@ class TicketClient:
 
     # --- customer events -------------------------------------------------------------------------
 
-    async def customer_reply(self, ticket_id: str, e: CustomerReply | Mapping[str, Any]) -> None:
+    async def customer_reply(
+        self,
+        ticket_id: str,
+        e: CustomerReply | Mapping[str, Any],
+        *,
+        request_id: str | None = None,
+    ) -> None:
         """The customer wrote back (it resumes a waiting ticket, reopens a resolved one).
 
         Refused with :class:`TicketClosed` on a closed ticket, and for a moment with
         :class:`TicketBusy` (send it again after ``retry_after`` seconds) while the ticket
-        hands over to a new run: nothing is written then."""
+        hands over to a new run: nothing is written then. ``request_id`` makes a resend
+        safe (see :meth:`act`)."""
         ticket_id = _checked_id(ticket_id)
         event = _validated(CustomerReply, e, what="customer reply")
-        if not await self._customer_event(ticket_id, "customer_reply", event):
+        if not await self._customer_event(ticket_id, "customer_reply", event, request_id):
             await self._signal(ticket_id, "customer_reply", event)
 
     async def customer_feedback(
-        self, ticket_id: str, e: CustomerFeedback | Mapping[str, Any]
+        self,
+        ticket_id: str,
+        e: CustomerFeedback | Mapping[str, Any],
+        *,
+        request_id: str | None = None,
     ) -> None:
         """The customer's survey answer. Feedback counts once the ticket is resolved: for a
         ticket in any other state it is refused with :class:`ActionRejected`."""
         ticket_id = _checked_id(ticket_id)
         event = _validated(CustomerFeedback, e, what="customer feedback")
-        if await self._customer_event(ticket_id, "customer_feedback", event):
+        if await self._customer_event(ticket_id, "customer_feedback", event, request_id):
             return
         # A worker from before customer events were updates: check, then signal.
         status = await self.status(ticket_id)
@@ -556,22 +607,27 @@ class TicketClient:
             )
         await self._signal(ticket_id, "customer_feedback", event)
 
-    async def _customer_event(self, ticket_id: str, name: str, event: BaseModel) -> bool:
+    async def _customer_event(
+        self, ticket_id: str, name: str, event: BaseModel, request_id: str | None = None
+    ) -> bool:
         """Send a customer event as the ticket's update ``name``; False when the ticket's
         worker predates that update (the caller signals instead). A ticket busy handing over
         to a new run (usually a fraction of a second) is asked again a few times before
         :class:`TicketBusy` reaches the caller."""
+        update_id = _update_id(name, request_id)
         for pause in _BUSY_PAUSES:
             try:
-                return await self._customer_event_once(ticket_id, name, event)
+                return await self._customer_event_once(ticket_id, name, event, update_id)
             except TicketBusy:
                 await asyncio.sleep(pause)
-        return await self._customer_event_once(ticket_id, name, event)
+        return await self._customer_event_once(ticket_id, name, event, update_id)
 
-    async def _customer_event_once(self, ticket_id: str, name: str, event: BaseModel) -> bool:
+    async def _customer_event_once(
+        self, ticket_id: str, name: str, event: BaseModel, update_id: str
+    ) -> bool:
         with translated(ticket_id, name.replace("_", " ")):
             try:
-                await self._update(self._handle(ticket_id), name, event, None)
+                await self._update(self._handle(ticket_id), name, event, None, update_id)
             except WorkflowUpdateFailedError as err:
                 cause = err.cause
                 if not isinstance(cause, ApplicationError):

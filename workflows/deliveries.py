@@ -375,12 +375,27 @@ class TicketDeliveries:
         )
 
     def _cap(self, now: datetime) -> None:
+        """Keep the failing items within the bounds, giving up the least useful first: a host
+        sync a newer failing sync supersedes (it carries the ticket's whole state), then the
+        oldest staff notification, and only then the oldest message to the customer."""
         s = self.state
         while len(s.failing) > MAX_FAILING or (
             len(s.failing) > 1
             and sum(len(f.model_dump_json()) for f in s.failing) > MAX_FAILING_BYTES
         ):
-            self._give_up(s.failing.pop(0), "too many undelivered messages", now)
+            victim, why = self._least_useful()
+            s.failing.remove(victim)
+            self._give_up(victim, why, now)
+
+    def _least_useful(self) -> tuple[FailingDelivery, str]:
+        failing = self.state.failing
+        syncs = [f for f in failing if isinstance(f.item, TicketSync)]
+        if len(syncs) > 1:
+            return syncs[0], "superseded by a newer sync while too many messages wait"
+        staff = [f for f in failing if recipient_kind(f.item) == "staff"]
+        if staff:
+            return staff[0], "too many undelivered messages"
+        return failing[0], "too many undelivered messages"
 
     def expire(self, now: datetime) -> None:
         """Give up the items past their horizon."""

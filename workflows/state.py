@@ -83,6 +83,11 @@ class FailingDelivery(BaseModel):
     attempted: bool = True
 
 
+# Update ids a ticket remembers (about 200 ids of 36 characters: a few KiB of the carried state).
+# A caller resends an update within seconds of the run handing over, far fewer than this apart.
+UPDATE_IDS_KEPT = 200
+
+
 class TicketState(BaseModel):
     """Everything one ticket knows about itself."""
 
@@ -143,6 +148,11 @@ class TicketState(BaseModel):
     closed_at: datetime | None = None
     feedback_score: int | None = None
     runs: int = 1
+    # Ids of the updates (agents' actions, customer events) applied lately, newest last, carried
+    # into the next run: Temporal deduplicates an update id within one run only, and a caller
+    # that did not see its update's outcome before the run handed over sends it again (same
+    # id) to the next run, which must not apply it twice. Bounded: UPDATE_IDS_KEPT.
+    applied_updates: list[str] = Field(default_factory=list)
 
     @field_validator("policy")
     @classmethod
@@ -246,6 +256,15 @@ class TicketState(BaseModel):
                 "runs": self.runs + 1,
             }
         )
+
+    def applied(self, update_id: str) -> bool:
+        """Whether the update ``update_id`` was applied already (in this run or a recent one)."""
+        return update_id in self.applied_updates
+
+    def remember_update(self, update_id: str) -> None:
+        """Keep ``update_id`` among the applied ones (the oldest forgotten past the bound)."""
+        self.applied_updates.append(update_id)
+        del self.applied_updates[:-UPDATE_IDS_KEPT]
 
     def next_effect_id(self) -> str:
         """The id of the next batch of side effects (part of each effect's idempotency key)."""

@@ -511,14 +511,28 @@ class TicketWorkflow:
             await asyncio.gather(*list(self._effects))
 
     def _changed(self) -> TicketStatus:
+        self._remember_update()
         self._dirty = True
         self._answering = True
         return self.ops.status(workflow.now())
+
+    def _repeated(self) -> bool:
+        """The current update was applied already, by this run or a recent one (a caller that
+        sent it again after the run handed over): it is answered, not applied again."""
+        info = workflow.current_update_info()
+        return info is not None and self.state.applied(info.id)
+
+    def _remember_update(self) -> None:
+        info = workflow.current_update_info()
+        if info is not None:
+            self.state.remember_update(info.id)
 
     # --- agent and supervisor actions (updates) -----------------------------------------------
 
     @workflow.update
     def assign(self, a: Assign) -> TicketStatus:
+        if self._repeated():
+            return self.ops.status(workflow.now())
         self.ops.assign(a, workflow.now())
         return self._changed()
 
@@ -528,6 +542,8 @@ class TicketWorkflow:
 
     @workflow.update
     def respond(self, a: Respond) -> TicketStatus:
+        if self._repeated():
+            return self.ops.status(workflow.now())
         self.ops.respond(a, workflow.now())
         return self._changed()
 
@@ -537,6 +553,8 @@ class TicketWorkflow:
 
     @workflow.update
     def escalate(self, a: Escalate) -> TicketStatus:
+        if self._repeated():
+            return self.ops.status(workflow.now())
         self.ops.escalate(a, workflow.now())
         return self._changed()
 
@@ -546,6 +564,8 @@ class TicketWorkflow:
 
     @workflow.update
     def request_escalation(self, a: RequestEscalation) -> TicketStatus:
+        if self._repeated():
+            return self.ops.status(workflow.now())
         self.ops.request_escalation(a, workflow.now())
         return self._changed()
 
@@ -555,6 +575,8 @@ class TicketWorkflow:
 
     @workflow.update
     def approve(self, a: Decide) -> TicketStatus:
+        if self._repeated():
+            return self.ops.status(workflow.now())
         self.ops.approve(a, workflow.now())
         return self._changed()
 
@@ -564,6 +586,8 @@ class TicketWorkflow:
 
     @workflow.update
     def reject(self, a: Decide) -> TicketStatus:
+        if self._repeated():
+            return self.ops.status(workflow.now())
         self.ops.reject(a, workflow.now())
         return self._changed()
 
@@ -573,6 +597,8 @@ class TicketWorkflow:
 
     @workflow.update
     def set_priority(self, a: SetPriority) -> TicketStatus:
+        if self._repeated():
+            return self.ops.status(workflow.now())
         self.ops.set_priority(a, workflow.now())
         return self._changed()
 
@@ -582,6 +608,8 @@ class TicketWorkflow:
 
     @workflow.update
     def note(self, a: AddNote) -> TicketStatus:
+        if self._repeated():
+            return self.ops.status(workflow.now())
         self.ops.note(a, workflow.now())
         return self._changed()
 
@@ -591,6 +619,8 @@ class TicketWorkflow:
 
     @workflow.update
     def wait_customer(self, a: WaitCustomer) -> TicketStatus:
+        if self._repeated():
+            return self.ops.status(workflow.now())
         self.ops.wait_customer(a, workflow.now())
         return self._changed()
 
@@ -600,6 +630,8 @@ class TicketWorkflow:
 
     @workflow.update
     def resolve(self, a: Resolve) -> TicketStatus:
+        if self._repeated():
+            return self.ops.status(workflow.now())
         self.ops.resolve(a, workflow.now())
         return self._changed()
 
@@ -609,6 +641,8 @@ class TicketWorkflow:
 
     @workflow.update
     def reopen(self, a: Reopen) -> TicketStatus:
+        if self._repeated():
+            return self.ops.status(workflow.now())
         self.ops.reopen_by(a, workflow.now())
         return self._changed()
 
@@ -618,6 +652,8 @@ class TicketWorkflow:
 
     @workflow.update
     def close(self, a: Close) -> TicketStatus:
+        if self._repeated():
+            return self.ops.status(workflow.now())
         self.ops.close_by(a, workflow.now())
         return self._changed()
 
@@ -634,7 +670,7 @@ class TicketWorkflow:
     @retry_deliveries.validator
     def _check_retry_deliveries(self, a: RetryDeliveries) -> None:
         self._refuse(lambda: self.ops.authorize("retry_deliveries", a))
-        if not self.state.failing:
+        if not self.state.failing and not self._repeated():
             raise ApplicationError(
                 "no delivery of this ticket is failing", type=REJECTED, non_retryable=True
             )
@@ -642,7 +678,10 @@ class TicketWorkflow:
     @workflow.update
     def drop_delivery(self, a: DropDelivery) -> list[DeliveryView]:
         """Give up one failing delivery: a final failure on the timeline."""
+        if self._repeated():
+            return self._outbox.views()
         self._outbox.drop(a.key, a.acting, workflow.now())
+        self._remember_update()
         self._dirty = True
         self._answering = True
         return self._outbox.views()
@@ -650,6 +689,8 @@ class TicketWorkflow:
     @drop_delivery.validator
     def _check_drop_delivery(self, a: DropDelivery) -> None:
         self._refuse(lambda: self.ops.authorize("drop_delivery", a))
+        if self._repeated():
+            return
         why = self._outbox.check_drop(a.key)
         if why is not None:
             raise ApplicationError(why, type=REJECTED, non_retryable=True)
@@ -662,7 +703,10 @@ class TicketWorkflow:
 
     @workflow.update(name="customer_reply")
     def customer_reply_update(self, e: CustomerReply) -> None:
+        if self._repeated():
+            return
         self.ops.customer_reply(e, workflow.now())
+        self._remember_update()
         self._dirty = True
 
     @customer_reply_update.validator
@@ -671,14 +715,17 @@ class TicketWorkflow:
 
     @workflow.update(name="customer_feedback")
     def customer_feedback_update(self, e: CustomerFeedback) -> None:
+        if self._repeated():
+            return
         self.ops.customer_feedback(e, workflow.now())
+        self._remember_update()
         self._dirty = True
 
     @customer_feedback_update.validator
     def _check_customer_feedback(self, e: CustomerFeedback) -> None:
         self._check_customer_event()
         state = self.state.machine.state
-        if state != "resolved":
+        if state != "resolved" and not self._repeated():
             raise ApplicationError(
                 f"feedback counts once the ticket is resolved; it is {state}",
                 type=REJECTED,
@@ -687,7 +734,10 @@ class TicketWorkflow:
 
     def _refuse(self, check: Callable[[], object]) -> None:
         """An action's validator: BUSY while the run hands over with many effects already
-        planned (the next run's input must stay small), else the domain check's refusal."""
+        planned (the next run's input must stay small), else the domain check's refusal. An
+        update applied already is let through (its handler answers without applying it)."""
+        if self._repeated():
+            return
         if self._run_is_full() and self.ops.effects.pending() >= MAX_PLANNED_WHILE_FULL:
             raise ApplicationError(
                 "the ticket is handing over to a new run; try again in a second",
@@ -697,6 +747,8 @@ class TicketWorkflow:
         _reject(check)
 
     def _check_customer_event(self) -> None:
+        if self._repeated():
+            return
         if self.state.machine.state == "closed":
             raise ApplicationError("the ticket is closed", type=REJECTED, non_retryable=True)
         if self._run_is_full():

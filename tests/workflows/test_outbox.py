@@ -241,6 +241,27 @@ class TestHorizon:
         assert box.state.deliveries_given_up == 3
         assert all("too many undelivered" in str(f["summary"]) for f in finals(box))
 
+    def test_beyond_the_cap_superseded_syncs_then_staff_messages_go_before_the_customers(
+        self,
+    ) -> None:
+        """Over the cap, the customer's messages are kept longest: first a host sync that a
+        newer failing sync supersedes goes, then the oldest staff message, and a message to
+        the customer only when nothing else is left."""
+        box = outbox()
+        customer = customer_update(idempotency_key="ticket-T-100/1/0-customer-received")
+        syncs = [ticket_sync(idempotency_key=f"ticket-T-100/{n}/1-sync") for n in range(3)]
+        staff = [chat(n, address=f"https://{n}.example") for n in range(MAX_FAILING)]
+        items = [customer, *syncs, *staff]
+        send(box, items, failed(*items), T0)
+        left = keys(box)
+        assert len(left) == MAX_FAILING
+        assert customer.idempotency_key in left
+        assert syncs[-1].idempotency_key in left  # the newest state of the ticket
+        assert syncs[0].idempotency_key not in left
+        assert syncs[1].idempotency_key not in left
+        assert "ticket-T-100/0/0-chat" not in left  # the oldest staff message
+        assert any("superseded by a newer sync" in str(f["summary"]) for f in finals(box))
+
 
 class TestOrdering:
     def test_a_new_item_to_a_failing_recipient_waits_behind_the_failing_one(self) -> None:

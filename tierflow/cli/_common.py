@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import sys
 import traceback
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -201,6 +202,12 @@ def _errors_as_one_line() -> Iterator[None]:
         fail(message + hint, code=err.exit_code)
     except _click.exceptions.ClickException as err:
         fail(err.format_message(), code=err.exit_code)
+    except BrokenPipeError:
+        # The reader went away (`tierflow … | head`): nothing is wrong, nothing more to say.
+        # Python's own convention for a closed pipe: quiet, exit 0 (stdout sent to /dev/null
+        # so that the interpreter's final flush does not complain either).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
     except Exception as err:
         internal_error(err)
 
