@@ -357,10 +357,11 @@ def _ticket_routes(router: APIRouter) -> None:
         ticket_id: TicketId, body: CustomerEvent, tickets: Tickets, caller: Caller, request: Request
     ) -> Accepted:
         """A customer event: a reply, or survey feedback (a low score reopens). Only a host
-        system (a service credential) relays what customers say: the timeline records it as
-        the customer's. Feedback is refused with 409 unless the ticket is resolved. A flood of
-        events is answered 429 with Retry-After for a moment while the ticket hands over to a
-        new run; nothing of a refused event is written."""
+        system (a service credential the ticket's policy lists under permissions.services)
+        relays what customers say: the timeline records it as the customer's. Feedback is
+        refused with 409 unless the ticket is resolved. A flood of events is answered 429 with
+        Retry-After for a moment while the ticket hands over to a new run; nothing of a refused
+        event is written."""
         if caller is not None and not caller.service:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,

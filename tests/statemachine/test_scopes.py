@@ -4,6 +4,7 @@ engineering in tier3; Morgan Lee manages tier2, Dana Fox directs the whole desk)
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -207,7 +208,7 @@ class TestConfiguration:
             for team in [None, *POLICY.teams_in(tier.name)]
         ]
         people = {p.name for p in POLICY.all_recipients()}
-        for narrow, wide in zip(SCOPES, SCOPES[1:], strict=False):
+        for narrow, wide in itertools.pairwise(SCOPES):
             a = with_permissions(
                 scopes={
                     r: {"read": narrow, "act": "own"} for r in ("agent", "supervisor", "manager")
