@@ -482,16 +482,28 @@ def authorize(
         raise refuse(f"{_quoted(acting.name)} is not one of the policy's people")
     if not any(perms.allows(r, action) for r in acting.roles):
         raise refuse(f"{_quoted(acting.name)} is {_a(_either(acting.roles))}")
-    if ticket is not None and not reaches(policy, acting.name, "act", ticket):
+    # Decisions are scoped by authorize_decision (deciders of the ticket's tier and team).
+    if (
+        ticket is not None
+        and action not in DECISIONS
+        and not reaches(policy, acting.name, "act", ticket)
+    ):
         raise _scope_refusal(policy, acting.name, "act", action)
     return acting
 
 
 def authorize_decision(
-    policy: Policy, action: str, acting: Acting, tier: str, team: str | None, requester: str
+    policy: Policy,
+    action: str,
+    acting: Acting,
+    tier: str,
+    team: str | None,
+    requester: str,
+    ticket: TicketPlace | None = None,
 ) -> None:
     """A decision on an escalation request: by a supervisor or above of the ticket's tier and
-    team, never by the requester (four eyes); Forbidden (naming who may) otherwise."""
+    team, never by the requester (four eyes), and (given the ``ticket``) within the decider's
+    act scope; Forbidden (naming who may) otherwise."""
 
     def refuse(why: str) -> Forbidden:
         who = who_may(policy, action, tier, team, requester)
@@ -502,6 +514,8 @@ def authorize_decision(
     if acting.name not in deciders(policy, action, tier, team):
         where = f"{tier}/{team}" if team else tier
         raise refuse(f"{_quoted(acting.name)} is not a supervisor or above of {where}")
+    if ticket is not None and not reaches(policy, acting.name, "act", ticket):
+        raise _scope_refusal(policy, acting.name, "act", action)
 
 
 def permission_problems(policy: Policy) -> list[tuple[str, str]]:

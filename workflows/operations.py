@@ -116,7 +116,6 @@ class TicketOperations:
         """
         s = self.state
         requester = s.pending.actor if s.pending is not None else None
-        place = TicketPlace(s.tier, s.team, s.assignee, tuple(s.followers))
         return authorize(
             s.policy,
             action,
@@ -125,8 +124,13 @@ class TicketOperations:
             tier=s.tier,
             team=s.team,
             requester=requester,
-            ticket=place,
+            ticket=self._place(),
         )
+
+    def _place(self) -> TicketPlace:
+        """Where the ticket is and whose it is, as the act scopes see it."""
+        s = self.state
+        return TicketPlace(s.tier, s.team, s.assignee, tuple(s.followers))
 
     def _refuse_descent(self, action: str, target: str) -> None:
         """An escalation goes up (or, functional, sideways): a tier below the ticket's is a
@@ -155,7 +159,7 @@ class TicketOperations:
         s = self.state
         assert s.tier is not None  # a ticket awaiting approval is in a tier
         requester = s.pending.actor if s.pending is not None else ""
-        authorize_decision(s.policy, action, acting, s.tier, s.team, requester)
+        authorize_decision(s.policy, action, acting, s.tier, s.team, requester, self._place())
 
     def _require(self, action: str) -> None:
         """Raise if ``action`` is not offered in the ticket's state (targets checked later)."""
