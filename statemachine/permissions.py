@@ -278,7 +278,7 @@ class Area:
         if self.everything:
             return "every ticket"
         names = sorted(self.tiers) + sorted(self.teams)
-        return f"tickets of {_names(names)}" if names else "no team's tickets"
+        return f"tickets of {_names(names)}" if names else "no tickets by their place"
 
 
 def _area(place: Place, scope: Scope) -> Area:
@@ -312,9 +312,10 @@ def _scope_refusal(policy: Policy, name: str, reach: Reach, what: str) -> Forbid
     area = area_of(policy, name, reach)
     roles = _either(roles_of(policy, name))
     verb = "reads" if reach == "read" else "acts on"
+    where = "only" if area.empty else f"{area.words()} and"
     return Forbidden(
         f"only people whose scope covers this ticket may {what} it; {_quoted(name)} "
-        f"({roles}) {verb} {area.words()} and tickets assigned to them or that they follow"
+        f"({roles}) {verb} {where} tickets assigned to them or that they follow"
     )
 
 

@@ -16,6 +16,7 @@ from tierflow.statemachine import (
     PolicyError,
     TicketPlace,
     authorize,
+    authorize_decision,
     default_policy,
     may_open,
     may_read,
@@ -181,6 +182,21 @@ class TestConfiguration:
         assert not reads(policy, "Alex Kim", FRONTLINE)
         assert reads(policy, "Alex Kim", TicketPlace("tier1", "frontline", assignee="Alex Kim"))
         assert policy.permissions.scope("manager", "read") == "all"  # left out: default
+
+    def test_a_decider_is_held_to_their_act_scope(self) -> None:
+        """Riley Chen decides tier2/technical's requests, unless the policy narrows
+        supervisors to their own tickets; the refusal of a non-decider stays the decider one."""
+        technical = TicketPlace("tier2", "technical", followers=("Robin Ortiz",))
+        args = ("tier2", "technical", "Robin Ortiz", technical)
+        riley = authorize(POLICY, "approve", "Riley Chen", None, ticket=technical)
+        authorize_decision(POLICY, "approve", riley, *args)
+        narrowed = with_permissions(scopes={"supervisor": {"act": "own"}})
+        riley = authorize(narrowed, "approve", "Riley Chen", None, ticket=technical)
+        with pytest.raises(Forbidden, match="'Riley Chen' \\(supervisor\\) acts on only tickets"):
+            authorize_decision(narrowed, "approve", riley, *args)
+        casey = authorize(POLICY, "approve", "Casey Brown", None, ticket=technical)
+        with pytest.raises(Forbidden, match="'Casey Brown' is not a supervisor or above of"):
+            authorize_decision(POLICY, "approve", casey, *args)
 
     def test_acting_wider_than_reading_is_refused_with_its_key_path(self) -> None:
         """Every action answers the ticket, so act may not reach beyond read."""
