@@ -38,7 +38,7 @@ from tierflow.workflows.messages import TicketStatus
 from tierflow.workflows.state import TicketRun
 
 from .client import TicketClient, workflow_id_for
-from .errors import ActionForbidden, UnexpectedError, translated
+from .errors import ActionForbidden, UnexpectedError, not_ready, translated
 from .identity import Principal
 
 __all__ = ["POLICY_TTL", "TicketReads", "listing_area", "opening_allowed"]
@@ -48,6 +48,7 @@ __all__ = ["POLICY_TTL", "TicketReads", "listing_area", "opening_allowed"]
 # closed ticket (retention: a day at least).
 POLICY_TTL: Final = 600.0
 POLICIES_KEPT: Final = 10_000
+_UNDECODABLE: Final = "its start (with its policy) cannot be decoded here: is its key configured?"
 
 
 def _forbidden(err: Forbidden) -> ActionForbidden:
@@ -102,7 +103,10 @@ class TicketReads:
         with translated(ticket_id, "status"):
             async for event in handle.fetch_history_events(page_size=1):
                 payloads = event.workflow_execution_started_event_attributes.input.payloads
-                (run,) = await client.data_converter.decode(payloads, [TicketRun])
+                try:
+                    (run,) = await client.data_converter.decode(payloads, [TicketRun])
+                except Exception:  # a key this API lacks, a payload no key opens
+                    raise not_ready(ticket_id, _UNDECODABLE) from None
                 if not isinstance(run, TicketRun):
                     break
                 state = run.carried or run.open
