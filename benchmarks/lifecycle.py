@@ -108,7 +108,9 @@ async def _tierflow_one(
     await wait_for_tier(client, opened.workflow_id, "tier2")
     counts.updates_sent += 1
     try:
-        await tc.resolve(t.id, Resolve(actor="Jo Park", resolution="reset the password"))
+        # Escalated automatically to tier2/technical: its agent resolves it (Jo Park, frontline,
+        # no longer reaches it).
+        await tc.resolve(t.id, Resolve(actor="Robin Ortiz", resolution="reset the password"))
     except ActionRejected:
         counts.updates_rejected += 1
         raise

@@ -15,9 +15,16 @@ HTTP API, the command line, the Python client and anyone holding a raw Temporal 
   the ticket's tier and team* — the tier the request escalates out of, whose approval
   ``requires_approval`` asks for, and whose supervisors are told of the request — and never
   the person who asked (four eyes).
+- **Scopes.** ``permissions.scopes`` says where each role reads and acts: ``own`` (tickets
+  assigned to the person or that they follow, having escalated them), ``team`` (also the
+  tickets of the teams the policy places them in; a person placed under a tier belongs to all
+  its teams, a policy-wide person to all of them), ``tier`` (also every ticket of those
+  tiers) or ``all``. Defaults: agents read and act in their teams; supervisors and managers
+  read everything and act in their teams; directors read and act everywhere.
 - **Services.** A host system (a CRM, a chat bot) acting for its agents is listed in
   ``permissions.services`` with the roles it may act for; it names the person in
-  ``on_behalf_of``, whose permissions then apply, and both names are recorded.
+  ``on_behalf_of``, whose permissions (and scope) then apply, and both names are recorded.
+  A listed service may open tickets and read every ticket.
 - **The system actor.** ``tierflow`` is the workflow itself (timers, routing rules); no caller
   may act as it, or as ``customer`` (customer events arrive as signals).
 """
@@ -73,9 +80,43 @@ _NAMES_SHOWN: Final = 4
 _ECHO: Final = 60
 
 
+Scope = Literal["own", "team", "tier", "all"]
+SCOPES: Final[tuple[str, ...]] = get_args(Scope)
+# Each scope covers every ticket the narrower ones do.
+_WIDTH: Final[dict[str, int]] = {scope: width for width, scope in enumerate(SCOPES)}
+Reach = Literal["read", "act"]
+
+
 def _default_roles() -> dict[Role, list[Grant]]:
     agent: list[Grant] = [a for a in ACTIONS if a not in DECISIONS | _SENIOR_BY_DEFAULT]
     return {"agent": agent, "supervisor": [ALL], "manager": [ALL], "director": [ALL]}
+
+
+class RoleScope(BaseModel):
+    """Where a role reads tickets and where it acts on them (see the module's docstring)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    read: Scope
+    act: Scope
+
+    @model_validator(mode="after")
+    def _acting_shows_the_ticket(self) -> RoleScope:
+        if _WIDTH[self.act] > _WIDTH[self.read]:
+            raise ValueError(
+                f"act {self.act!r} is wider than read {self.read!r}: whoever acts on a ticket "
+                "sees it (every action answers the ticket)"
+            )
+        return self
+
+
+def _default_scopes() -> dict[Role, RoleScope]:
+    return {
+        "agent": RoleScope(read="team", act="team"),
+        "supervisor": RoleScope(read="all", act="team"),
+        "manager": RoleScope(read="all", act="team"),
+        "director": RoleScope(read="all", act="all"),
+    }
 
 
 class Service(BaseModel):
@@ -95,6 +136,23 @@ class Permissions(BaseModel):
     roles: dict[Role, list[Grant]] = Field(default_factory=_default_roles)
     anyone: list[Action] = Field(default_factory=list)
     services: list[Service] = Field(default_factory=list)
+    # Where each role reads and acts; a role left out (or a key of it) keeps its default, so
+    # policies written before scopes existed load with the defaults.
+    scopes: dict[Role, RoleScope] = Field(default_factory=_default_scopes)
+
+    @field_validator("scopes", mode="before")
+    @classmethod
+    def _defaults_for_scopes_left_out(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value  # pydantic says what is wrong
+        merged: dict[object, object] = {r: s.model_dump() for r, s in _default_scopes().items()}
+        for role, given in value.items():
+            default = merged.get(role)
+            if isinstance(given, dict) and isinstance(default, dict):
+                merged[role] = {**default, **given}
+            else:
+                merged[role] = given
+        return merged
 
     @field_validator("roles")
     @classmethod
@@ -129,6 +187,12 @@ class Permissions(BaseModel):
         """The service called ``name``, if the policy lists one."""
         return next((s for s in self.services if s.name == name), None)
 
+    def scope(self, role: Role, reach: Reach) -> Scope:
+        """Where ``role`` reads (``reach="read"``) or acts (``"act"``)."""
+        found = self.scopes.get(role) or _default_scopes()[role]
+        scope: Scope = found.read if reach == "read" else found.act
+        return scope
+
 
 @dataclass(frozen=True)
 class Acting:
@@ -159,6 +223,141 @@ def places(policy: Policy) -> Iterator[Place]:
     for team in policy.teams:
         for person in team.recipients:
             yield Place(person, team.tier, team.name)
+
+
+@dataclass(frozen=True)
+class TicketPlace:
+    """Where a ticket is, and whose it is: its tier and team, its assignee and its followers
+    (who escalated it or asked to, and stay responsible for it)."""
+
+    tier: str | None
+    team: str | None
+    assignee: str | None = None
+    followers: tuple[str, ...] = ()
+
+    def owned_by(self, name: str) -> bool:
+        """Assigned to ``name``, or followed by them."""
+        return name == self.assignee or name in self.followers
+
+
+@dataclass(frozen=True)
+class Area:
+    """The tickets a scope covers by where they are: every ticket, or those of some tiers (any
+    team), of some teams, and of some tiers while they have no team."""
+
+    everything: bool = False
+    tiers: frozenset[str] = frozenset()
+    teams: frozenset[str] = frozenset()
+    teamless: frozenset[str] = frozenset()
+
+    def __or__(self, other: Area) -> Area:
+        return Area(
+            self.everything or other.everything,
+            self.tiers | other.tiers,
+            self.teams | other.teams,
+            self.teamless | other.teamless,
+        )
+
+    @property
+    def empty(self) -> bool:
+        """Covers no ticket by its place (its own tickets still count)."""
+        return not (self.everything or self.tiers or self.teams or self.teamless)
+
+    def covers(self, tier: str | None, team: str | None) -> bool:
+        """Whether a ticket in ``tier``/``team`` is in the area."""
+        if self.everything:
+            return True
+        if tier is None:  # not routed yet
+            return False
+        if team is None:
+            return tier in self.tiers or tier in self.teamless
+        return tier in self.tiers or team in self.teams
+
+    def words(self) -> str:
+        """The area in a few words, e.g. ``tickets of frontline``."""
+        if self.everything:
+            return "every ticket"
+        names = sorted(self.tiers) + sorted(self.teams)
+        return f"tickets of {_names(names)}" if names else "no tickets by their place"
+
+
+def _area(place: Place, scope: Scope) -> Area:
+    """What ``scope`` covers for a person at ``place``."""
+    if scope == "own":
+        return Area()
+    if scope == "all" or place.tier is None:  # policy-wide people belong everywhere
+        return Area(everything=True)
+    if scope == "tier" or place.team is None:
+        return Area(tiers=frozenset({place.tier}))
+    return Area(teams=frozenset({place.team}), teamless=frozenset({place.tier}))
+
+
+def area_of(policy: Policy, name: str, reach: Reach) -> Area:
+    """Where ``name`` reads or acts, over every place the policy gives them (their own
+    tickets aside); empty for someone the policy does not name."""
+    area = Area()
+    for place in places(policy):
+        if place.person.name == name:
+            area |= _area(place, policy.permissions.scope(place.person.role, reach))
+    return area
+
+
+def reaches(policy: Policy, name: str, reach: Reach, ticket: TicketPlace) -> bool:
+    """Whether the person ``name`` may read (or act on) the ticket: their own, or in their
+    area."""
+    return ticket.owned_by(name) or area_of(policy, name, reach).covers(ticket.tier, ticket.team)
+
+
+def _scope_refusal(policy: Policy, name: str, reach: Reach, what: str) -> Forbidden:
+    area = area_of(policy, name, reach)
+    roles = _either(roles_of(policy, name))
+    verb = "reads" if reach == "read" else "acts on"
+    where = "only" if area.empty else f"{area.words()} and"
+    return Forbidden(
+        f"only people whose scope covers this ticket may {what} it; {_quoted(name)} "
+        f"({roles}) {verb} {where} tickets assigned to them or that they follow"
+    )
+
+
+def _unnamed(policy: Policy, name: str, service: bool, what: str) -> Forbidden:
+    kind = "a service the policy lists" if service else "one of the policy's people"
+    return Forbidden(
+        f"only the policy's people and the services it lists may {what}; "
+        f"{_quoted(name)} is not {kind}"
+    )
+
+
+def _listed_service(policy: Policy, name: str, service: bool) -> bool:
+    return service and policy.permissions.service(name) is not None
+
+
+def may_open(policy: Policy, name: str, *, service: bool = False) -> None:
+    """Whether ``name`` may open a ticket under ``policy``: any of its people, any service it
+    lists; Forbidden otherwise."""
+    if not (_listed_service(policy, name, service) or (not service and roles_of(policy, name))):
+        raise _unnamed(policy, name, service, "open tickets")
+
+
+def may_read(policy: Policy, name: str, ticket: TicketPlace, *, service: bool = False) -> None:
+    """Whether ``name`` may read the ticket (status, timeline, deliveries): a service the
+    policy lists reads every ticket; a person reads within their role's read scope (and
+    their own tickets); Forbidden, without saying where the ticket is, otherwise."""
+    if _listed_service(policy, name, service):
+        return
+    if service or not roles_of(policy, name):
+        raise _unnamed(policy, name, service, "read tickets")
+    if not reaches(policy, name, "read", ticket):
+        raise _scope_refusal(policy, name, "read", "read")
+
+
+def readable_area(policy: Policy, name: str, *, service: bool = False) -> Area:
+    """Where ``name`` reads, for a listing (their own tickets elsewhere are not listed);
+    Forbidden for someone the policy does not name."""
+    if _listed_service(policy, name, service):
+        return Area(everything=True)
+    if service or not roles_of(policy, name):
+        raise _unnamed(policy, name, service, "list tickets")
+    return area_of(policy, name, "read")
 
 
 def roles_of(policy: Policy, name: str) -> tuple[Role, ...]:
@@ -240,11 +439,14 @@ def authorize(
     tier: str | None = None,
     team: str | None = None,
     requester: str | None = None,
+    ticket: TicketPlace | None = None,
 ) -> Acting:
     """Who acts, if they may take ``action`` at all; Forbidden (naming who may) otherwise.
 
-    This checks identity and role only; ``tier``, ``team`` and ``requester`` only word the
-    refusal. Decisions (approve, reject) also need :func:`authorize_decision`.
+    This checks identity and role, and, given the ``ticket``, that the person acting (the
+    one a service acts for) reaches it with their act scope; ``tier``, ``team`` and
+    ``requester`` only word the refusal. What ``anyone`` may do is not scoped. Decisions
+    (approve, reject) also need :func:`authorize_decision`.
     """
     perms = policy.permissions
 
@@ -281,14 +483,28 @@ def authorize(
         raise refuse(f"{_quoted(acting.name)} is not one of the policy's people")
     if not any(perms.allows(r, action) for r in acting.roles):
         raise refuse(f"{_quoted(acting.name)} is {_a(_either(acting.roles))}")
+    # Decisions are scoped by authorize_decision (deciders of the ticket's tier and team).
+    if (
+        ticket is not None
+        and action not in DECISIONS
+        and not reaches(policy, acting.name, "act", ticket)
+    ):
+        raise _scope_refusal(policy, acting.name, "act", action)
     return acting
 
 
 def authorize_decision(
-    policy: Policy, action: str, acting: Acting, tier: str, team: str | None, requester: str
+    policy: Policy,
+    action: str,
+    acting: Acting,
+    tier: str,
+    team: str | None,
+    requester: str,
+    ticket: TicketPlace | None = None,
 ) -> None:
     """A decision on an escalation request: by a supervisor or above of the ticket's tier and
-    team, never by the requester (four eyes); Forbidden (naming who may) otherwise."""
+    team, never by the requester (four eyes), and (given the ``ticket``) within the decider's
+    act scope; Forbidden (naming who may) otherwise."""
 
     def refuse(why: str) -> Forbidden:
         who = who_may(policy, action, tier, team, requester)
@@ -299,6 +515,8 @@ def authorize_decision(
     if acting.name not in deciders(policy, action, tier, team):
         where = f"{tier}/{team}" if team else tier
         raise refuse(f"{_quoted(acting.name)} is not a supervisor or above of {where}")
+    if ticket is not None and not reaches(policy, acting.name, "act", ticket):
+        raise _scope_refusal(policy, acting.name, "act", action)
 
 
 def permission_problems(policy: Policy) -> list[tuple[str, str]]:
@@ -330,19 +548,29 @@ __all__ = [
     "RANK",
     "RESERVED_NAMES",
     "ROLES",
+    "SCOPES",
     "SYSTEM_ACTOR",
     "Acting",
     "Action",
+    "Area",
     "Grant",
     "Permissions",
     "Place",
     "Role",
+    "RoleScope",
+    "Scope",
     "Service",
+    "TicketPlace",
+    "area_of",
     "authorize",
     "authorize_decision",
     "deciders",
+    "may_open",
+    "may_read",
     "permission_problems",
     "places",
+    "reaches",
+    "readable_area",
     "roles_of",
     "who_may",
 ]

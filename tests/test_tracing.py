@@ -92,7 +92,7 @@ class TestTicketSpans:
             t = ticket("Printer on fire")
             with tracer.start_as_current_span("host opens a ticket") as root:
                 await tickets.open(t)
-            await tickets.note(t.id, AddNote(actor="Riley Chen", text="looking into it"))
+            await tickets.note(t.id, AddNote(actor="Jo Park", text="looking into it"))
             spans = await spans_named(
                 exporter,
                 "StartWorkflow:tierflow.Ticket",

@@ -39,7 +39,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, create_model
 
-from tierflow.statemachine import CustomerStatus, Priority, Ticket
+from tierflow.statemachine import CustomerStatus, Policy, Priority, Ticket, default_policy
 from tierflow.workflows.deliveries import DeliveryView, DropDelivery, RetryDeliveries
 from tierflow.workflows.messages import (
     Actor,
@@ -57,6 +57,7 @@ from ._guards import (
     log_internal_error,
     unprocessable,
 )
+from .access import TicketReads, listing_area, opening_allowed
 from .client import (
     _SAFE_VALUE,
     ACTIONS,
@@ -160,6 +161,17 @@ def _tickets(request: Request) -> TicketClient:
 Tickets = Annotated[TicketClient, Depends(_tickets)]
 
 
+async def _may_read(
+    request: Request, ticket_id: str, caller: Principal | None
+) -> TicketStatus | None:
+    """ActionForbidden (403) unless the caller may read the ticket (README, Who may act); the
+    ticket's status when the check read it. Without authentication every read is allowed."""
+    if caller is None:
+        return None
+    reads: TicketReads = request.app.state.reads
+    return await reads.check(ticket_id, caller)
+
+
 # Module level: FastAPI resolves the (string) annotations below in this module's namespace.
 _BEARER = HTTPBearer(
     auto_error=False,
@@ -230,13 +242,17 @@ def _ticket_routes(router: APIRouter) -> None:
         },
     )
     async def open_ticket(
-        ticket: Ticket, response: Response, tickets: Tickets, caller: Caller
+        ticket: Ticket, response: Response, tickets: Tickets, caller: Caller, request: Request
     ) -> OpenedTicket:
         """Open a ticket: 201 when created, 200 when it is already open (idempotent: of
         concurrent opens of one id exactly one answers 201), 409 when that ticket is closed (a
         closed ticket's id is not reused; open the new request under a new id). The caller is
-        recorded as who opened it."""
-        opened = await tickets.open(ticket, opened_by=caller.name if caller else ANONYMOUS)
+        recorded as who opened it; 403 unless the API's policy names it (a person, or a
+        service it lists)."""
+        policy: Policy = request.app.state.policy
+        if caller is not None:
+            opening_allowed(policy, caller)
+        opened = await tickets.open(ticket, policy, opened_by=caller.name if caller else ANONYMOUS)
         if not opened.created:
             response.status_code = status.HTTP_200_OK
         return opened
@@ -251,9 +267,11 @@ def _ticket_routes(router: APIRouter) -> None:
             authenticated=True, name=caller.name, roles=list(caller.roles), service=caller.service
         )
 
-    @router.get("/tickets", response_model=list[TicketSummary])
+    @router.get("/tickets", response_model=list[TicketSummary], responses=_FORBIDDEN)
     async def list_tickets(
         tickets: Tickets,
+        caller: Caller,
+        request: Request,
         state: PlainName = None,
         tier: PlainName = None,
         team: PlainName = None,
@@ -277,8 +295,12 @@ def _ticket_routes(router: APIRouter) -> None:
     ) -> list[TicketSummary]:
         """Tickets matching every filter given (eventually consistent; newest first), from
         Temporal's visibility store: no worker is asked, so a ticket that cannot be read is
-        listed like any other (``check_tasks`` names those whose workflow task is failing)."""
+        listed like any other (``check_tasks`` names those whose workflow task is failing).
+        Only tickets of the tiers and teams the caller reads are listed (the query says so);
+        403 for a caller the API's policy names nowhere."""
+        within = listing_area(request.app.state.policy, caller) if caller is not None else None
         return await tickets.list(
+            within=within,
             state=state,
             tier=tier,
             team=team,
@@ -291,20 +313,29 @@ def _ticket_routes(router: APIRouter) -> None:
             check_tasks=check_tasks,
         )
 
-    @router.get("/tickets/{ticket_id}", response_model=TicketStatus, responses=_NOT_FOUND)
-    async def show(ticket_id: TicketId, tickets: Tickets) -> TicketStatus:
+    @router.get(
+        "/tickets/{ticket_id}",
+        response_model=TicketStatus,
+        responses={**_NOT_FOUND, **_FORBIDDEN},
+    )
+    async def show(
+        ticket_id: TicketId, tickets: Tickets, caller: Caller, request: Request
+    ) -> TicketStatus:
         """The ticket now (503 when it cannot be read now: its workflow task is failing, or a
-        worker cannot replay it; the answer says why)."""
-        return await tickets.status(ticket_id)
+        worker cannot replay it; the answer says why; 403 when the caller may not read it)."""
+        status = await _may_read(request, ticket_id, caller)
+        return status or await tickets.status(ticket_id)
 
     @router.get(
         "/tickets/{ticket_id}/timeline",
         response_model=list[TimelineEntry],
-        responses=_NOT_FOUND,
+        responses={**_NOT_FOUND, **_FORBIDDEN},
     )
     async def timeline(
         ticket_id: TicketId,
         tickets: Tickets,
+        caller: Caller,
+        request: Request,
         before: Annotated[
             int | None, Query(ge=1, le=2**53, description="only entries with a lower seq")
         ] = None,
@@ -314,6 +345,7 @@ def _ticket_routes(router: APIRouter) -> None:
         (below ``before``, when given). Each entry's ``seq`` numbers it over the ticket's life
         (1 is the first); the next older page is ``?before=<seq of this page's first entry>``,
         and an empty page means there is nothing earlier."""
+        await _may_read(request, ticket_id, caller)
         return await tickets.timeline(ticket_id, before=before, limit=limit)
 
     @router.post(
@@ -327,18 +359,22 @@ def _ticket_routes(router: APIRouter) -> None:
         body: CustomerEvent,
         tickets: Tickets,
         caller: Caller,
+        request: Request,
         idempotency_key: IdempotencyKey = None,
     ) -> Accepted:
         """A customer event: a reply, or survey feedback (a low score reopens). Only a host
-        system (a service credential) relays what customers say: the timeline records it as
-        the customer's. Feedback is refused with 409 unless the ticket is resolved. A flood of
-        events is answered 429 with Retry-After for a moment while the ticket hands over to a
-        new run; nothing of a refused event is written."""
+        system (a service credential the ticket's policy lists under permissions.services)
+        relays what customers say: the timeline records it as the customer's. Feedback is
+        refused with 409 unless the ticket is resolved. A flood of events is answered 429 with
+        Retry-After for a moment while the ticket hands over to a new run; nothing of a refused
+        event is written."""
         if caller is not None and not caller.service:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
                 "customer events come from a host system: use a service credential",
             )
+        if caller is not None:
+            await request.app.state.reads.relaying(ticket_id, caller)
         fields = body.model_dump(exclude={"type"})
         if isinstance(body, ReplyEvent):
             await tickets.customer_reply(ticket_id, fields, request_id=idempotency_key)
@@ -464,13 +500,16 @@ def _delivery_routes(router: APIRouter) -> None:
     @router.get(
         "/tickets/{ticket_id}/deliveries",
         response_model=list[DeliveryView],
-        responses=_NOT_FOUND,
+        responses={**_NOT_FOUND, **_FORBIDDEN},
     )
-    async def deliveries(ticket_id: TicketId, tickets: Tickets) -> list[DeliveryView]:
+    async def deliveries(
+        ticket_id: TicketId, tickets: Tickets, caller: Caller, request: Request
+    ) -> list[DeliveryView]:
         """The ticket's deliveries that keep failing, oldest first (empty: none is): each
         item's key, what it is, its channel and recipient kind, attempts, last error, the
         next retry round and the horizon at which it is given up. No message text and no
         address; closed tickets answer too."""
+        await _may_read(request, ticket_id, caller)
         return await tickets.deliveries(ticket_id)
 
     async def retry(
@@ -566,6 +605,7 @@ def create_app(
     insecure_no_auth: bool = False,
     codec: EncryptionCodec | Literal["env"] | None = "env",
     codec_origins: Sequence[str] | None = None,
+    policy: Policy | None = None,
 ) -> FastAPI:
     """The API. Without ``tickets`` it connects at startup using ``settings`` (default: the
     environment). Callers authenticate against ``identities`` (default: the ``TIERFLOW_JWT_*``
@@ -574,7 +614,9 @@ def create_app(
     ``insecure_no_auth`` says to serve everyone, with the actor taken from the body.
     The codec routes use ``codec`` (default: ``TIERFLOW_ENCRYPTION_KEYS``), behind the same
     authentication, and answer CORS for ``codec_origins`` (default:
-    ``TIERFLOW_CODEC_CORS_ORIGINS``, else the dev server's UI)."""
+    ``TIERFLOW_CODEC_CORS_ORIGINS``, else the dev server's UI). Tickets are opened with
+    ``policy`` (default: the packaged default policy), which also says who may open and what
+    a caller's listing holds; reads of a ticket are checked against the ticket's own."""
     # Read before anything starts: a bad key file is one line at start, not a 500 later.
     payload_codec = codec_from_env() if codec == "env" else codec
     if insecure_no_auth:
@@ -608,6 +650,7 @@ def create_app(
             s = settings or TemporalSettings()
             client = await connect(s)
             app.state.tickets = TicketClient(client, s.task_queue)
+        app.state.reads = TicketReads(app.state.tickets)
         yield
 
     app = FastAPI(
@@ -618,6 +661,7 @@ def create_app(
     )
 
     app.state.identities = checked
+    app.state.policy = policy if policy is not None else default_policy()
 
     @app.get("/health", responses=_errors(e413="request body too large", e500="internal error"))
     async def health() -> dict[str, str]:

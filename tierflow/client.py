@@ -45,7 +45,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from tierflow.contracts import LEGACY_WORKFLOW_TYPE, WORKFLOW_TYPE
-from tierflow.statemachine import CustomerStatus, Policy, Priority, Ticket, default_policy
+from tierflow.statemachine import Area, CustomerStatus, Policy, Priority, Ticket, default_policy
 from tierflow.workflows import BUSY, FORBIDDEN, REJECTED, TicketWorkflow
 from tierflow.workflows import search_attributes as sa
 from tierflow.workflows.deliveries import DeliveryView, DropDelivery, RetryDeliveries
@@ -262,6 +262,19 @@ def _choice(field: str, value: str, choices: type[Priority] | type[CustomerStatu
     return f"'{value}'"
 
 
+def _area_clause(area: Area) -> str:
+    """The visibility clause for the tickets of ``area`` (a caller's read scope): those of its
+    tiers, of its teams, and of its tiers while they have no team. A team whose name is not a
+    plain name cannot be queried safely and is left out (its tickets are not listed)."""
+    tier, team = sa.TICKET_TIER.name, sa.TICKET_TEAM.name
+    plain = _SAFE_VALUE.fullmatch
+    parts = [f"{tier} = '{t}'" for t in sorted(area.tiers) if plain(t)]
+    parts += [f"{team} = '{t}'" for t in sorted(area.teams) if plain(t)]
+    parts += [f"({tier} = '{t}' AND {team} IS NULL)" for t in sorted(area.teamless) if plain(t)]
+    # No ticket has an empty workflow id: an area of no place lists nothing.
+    return f"({' OR '.join(parts)})" if parts else "WorkflowId = ''"
+
+
 def visibility_query(
     *,
     state: str | None = None,
@@ -273,8 +286,10 @@ def visibility_query(
     running_only: bool = False,
     task_queue: str | None = None,
     delivery_failing: bool | None = None,
+    within: Area | None = None,
 ) -> str:
-    """The Temporal visibility query for a ticket list; raises InvalidInput on a bad value."""
+    """The Temporal visibility query for a ticket list; raises InvalidInput on a bad value.
+    ``within`` narrows it to the tickets of an area (a caller's read scope)."""
     _check_filters(
         {
             "state": state,
@@ -326,6 +341,8 @@ def visibility_query(
         clauses.append("ExecutionStatus = 'Running'")
     if task_queue is not None:
         clauses.append(f"TaskQueue = {_literal('task queue', task_queue)}")
+    if within is not None and not within.everything:
+        clauses.append(_area_clause(within))
     return " AND ".join(clauses)
 
 
@@ -815,6 +832,7 @@ class TicketClient:
         with_summary: bool = False,
         delivery_failing: bool | None = None,
         check_tasks: bool = False,
+        within: Area | None = None,
     ) -> builtins.list[TicketSummary]:
         """Tickets matching every given filter, newest first, from Temporal's visibility store
         (no worker is asked: a ticket that cannot be read is listed like any other).
@@ -823,7 +841,8 @@ class TicketClient:
         that made it returned. ``task_queue`` narrows to tickets started on one task queue;
         ``with_summary`` also fetches each ticket's one-line summary (one more call each);
         ``check_tasks`` sets ``unreadable`` on each running ticket whose workflow task is
-        failing (one more call per running ticket, two when failing).
+        failing (one more call per running ticket, two when failing); ``within`` lists only
+        the tickets of an area (a caller's read scope, :func:`statemachine.readable_area`).
         """
         query = visibility_query(
             state=state,
@@ -835,6 +854,7 @@ class TicketClient:
             running_only=running_only,
             task_queue=task_queue,
             delivery_failing=delivery_failing,
+            within=within,
         )
         limit = _bounded_int("limit", limit, 1, LIST_MAX) or LIST_MAX
         found: builtins.list[TicketSummary] = []

@@ -24,6 +24,7 @@ from tierflow.statemachine import (
     EscalationType,
     InvalidAction,
     TicketMachine,
+    TicketPlace,
     audience,
     authorize,
     authorize_decision,
@@ -106,7 +107,9 @@ class TicketOperations:
     # --- who may act (update validators) ------------------------------------------------------
 
     def authorize(self, action: str, a: AgentAction) -> Acting:
-        """Who acts, if the ticket's policy lets them take ``action``; Forbidden otherwise.
+        """Who acts, if the ticket's policy lets them take ``action`` on this ticket (their
+        role's permission, and their act scope reaching it: their teams, or a ticket assigned
+        to them or that they follow); Forbidden otherwise.
 
         Checked before the ticket's state, so that a caller the policy does not know learns
         nothing but who may act.
@@ -114,8 +117,34 @@ class TicketOperations:
         s = self.state
         requester = s.pending.actor if s.pending is not None else None
         return authorize(
-            s.policy, action, a.actor, a.on_behalf_of, tier=s.tier, team=s.team, requester=requester
+            s.policy,
+            action,
+            a.actor,
+            a.on_behalf_of,
+            tier=s.tier,
+            team=s.team,
+            requester=requester,
+            ticket=self._place(),
         )
+
+    def _place(self) -> TicketPlace:
+        """Where the ticket is and whose it is, as the act scopes see it."""
+        s = self.state
+        return TicketPlace(s.tier, s.team, s.assignee, tuple(s.followers))
+
+    def _refuse_descent(self, action: str, target: str) -> None:
+        """An escalation goes up (or, functional, sideways): a tier below the ticket's is a
+        de-escalation, refused rather than counted as an escalation."""
+        s = self.state
+        assert s.tier is not None
+        if s.policy.tier(target).level < s.policy.tier(s.tier).level:
+            raise InvalidAction(
+                action,
+                s.machine.state,
+                [],
+                reason=f"{target} is below {s.tier}: a de-escalation is no escalation "
+                f"(escalate up a tier, or to a team of {s.tier})",
+            )
 
     def check_action(self, action: str, a: AgentAction) -> None:
         """Validate an action that needs nothing but permission and the ticket's state."""
@@ -130,7 +159,7 @@ class TicketOperations:
         s = self.state
         assert s.tier is not None  # a ticket awaiting approval is in a tier
         requester = s.pending.actor if s.pending is not None else ""
-        authorize_decision(s.policy, action, acting, s.tier, s.team, requester)
+        authorize_decision(s.policy, action, acting, s.tier, s.team, requester, self._place())
 
     def _require(self, action: str) -> None:
         """Raise if ``action`` is not offered in the ticket's state (targets checked later)."""
@@ -264,6 +293,7 @@ class TicketOperations:
                 "escalate", s.machine.state, [], reason="a functional escalation names a team"
             )
         target = self._target_tier(a.tier, a.team)
+        self._refuse_descent("escalate", target)
         if a.assignee is not None:
             s.policy.recipient(a.assignee)
         if target == s.tier:
@@ -377,6 +407,7 @@ class TicketOperations:
         self.authorize("request_escalation", a)
         self._require("request_escalation")
         target = self._target_tier(a.tier, a.team)
+        self._refuse_descent("request_escalation", target)
         self.check("request_escalation", tier=target)
         if target == s.tier:
             raise InvalidAction(

@@ -17,6 +17,7 @@ from tierflow.api import create_app
 from tierflow.client import TicketClient, workflow_id_for
 from tierflow.devserver import free_port
 from tierflow.identity import ApiKeys, Identities, Principal
+from tierflow.statemachine import Policy, default_policy, policy_from_data
 
 # Who the tests' requests act as: people of the policies (a supervisor of tier 1, an agent)
 # and a host system, each with its own API key.
@@ -29,6 +30,21 @@ KEYS = {
     "tfk_test-service": Principal(name=SERVICE, service=True),
 }
 TOKEN, AGENT_TOKEN, SERVICE_TOKEN = KEYS
+
+
+# The policy's permissions that list the host system above (it acts for agents).
+LISTED_SERVICE: dict[str, Any] = {"services": [{"name": SERVICE, "may_act_for": ["agent"]}]}
+
+
+def listing_the_service(policy: Policy | None = None) -> Policy:
+    """``policy`` (default: the default policy) with :data:`SERVICE` listed as a host system."""
+    data = (policy or default_policy()).model_dump(mode="json")
+    data["permissions"] = {**data["permissions"], **LISTED_SERVICE}
+    return policy_from_data(data, "<test policy>")
+
+
+# The policy the tests' API opens tickets with: the default one, which knows the host system.
+API_POLICY = listing_the_service()
 
 
 def bearer(credential: str) -> dict[str, str]:
@@ -55,9 +71,10 @@ async def serving(
 ) -> AsyncIterator[str]:
     """The API served by uvicorn on loopback (``port``, else a free one), on this event loop;
     yields its URL. It knows :data:`KEYS` unless ``app_options`` say otherwise
-    (``create_app``'s keywords); ``log_level="info"`` turns uvicorn's access log on."""
+    (``create_app``'s keywords), and opens tickets with :data:`API_POLICY` unless they name a
+    ``policy``; ``log_level="info"`` turns uvicorn's access log on."""
     port = port or free_port()
-    options = app_options or {"identities": known_identities()}
+    options = {"policy": API_POLICY, **(app_options or {"identities": known_identities()})}
     config = uvicorn.Config(
         create_app(tickets, **options), host="127.0.0.1", port=port, log_level=log_level
     )

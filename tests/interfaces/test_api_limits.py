@@ -20,6 +20,7 @@ from tests.interfaces.http_support import (
     SERVICE_AUTH,
     exists,
     history_length,
+    listing_the_service,
     quiet_history_length,
     serving,
 )
@@ -182,7 +183,8 @@ class TestRefusedActions:
     @pytest_asyncio.fixture
     async def live(self, http: httpx.AsyncClient, tickets: TicketClient) -> str:
         t = ticket("Quiet ticket")
-        await tickets.open(t, fast_policy(resolution="1h"))
+        # The host system relays customer events: the ticket's policy lists it.
+        await tickets.open(t, listing_the_service(fast_policy(resolution="1h")))
         await wait_for(tickets, t.id, lambda s: s.state == "tier1")
         return t.id
 

@@ -105,8 +105,10 @@ class TestAgentDay:
         )  # fmt: skip
         assert result.exit_code == 0, result.output
         await wait_for(tickets, tid, lambda s: s.state == "tier2")  # VIPs skip tier 1
-        assert (await cli("ticket", "resolve", tid, "rebooted")).exit_code == 0
-        reopened = await cli("ticket", "reopen", tid, "it dropped again")
+        # Tier2/technical's supervisor acts on it (frontline's may only read it).
+        tier2 = ("--actor", "Riley Chen")
+        assert (await cli("ticket", "resolve", tid, "rebooted", *tier2)).exit_code == 0
+        reopened = await cli("ticket", "reopen", tid, "it dropped again", *tier2)
         assert reopened.exit_code == 0, reopened.output
         assert "tier2" in reopened.stdout
         listed = await cli("tickets", "list", "--customer-status", "vip", "--json")

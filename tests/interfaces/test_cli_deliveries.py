@@ -99,7 +99,8 @@ class TestDeliveries:
         self, failing: Failing, cli: Cli
     ) -> None:
         """Jo Park may retry-delivery; drop-delivery is refused (one line, exit 1, nothing
-        dropped); Morgan Lee drops one: the rest are printed, the timeline records it."""
+        dropped); Jordan Diaz (frontline's manager) drops one: the rest are printed, the timeline
+        records it."""
         tid = failing.ticket_id
         views = await failing.tickets.deliveries(tid)
         retried = await cli("ticket", "retry-delivery", tid, "--actor", "Jo Park")
@@ -112,11 +113,11 @@ class TestDeliveries:
         assert one_error_line(refused.stderr) == FORBIDDEN
         assert key in {v.key for v in await failing.tickets.deliveries(tid)}
 
-        unknown = await cli("ticket", "drop-delivery", tid, "no-such-key", "--actor", "Morgan Lee")
+        unknown = await cli("ticket", "drop-delivery", tid, "no-such-key", "--actor", "Jordan Diaz")
         assert unknown.exit_code == 1
         assert one_error_line(unknown.stderr) == "error: no failing delivery with that key"
 
-        dropped = await cli("ticket", "drop-delivery", tid, key, "--actor", "Morgan Lee")
+        dropped = await cli("ticket", "drop-delivery", tid, key, "--actor", "Jordan Diaz")
         assert dropped.exit_code == 0, dropped.output
         assert key not in dropped.stdout
         finals = [
@@ -124,7 +125,7 @@ class TestDeliveries:
             for e in await failing.tickets.timeline(tid)
             if e.kind == "delivery_failure" and e.data.get("final") is True
         ]
-        assert [(e.actor, e.data["key"]) for e in finals] == [("Morgan Lee", key)]
+        assert [(e.actor, e.data["key"]) for e in finals] == [("Jordan Diaz", key)]
 
 
 class TestRefusals:
@@ -191,7 +192,7 @@ class TestRefusals:
         await tickets.open(t, fast_policy(resolution="1h"))
         await wait_for(tickets, t.id, lambda s: s.state == "tier1")
         result = await cli(
-            "ticket", "drop-delivery", t.id, "\u202e\U0001f4a5é\x1b[31m", "--actor", "Morgan Lee"
+            "ticket", "drop-delivery", t.id, "\u202e\U0001f4a5é\x1b[31m", "--actor", "Jordan Diaz"
         )
         assert result.exit_code == 1
         assert one_error_line(result.stderr) == "error: no failing delivery with that key"

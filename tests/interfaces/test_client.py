@@ -19,7 +19,7 @@ from tierflow.client import (
 )
 from tierflow.config import TemporalSettings
 from tierflow.devserver import free_port
-from tierflow.statemachine import EscalationReason
+from tierflow.statemachine import Area, EscalationReason
 from tierflow.sync_client import SyncTicketClient
 from tierflow.workflows.messages import Escalate
 
@@ -46,6 +46,31 @@ class TestVisibilityQuery:
         """A value that could change the query is refused, not escaped."""
         with pytest.raises(TicketError, match="invalid team"):
             visibility_query(team="x' OR WorkflowType != 'y")
+
+
+class TestScopedQuery:
+    def test_an_area_becomes_one_clause_of_its_places(self) -> None:
+        """A caller's read area narrows the query itself: its tiers, its teams, and its tiers'
+        tickets without a team, OR-ed in one AND clause; every ticket adds nothing."""
+        area = Area(
+            tiers=frozenset({"tier3"}),
+            teams=frozenset({"frontline"}),
+            teamless=frozenset({"tier1"}),
+        )
+        query = visibility_query(state="tier1", within=area)
+        assert query.endswith(
+            " AND (TicketTier = 'tier3' OR TicketTeam = 'frontline' OR "
+            "(TicketTier = 'tier1' AND TicketTeam IS NULL))"
+        )
+        assert "TicketState = 'tier1'" in query
+        assert visibility_query(within=Area(everything=True)) == visibility_query()
+
+    def test_nothing_to_read_lists_nothing_and_odd_names_are_left_out(self) -> None:
+        """An empty area matches no ticket; a team name that is not plain cannot be quoted
+        safely, so it is left out (its tickets are not listed), never spliced in."""
+        assert visibility_query(within=Area()).endswith(" AND WorkflowId = ''")
+        odd = Area(teams=frozenset({"x' OR WorkflowType != 'y", "billing"}))
+        assert visibility_query(within=odd).endswith(" AND (TicketTeam = 'billing')")
 
 
 class TestList:

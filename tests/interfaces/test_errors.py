@@ -16,7 +16,7 @@ from temporalio.api.errordetails.v1 import WorkflowNotReadyFailure
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from tests.interfaces.http_support import AUTH, serving
+from tests.interfaces.http_support import serving
 from tierflow._unready import cause_name
 from tierflow.client import TicketClient
 from tierflow.errors import (
@@ -130,7 +130,8 @@ class _Failing(TicketClient):
 @pytest_asyncio.fixture
 async def failing(client: Client) -> AsyncIterator[tuple[_Failing, httpx.AsyncClient]]:
     tickets = _Failing(client, RuntimeError("unset"))
-    async with serving(tickets) as url, httpx.AsyncClient(base_url=url, headers=AUTH) as c:
+    # Without authentication: no read check (which reads the ticket's policy) comes first.
+    async with serving(tickets, insecure_no_auth=True) as url, httpx.AsyncClient(base_url=url) as c:
         yield tickets, c
 
 

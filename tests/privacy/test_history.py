@@ -75,7 +75,7 @@ async def opened(
         ticket = pii.ticket()
         replaynet.decoded_by(workflow_id_for(ticket.id), client.data_converter)
         await tickets.open(ticket, fast_policy(resolution="1h"))
-        await tickets.act(ticket.id, "assign", {"actor": "Alex Kim", "assignee": "Casey Brown"})
+        await tickets.act(ticket.id, "assign", {"actor": "Dana Fox", "assignee": "Casey Brown"})
         await tickets.act(
             ticket.id, "respond", {"actor": "Casey Brown", "message": pii.agent_reply}
         )

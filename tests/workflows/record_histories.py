@@ -107,7 +107,7 @@ async def _delivery_outage(tickets: TicketClient, outage: Outage) -> str:
     await tickets.open(t, fast_policy(resolution="60s"))
     await eventually(lambda: _failing(tickets, t.id), within=20)
     outage.down.clear()
-    await tickets.retry_deliveries(t.id, RetryDeliveries(actor="Morgan Lee"))
+    await tickets.retry_deliveries(t.id, RetryDeliveries(actor="Jordan Diaz"))
     await eventually(lambda: _failing(tickets, t.id, none=True), within=20)
     await tickets.resolve(t.id, Resolve(actor="Jo Park", resolution="done"))
     return t.id
@@ -136,12 +136,12 @@ async def _closed_continues_as_new(tickets: TicketClient, outage: Outage) -> str
         if (await handle.describe()).run_id != first:
             return True
         # Each operator retry adds a round's events: the history reaches its limit sooner.
-        await tickets.retry_deliveries(t.id, RetryDeliveries(actor="Morgan Lee"))
+        await tickets.retry_deliveries(t.id, RetryDeliveries(actor="Jordan Diaz"))
         return False
 
     await eventually(continued, within=60, every=1.0)
     outage.down.clear()
-    await tickets.retry_deliveries(t.id, RetryDeliveries(actor="Morgan Lee"))
+    await tickets.retry_deliveries(t.id, RetryDeliveries(actor="Jordan Diaz"))
     await _ended(tickets, t.id)
     return t.id
 
@@ -187,7 +187,7 @@ async def _ends_while_delivering(
     await tickets.close(t.id, Close(actor="Jo Park"))
     await eventually(lambda: _failing(tickets, t.id), within=20)
     outage.down.clear()
-    await tickets.retry_deliveries(t.id, RetryDeliveries(actor="Morgan Lee"))
+    await tickets.retry_deliveries(t.id, RetryDeliveries(actor="Jordan Diaz"))
 
     async def email_failing() -> bool:
         return any(d.channel == "email" for d in await tickets.deliveries(t.id))

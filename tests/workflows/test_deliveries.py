@@ -186,20 +186,20 @@ class TestOperator:
                 await eventually(failing)
                 first = (await tickets.deliveries(t.id))[0]
                 rest = await tickets.drop_delivery(
-                    t.id, DropDelivery(actor="Morgan Lee", key=first.key)
+                    t.id, DropDelivery(actor="Jordan Diaz", key=first.key)
                 )
                 assert first.key not in [d.key for d in rest]
-                assert await has_entry(tickets, t.id, "dropped by Morgan Lee")
+                assert await has_entry(tickets, t.id, "dropped by Jordan Diaz")
 
                 http.down.clear()
-                await tickets.retry_deliveries(t.id, RetryDeliveries(actor="Morgan Lee"))
+                await tickets.retry_deliveries(t.id, RetryDeliveries(actor="Jordan Diaz"))
 
                 async def through() -> bool:
                     return not await tickets.deliveries(t.id)
 
                 await eventually(through)
                 with pytest.raises(ActionRejected):
-                    await tickets.retry_deliveries(t.id, RetryDeliveries(actor="Morgan Lee"))
+                    await tickets.retry_deliveries(t.id, RetryDeliveries(actor="Jordan Diaz"))
             delivered = {
                 r.header("Idempotency-Key") for r in chat_requests(http) if r.status == 200
             }

@@ -14,7 +14,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from tests.interfaces.http_support import SERVICE_AUTH, serving
+from tests.interfaces.http_support import SERVICE_AUTH, listing_the_service, serving
 from tests.scale import scaled
 from tierflow.client import TicketBusy, TicketClient, workflow_id_for
 from tierflow.workflows.messages import CustomerReply
@@ -110,7 +110,8 @@ class TestReplyFloodThroughTheApi:
         count = scaled(48, 1_500)
         async with running_worker(client, task_queue) as tickets, serving(tickets) as url:
             t = ticket("Customer writes a lot, through the host")
-            await tickets.open(t, fast_policy(resolution="1h"))
+            # The host system relays customer words: the ticket's policy lists it.
+            await tickets.open(t, listing_the_service(fast_policy(resolution="1h")))
             statuses: list[int] = []
             gate = asyncio.Semaphore(32)
             async with httpx.AsyncClient(base_url=url, timeout=60) as http:

@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tierflow.statemachine import EscalationReason, InvalidAction, default_policy
+from tierflow.statemachine import EscalationReason, Forbidden, InvalidAction, default_policy
 from tierflow.statemachine.sla import SlaTarget
 from tierflow.workflows.messages import (
+    AddNote,
     CustomerReply,
     Decide,
     Escalate,
@@ -157,6 +158,50 @@ class TestApprovalGate:
             ops.check_escalate(Escalate(actor="Jo Park", tier="tier3", reasons=reasons))
         # One tier up, to tier2 itself, needs none.
         ops.check_escalate(Escalate(actor="Jo Park", tier="tier2", reasons=reasons))
+
+
+class TestDescent:
+    """An escalation goes up a tier or sideways to a team: a tier below is a de-escalation,
+    refused before anything changes, never counted as an escalation."""
+
+    def test_escalating_down_to_self_service_is_refused(self) -> None:
+        ops = opened()
+        reasons = [EscalationReason.LIMITED_KNOWLEDGE]
+        with pytest.raises(InvalidAction, match="tier0 is below tier1: a de-escalation"):
+            ops.check_escalate(Escalate(actor="Jo Park", tier="tier0", reasons=reasons))
+        assert ops.state.escalation_count == 0
+
+    def test_down_to_a_lower_tier_s_team_or_by_request_is_refused_too(self) -> None:
+        ops = opened()
+        reasons = [EscalationReason.LIMITED_KNOWLEDGE]
+        ops.escalate(Escalate(actor="Jo Park", tier="tier2", reasons=reasons), T0)
+        functional = Escalate(
+            actor="Robin Ortiz", type="functional", team="frontline", reasons=reasons
+        )
+        with pytest.raises(InvalidAction, match="tier1 is below tier2"):
+            ops.check_escalate(functional)
+        with pytest.raises(InvalidAction, match="tier0 is below tier2"):
+            ops.check_request_escalation(
+                RequestEscalation(actor="Robin Ortiz", tier="tier0", reasons=reasons)
+            )
+        assert (ops.state.tier, ops.state.escalation_count) == ("tier2", 1)
+
+
+class TestActingScope:
+    """The validators hold every caller to their act scope: their teams, and their own."""
+
+    def test_an_agent_acts_on_their_team_s_ticket_and_on_the_one_they_escalated(self) -> None:
+        ops = opened()
+        ops.check_action("note", AddNote(actor="Jo Park", text="mine"))
+        with pytest.raises(Forbidden, match="'Sky Adams' \\(agent\\) acts on tickets of billing"):
+            ops.check_action("resolve", Resolve(actor="Sky Adams", resolution="not mine"))
+        reasons = [EscalationReason.LIMITED_KNOWLEDGE]
+        ops.escalate(Escalate(actor="Jo Park", tier="tier2", reasons=reasons), T0)
+        assert (ops.state.tier, ops.state.team) == ("tier2", "technical")
+        ops.check_action("note", AddNote(actor="Jo Park", text="chasing it"))  # follows it
+        ops.check_action("note", AddNote(actor="Robin Ortiz", text="technical's now"))
+        with pytest.raises(Forbidden):
+            ops.check_action("note", AddNote(actor="Sky Adams", text="billing's not"))
 
 
 class TestLiveWarnings:

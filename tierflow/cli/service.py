@@ -206,12 +206,23 @@ def api(
             help="serve without authentication: anyone who reaches the port acts as anyone",
         ),
     ] = False,
+    policy_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            help="the policy YAML tickets are opened with, which says who may open and list",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API for host systems (OpenAPI at /docs). Callers authenticate with
     signed tokens (TIERFLOW_JWT_*) or API keys (TIERFLOW_API_KEYS_FILE); see README."""
     import uvicorn
 
     from tierflow.api import create_app
+    from tierflow.statemachine import load_policy
+
+    with guarded():
+        policy = load_policy(policy_file) if policy_file is not None else None
 
     if insecure_no_auth and not _loopback(host):
         fail(
@@ -221,7 +232,9 @@ def api(
             code=2,
         )
     try:
-        app = create_app(settings=settings_of(ctx), insecure_no_auth=insecure_no_auth)
+        app = create_app(
+            settings=settings_of(ctx), insecure_no_auth=insecure_no_auth, policy=policy
+        )
     except ValueError as err:  # IdentityConfigError, or a settings value pydantic refused
         fail(str(err))
     if insecure_no_auth:

@@ -17,10 +17,13 @@ from tierflow.statemachine import (
     CustomerStatus,
     EscalationReason,
     EscalationType,
+    Forbidden,
     Policy,
     Priority,
     Ticket,
+    default_policy,
     load_policy,
+    readable_area,
 )
 from tierflow.statemachine.inputs import (
     MAX_FILE_BYTES,
@@ -424,6 +427,14 @@ def drop_delivery(
 @tickets_app.command("list")
 def list_tickets(
     ctx: typer.Context,
+    actor: Annotated[
+        str,
+        typer.Option(
+            "--actor",
+            default_factory=default_actor,
+            help="whose tickets: those this person reads (env TIERFLOW_ACTOR, or $USER)",
+        ),
+    ],
     state: Annotated[str | None, typer.Option(help="e.g. triage, tier2, waiting, resolved")] = None,
     tier: Annotated[str | None, typer.Option()] = None,
     team: Annotated[str | None, typer.Option()] = None,
@@ -441,14 +452,31 @@ def list_tickets(
     ] = None,
     limit: Annotated[int, typer.Option(min=1)] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
+    every: Annotated[
+        bool, typer.Option("--all", help="every ticket, whoever reads it (an operator's view)")
+    ] = False,
+    policy_file: Annotated[
+        Path | None, typer.Option("--policy", help="the policy YAML that says who reads what")
+    ] = None,
 ) -> None:
-    """Tickets matching every filter given (Temporal visibility; newest first).
+    """Tickets matching every filter given (Temporal visibility; newest first), of the tiers
+    and teams the actor reads under the policy (default: the packaged one); --all lists every
+    ticket.
 
     A running ticket whose workflow task is failing is marked, and named with the reason.
     """
+    within = None
+    if not every:
+        with guarded():
+            policy = load_policy(policy_file) if policy_file is not None else default_policy()
+        try:
+            within = readable_area(policy, actor)
+        except Forbidden as err:
+            fail(f"{err.message} (an operator lists every ticket with --all)")
 
     async def work(tickets: TicketClient) -> None:
         found = await tickets.list(
+            within=within,
             state=state,
             tier=tier,
             team=team,
