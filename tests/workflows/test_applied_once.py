@@ -7,7 +7,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from tests.interfaces.http_support import AUTH, SERVICE_AUTH, serving
+from tests.interfaces.http_support import AUTH, SERVICE_AUTH, listing_the_service, serving
 from tests.waiting import eventually
 from tierflow.client import TicketClient, workflow_id_for
 from tierflow.workflows.messages import AddNote, TicketStatus
@@ -57,7 +57,7 @@ class TestAppliedOnce:
         request; a malformed key is refused with 422."""
         async with running_worker(client, task_queue) as tickets, serving(tickets) as url:
             t = ticket("Resent by the host")
-            await tickets.open(t, fast_policy(resolution="1h"))
+            await tickets.open(t, listing_the_service(fast_policy(resolution="1h")))
             async with httpx.AsyncClient(base_url=url) as http:
                 note = f"/tickets/{t.id}/actions/note"
                 for key in ("k-1", "k-1", "k-2"):
