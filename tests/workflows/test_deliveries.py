@@ -43,9 +43,11 @@ class Outage(HttpRecorder):
 
 
 def activities_for(
-    smtp: SmtpCapture, http: HttpRecorder, horizon: timedelta | None = None
+    smtp: SmtpCapture, http: HttpRecorder, horizon: timedelta | None = None, **settings: Any
 ) -> TierflowActivities:
+    """Activities delivering to ``smtp`` and ``http`` (chat and sync); ``settings`` override."""
     extra: dict[str, Any] = {"delivery_horizon": horizon} if horizon else {}
+    extra.update(settings)
     return TierflowActivities(
         Settings(
             smtp_host=smtp.host,

@@ -19,13 +19,13 @@ from temporalio.worker import Replayer
 
 from tests.activities.servers import HttpRecorder, SmtpCapture
 from tests.waiting import eventually
-from tierflow.activities import Settings, TierflowActivities
+from tierflow.activities import TierflowActivities
 from tierflow.client import TicketBusy, workflow_id_for
 from tierflow.plugin import TierflowPlugin
 from tierflow.workflows.state import TicketRun
 
 from .support import fast_policy, running_worker, ticket, wait_for
-from .test_deliveries import has_entry
+from .test_deliveries import activities_for, has_entry
 from .test_wake_ups import LOCAL_ACTIVITY_MARKER, history
 
 pytestmark = pytest.mark.integration
@@ -42,16 +42,7 @@ ASSIGNMENTS = 30
 def slow_activities(
     smtp: SmtpCapture, http: HttpRecorder, item_timeout: float = ITEM_TIMEOUT
 ) -> TierflowActivities:
-    return TierflowActivities(
-        Settings(
-            smtp_host=smtp.host,
-            smtp_port=smtp.port,
-            chat_webhook_url=f"{http.url}/chat",
-            sync_url=f"{http.url}/sync",
-            sync_secret="s3cret",
-            delivery_item_timeout=item_timeout,
-        )
-    )
+    return activities_for(smtp, http, delivery_item_timeout=item_timeout)
 
 
 async def replays_in_production_shape(client: Client, ticket_id: str) -> None:
