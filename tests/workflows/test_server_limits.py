@@ -204,7 +204,7 @@ class TestOnTheDevServer:
             t = maximal_ticket(f"T-max-{task_queue[-8:]}")
             await tickets.open(t, maximal_policy(), history_limit=20)
             for _ in range(4):
-                await tickets.act(t.id, "note", {"actor": "Jo Park", "text": WIDE * NOTE_MAX})
+                await tickets.act(t.id, "note", {"actor": "Dana Fox", "text": WIDE * NOTE_MAX})
                 await tickets.customer_reply(t.id, {"message": WIDE * NOTE_MAX})
             workflow_id = workflow_id_for(t.id)
 
