@@ -106,7 +106,11 @@ class TierflowActivities:
                     progress.wrap(self._send_item),
                     item_timeout=item_timeout,
                     on_delivered=progress.delivered,
-                    blip_retry=BLIP_RETRY if is_local() else None,
+                    # Batches that hand back retry a blip within the attempt (see
+                    # FIRST_HAND_BACK in workflows/deliveries.py).
+                    blip_retry=BLIP_RETRY
+                    if is_local() or batch.hand_back_after is not None
+                    else None,
                     budget=self._budget(),
                 )
         except BaseException:

@@ -62,9 +62,13 @@ MAX_FAILING_BYTES = 128 * 1024
 # minutes of a channel's recovery, allowing for the attempt itself).
 RETRY_FIRST = timedelta(seconds=2)
 RETRY_CAP = timedelta(seconds=110)
-# Attempts of a new batch before it hands back what fails (one quick retry for blips);
-# retry rounds hand back after their first attempt.
-FIRST_HAND_BACK = 2
+# Attempts of a new batch before it hands back what fails: the first. Its quick retry of a
+# blip happens inside the attempt (the activity tries an item that failed fast once more), so
+# an attempt never fails for a transient error and its outcome — what it delivered, what it
+# hands back — always arrives as its result: a second attempt, which would have to learn what
+# the first delivered from a heartbeat, follows only a worker that died or a lost answer.
+# Retry rounds hand back after their first attempt too.
+FIRST_HAND_BACK = 1
 ROUND_HAND_BACK = 1
 ROUND_PREFIX = "retry-"  # the batch id of a retry round
 

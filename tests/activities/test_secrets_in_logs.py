@@ -84,9 +84,10 @@ async def test_failed_deliveries_log_no_secret(
                 # agent's action runs a regular one, whose failed attempt Temporal logs (the
                 # new assignee's chat, a recipient not failing yet, is attempted).
                 await tickets.assign(t.id, Assign(actor="Jo Park", assignee="Alex Kim"))
-                # Wait until each channel has failed at least once, and Temporal has logged
-                # the failed attempt with its traceback.
-                needed = ("delivery_failed", "sync_failed", "Completing activity as failed")
+                # Wait until each channel has failed at least once. (An attempt hands back
+                # what fails transiently instead of failing, so Temporal logs no traceback of
+                # it: the channels' own failure lines are what could carry a secret.)
+                needed = ("delivery_failed", "sync_failed")
                 loop = asyncio.get_running_loop()
                 deadline = loop.time() + 60
                 while not all(n in captured_logs.getvalue() for n in needed):
@@ -96,6 +97,5 @@ async def test_failed_deliveries_log_no_secret(
         finally:
             await activities.aclose()
     logs = captured_logs.getvalue()
-    assert "Traceback" in logs or '"exception"' in logs  # failures were logged in full
     for secret in SECRETS:
         assert secret not in logs
