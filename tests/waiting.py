@@ -6,6 +6,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from tierflow.errors import TicketBusy
+
+T = TypeVar("T")
 
 
 async def eventually(
@@ -23,3 +28,17 @@ async def eventually(
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {within:g} s")
         await asyncio.sleep(every)
+
+
+async def resent_while_busy(send: Callable[[], Awaitable[T]], within: float = 60) -> T:
+    """``send()``'s answer, sent again after each :class:`TicketBusy` (a host honouring the
+    ticket's backpressure: nothing was written, so a resend is safe); fail after ``within``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        try:
+            return await send()
+        except TicketBusy as err:
+            if loop.time() > deadline:
+                raise AssertionError(f"still busy after {within:g} s") from err
+            await asyncio.sleep(err.retry_after / 10)

@@ -18,6 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from tests.privacy.support import encrypting_client, key_file
+from tests.waiting import eventually
 from tierflow.client import TicketClient, workflow_id_for
 from tierflow.connect import data_converter
 from tierflow.encryption import new_key
@@ -213,11 +214,10 @@ class TestOnTheDevServer:
                     e.run_id async for e in client.list_workflows(f"WorkflowId = '{workflow_id}'")
                 ]
 
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 60
-            while len(await runs()) < 2:
-                assert loop.time() < deadline, "the maximal ticket never continued as new"
-                await asyncio.sleep(0.2)
+            async def continued() -> bool:
+                return len(await runs()) >= 2
+
+            await eventually(continued, within=60)
             status = await TicketClient(client, task_queue).status(t.id)
             assert status.tier is not None
             history = await client.get_workflow_handle(workflow_id).fetch_history()

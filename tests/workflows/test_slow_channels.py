@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Replayer
 
 from tests.activities.servers import HttpRecorder, SmtpCapture
-from tests.waiting import eventually
+from tests.waiting import eventually, resent_while_busy
 from tierflow.activities import TierflowActivities
-from tierflow.client import TicketBusy, workflow_id_for
+from tierflow.client import workflow_id_for
 from tierflow.plugin import TierflowPlugin
 from tierflow.workflows.state import TicketRun
 
@@ -43,6 +44,17 @@ def slow_activities(
     smtp: SmtpCapture, http: HttpRecorder, item_timeout: float = ITEM_TIMEOUT
 ) -> TierflowActivities:
     return activities_for(smtp, http, delivery_item_timeout=item_timeout)
+
+
+async def handed_over(client: Client, workflow_id: str, run_id: str) -> WorkflowHandle[Any, Any]:
+    """The ticket's run ``run_id``, once it has closed (handed over to the next run)."""
+    run = client.get_workflow_handle(workflow_id, run_id=run_id)
+
+    async def closed() -> bool:
+        return (await run.describe()).close_time is not None
+
+    await eventually(closed, within=120)
+    return run
 
 
 async def replays_in_production_shape(client: Client, ticket_id: str) -> None:
@@ -128,12 +140,7 @@ class TestContinueAsNew:
                 status = await wait_for(tickets, t.id, lambda s: s.tier == "tier2", timeout=40)
                 assert status.escalations == 1
                 http.delay.clear()
-                first = client.get_workflow_handle(opened.workflow_id, run_id=opened.run_id)
-
-                async def handed_over() -> bool:
-                    return (await first.describe()).close_time is not None
-
-                await eventually(handed_over, within=120)
+                first = await handed_over(client, opened.workflow_id, opened.run_id)
                 closed = (await first.describe()).close_time
                 timeline = await tickets.timeline(t.id)
         assert closed is not None
@@ -158,22 +165,11 @@ class TestContinueAsNew:
 
                 async def assign(n: int) -> None:
                     action = {"actor": "Jo Park", "assignee": people[n % 2]}
-                    while True:
-                        try:
-                            await tickets.assign(t.id, action)
-                        except TicketBusy:
-                            await asyncio.sleep(0.5)
-                        else:
-                            return
+                    await resent_while_busy(lambda: tickets.assign(t.id, action))
 
                 await asyncio.gather(*(assign(n) for n in range(ASSIGNMENTS)))
                 http.delay.clear()
-                first = client.get_workflow_handle(opened.workflow_id, run_id=opened.run_id)
-
-                async def handed_over() -> bool:
-                    return (await first.describe()).close_time is not None
-
-                await eventually(handed_over, within=120)
+                first = await handed_over(client, opened.workflow_id, opened.run_id)
                 history = await first.fetch_history()
                 handover = history.events[-1].workflow_execution_continued_as_new_event_attributes
                 [run] = await client.data_converter.decode(handover.input.payloads, [TicketRun])
