@@ -22,7 +22,7 @@ import asyncio
 import builtins
 import re
 import uuid
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -143,6 +143,18 @@ def _update_id(name: str, request_id: str | None) -> str:
 
 # Pauses (seconds) before asking a busy ticket again: about 1.5 s in all, then TicketBusy.
 _BUSY_PAUSES = (0.1, 0.2, 0.4, 0.8)
+
+
+async def _asking_again_while_busy(send: Callable[[], Awaitable[T]]) -> T:
+    """``send()``'s answer; while the ticket answers TicketBusy (nothing written, same update
+    id), sent again after each of :data:`_BUSY_PAUSES`, then the TicketBusy is the caller's."""
+    for pause in _BUSY_PAUSES:
+        try:
+            return await send()
+        except TicketBusy:
+            await asyncio.sleep(pause)
+    return await send()
+
 
 WORKFLOW_ID_PREFIX = "ticket-"
 
@@ -472,14 +484,9 @@ class TicketClient:
             payload = {**payload, "actor": self.actor}
         message = _validated(model, payload, what=what)
         update_id = _update_id(name, request_id)
-        for pause in _BUSY_PAUSES:
-            try:
-                return await self._agent_update_once(
-                    ticket_id, name, message, result_type, update_id
-                )
-            except TicketBusy:
-                await asyncio.sleep(pause)
-        return await self._agent_update_once(ticket_id, name, message, result_type, update_id)
+        return await _asking_again_while_busy(
+            lambda: self._agent_update_once(ticket_id, name, message, result_type, update_id)
+        )
 
     async def _agent_update_once(
         self, ticket_id: str, name: str, message: BaseModel, result_type: Any, update_id: str
@@ -632,12 +639,9 @@ class TicketClient:
         to a new run (usually a fraction of a second) is asked again a few times before
         :class:`TicketBusy` reaches the caller."""
         update_id = _update_id(name, request_id)
-        for pause in _BUSY_PAUSES:
-            try:
-                return await self._customer_event_once(ticket_id, name, event, update_id)
-            except TicketBusy:
-                await asyncio.sleep(pause)
-        return await self._customer_event_once(ticket_id, name, event, update_id)
+        return await _asking_again_while_busy(
+            lambda: self._customer_event_once(ticket_id, name, event, update_id)
+        )
 
     async def _customer_event_once(
         self, ticket_id: str, name: str, event: BaseModel, update_id: str

@@ -311,27 +311,25 @@ class TicketWorkflow:
         )
 
     def _should_continue_as_new(self) -> bool:
-        if self._off_the_clock and self._signals >= SIGNALS_PER_RUN:
+        if self._signals_spent():
             return True
-        info = workflow.info()
         # A full timeline moves on to a new run whatever the history's length, so that no
         # query result and no continue-as-new input can outgrow Temporal's payload limit.
         # Tickets from before this rule replay without it (patch checked only when it bites).
         if self.state.timeline_full and workflow.patched(TIMELINE_BUDGET_PATCH):
             return True
-        limit = self.state.history_limit
-        if limit is not None:
-            return info.get_current_history_length() >= limit
-        return info.is_continue_as_new_suggested()
+        return self._history_full()
 
     def _run_is_full(self) -> bool:
         """``_should_continue_as_new`` without its patch check, for validators (which must not
         issue commands: a patch marker is one)."""
-        if self._off_the_clock and self._signals >= SIGNALS_PER_RUN:
-            return True
+        return self._signals_spent() or self.state.timeline_full or self._history_full()
+
+    def _signals_spent(self) -> bool:
+        return self._off_the_clock and self._signals >= SIGNALS_PER_RUN
+
+    def _history_full(self) -> bool:
         info = workflow.info()
-        if self.state.timeline_full:
-            return True
         limit = self.state.history_limit
         if limit is not None:
             return info.get_current_history_length() >= limit
@@ -703,11 +701,7 @@ class TicketWorkflow:
 
     @workflow.update(name="customer_reply")
     def customer_reply_update(self, e: CustomerReply) -> None:
-        if self._repeated():
-            return
-        self.ops.customer_reply(e, workflow.now())
-        self._remember_update()
-        self._dirty = True
+        self._take_customer_event(lambda: self.ops.customer_reply(e, workflow.now()))
 
     @customer_reply_update.validator
     def _check_customer_reply(self, e: CustomerReply) -> None:
@@ -715,11 +709,7 @@ class TicketWorkflow:
 
     @workflow.update(name="customer_feedback")
     def customer_feedback_update(self, e: CustomerFeedback) -> None:
-        if self._repeated():
-            return
-        self.ops.customer_feedback(e, workflow.now())
-        self._remember_update()
-        self._dirty = True
+        self._take_customer_event(lambda: self.ops.customer_feedback(e, workflow.now()))
 
     @customer_feedback_update.validator
     def _check_customer_feedback(self, e: CustomerFeedback) -> None:
@@ -745,6 +735,14 @@ class TicketWorkflow:
                 non_retryable=True,
             )
         _reject(check)
+
+    def _take_customer_event(self, apply: Callable[[], None]) -> None:
+        """Apply a customer event sent as an update, once (a resent one is only answered)."""
+        if self._repeated():
+            return
+        apply()
+        self._remember_update()
+        self._dirty = True
 
     def _check_customer_event(self) -> None:
         if self._repeated():
