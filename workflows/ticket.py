@@ -216,6 +216,11 @@ class TicketWorkflow:
         self._answering = False
         # Signals received by this run (see SIGNALS_PER_RUN).
         self._signals = 0
+        # The main loop is handing the ticket over to a new run. Only then are events refused
+        # as BUSY: a validator's refusal leaves nothing in history and wakes nothing, so a
+        # refusal on "the run is full" alone, before the loop noticed, would last until some
+        # timer or accepted action woke it (minutes, or for good on a quiet ticket).
+        self._handing_over = False
 
     @staticmethod
     def _opened_at() -> datetime:
@@ -281,6 +286,7 @@ class TicketWorkflow:
         """Hand the ticket to a new run. Never returns, except with ``deadlines`` when the
         timer fires while deliveries under way are awaited: the caller acts on the deadline
         first and tries again (a slow channel must not hold a deadline back)."""
+        self._handing_over = True
         await workflow.wait_condition(workflow.all_handlers_finished)
         if workflow.patched(CARRY_EFFECTS_PATCH):
             # Wait for the deliveries under way only (their results belong to this run, and
@@ -292,6 +298,7 @@ class TicketWorkflow:
                     lambda: not self._effects or (deadlines and self._timer_fired is not None)
                 )
                 if deadlines and self._timer_fired is not None:
+                    self._handing_over = False
                     return
             else:
                 await self._drain_effects()
@@ -319,11 +326,6 @@ class TicketWorkflow:
         if self.state.timeline_full and workflow.patched(TIMELINE_BUDGET_PATCH):
             return True
         return self._history_full()
-
-    def _run_is_full(self) -> bool:
-        """``_should_continue_as_new`` without its patch check, for validators (which must not
-        issue commands: a patch marker is one)."""
-        return self._signals_spent() or self.state.timeline_full or self._history_full()
 
     def _signals_spent(self) -> bool:
         return self._off_the_clock and self._signals >= SIGNALS_PER_RUN
@@ -728,7 +730,7 @@ class TicketWorkflow:
         update applied already is let through (its handler answers without applying it)."""
         if self._repeated():
             return
-        if self._run_is_full() and self.ops.effects.pending() >= MAX_PLANNED_WHILE_FULL:
+        if self._handing_over and self.ops.effects.pending() >= MAX_PLANNED_WHILE_FULL:
             raise ApplicationError(
                 "the ticket is handing over to a new run; try again in a second",
                 type=BUSY,
@@ -749,7 +751,7 @@ class TicketWorkflow:
             return
         if self.state.machine.state == "closed":
             raise ApplicationError("the ticket is closed", type=REJECTED, non_retryable=True)
-        if self._run_is_full():
+        if self._handing_over:
             raise ApplicationError(
                 "the ticket is handing over to a new run; send the event again in a second",
                 type=BUSY,

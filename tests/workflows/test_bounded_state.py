@@ -10,11 +10,13 @@ it through thousands of notes; ``make test`` through a few dozen.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 
 from tests.scale import scaled
+from tests.waiting import resent_while_busy
 from tierflow.statemachine.text import DESCRIPTION_MAX, NOTE_MAX
 from tierflow.workflows.messages import CustomerReply, TimelineEntry, TimelinePage, TimelineQuery
 
@@ -47,16 +49,21 @@ class TestLongLivedTicket:
             t = ticket("Very chatty ticket", description=WIDE * DESCRIPTION_MAX)
             opened = await tickets.open(t)
             note = WIDE * (NOTE_MAX - 12)  # and a label of up to 12 characters in front
+
+            async def add_note(label: str) -> None:
+                text = {"actor": "Jo Park", "text": f"{label} {note}"}
+                await resent_while_busy(lambda: tickets.act(t.id, "note", text))
+
+            async def reply(label: str) -> None:
+                message = CustomerReply(message=f"{label} {note}")
+                await resent_while_busy(lambda: tickets.customer_reply(t.id, message))
+
+            # As a host does, each is sent again while the ticket answers TicketBusy (handing
+            # over to its next run: nothing written).
             for r in range(ROUNDS):
                 await asyncio.gather(
-                    *(
-                        tickets.act(t.id, "note", {"actor": "Jo Park", "text": f"{r}.{n} {note}"})
-                        for n in range(PER_ROUND)
-                    ),
-                    *(
-                        tickets.customer_reply(t.id, CustomerReply(message=f"{r}.{n} {note}"))
-                        for n in range(PER_ROUND)
-                    ),
+                    *(add_note(f"{r}.{n}") for n in range(PER_ROUND)),
+                    *(reply(f"{r}.{n}") for n in range(PER_ROUND)),
                 )
             expected = ROUNDS * PER_ROUND
             await wait_for(tickets, t.id, lambda s: s.state == "tier1")
@@ -130,7 +137,8 @@ class TestReplyStream:
             message = WIDE * (NOTE_MAX - 12)
             count = scaled(120, 1500)
             for n in range(count):
-                await tickets.customer_reply(t.id, CustomerReply(message=f"{n:05d} {message}"))
+                reply = CustomerReply(message=f"{n:05d} {message}")
+                await resent_while_busy(partial(tickets.customer_reply, t.id, reply))
             last = f"{count - 1:05d} "
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 120
