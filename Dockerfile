@@ -2,10 +2,6 @@
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
-COPY statemachine ./statemachine
-COPY workflows ./workflows
-COPY activities ./activities
-# tierflow/ links the three folders above into the package; pip builds one `tierflow` package.
 COPY tierflow ./tierflow
 # With the otel extra, so that TIERFLOW_TRACING works in the stack.
 RUN pip install --no-cache-dir '.[otel]'

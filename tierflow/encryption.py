@@ -56,7 +56,7 @@ from temporalio.converter import (
 )
 
 from tierflow.contracts import UNDECODABLE
-from tierflow.statemachine.inputs import read_regular_file
+from tierflow.files import read_regular_file
 
 KEYS_ENV: Final = "TIERFLOW_ENCRYPTION_KEYS"
 KEY_ID_ENV: Final = "TIERFLOW_ENCRYPTION_KEY_ID"

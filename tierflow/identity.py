@@ -29,7 +29,7 @@ import jwt
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tierflow.statemachine.inputs import read_regular_file
+from tierflow.files import read_regular_file
 from tierflow.statemachine.text import ACTOR_MAX, NotCanonicalError, require_canonical
 
 __all__ = [

@@ -14,6 +14,8 @@ from tierflow.cli import app
 from tierflow.cli.entry import run
 from tierflow.client import TicketClient
 
+DEFAULT_POLICY_FILE = "tierflow/statemachine/policies/default.yaml"
+
 BROKEN_POLICY = """\
 name: broken
 version: "1"
@@ -174,7 +176,7 @@ class TestErrors:
 class TestPolicy:
     def test_check_explains_a_valid_policy(self) -> None:
         """A valid policy is explained: tiers, SLA table, ladder and rules in words."""
-        result = CliRunner().invoke(app, ["policy", "check", "statemachine/policies/default.yaml"])
+        result = CliRunner().invoke(app, ["policy", "check", DEFAULT_POLICY_FILE])
         assert result.exit_code == 0, result.output
         for words in ("valid", "tier2", "SLA targets", "escalation ladder", "vip-skips-tier1"):
             assert words in result.stdout
@@ -205,7 +207,7 @@ class TestLastResort:
 
         monkeypatch.setattr("tierflow.cli.policy.explain", broken)
         monkeypatch.delenv("TIERFLOW_DEBUG", raising=False)
-        result = CliRunner().invoke(app, ["policy", "check", "statemachine/policies/default.yaml"])
+        result = CliRunner().invoke(app, ["policy", "check", DEFAULT_POLICY_FILE])
         assert result.exit_code == 1
         line = one_error_line(result.stderr)
         assert line.startswith("error: internal error (RuntimeError); run with TIERFLOW_DEBUG=1")
@@ -222,7 +224,7 @@ class TestLastResort:
 
         monkeypatch.setattr("tierflow.cli.policy.explain", broken)
         monkeypatch.setenv("TIERFLOW_DEBUG", "1")
-        result = CliRunner().invoke(app, ["policy", "check", "statemachine/policies/default.yaml"])
+        result = CliRunner().invoke(app, ["policy", "check", DEFAULT_POLICY_FILE])
         assert result.exit_code == 1
         assert "Traceback" in result.stderr
         assert "RuntimeError: boom 12" in result.stderr

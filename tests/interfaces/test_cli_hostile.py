@@ -56,7 +56,7 @@ def valid_ticket_data(ticket_id: str) -> dict[str, Any]:
 
 
 def policy_text() -> str:
-    return Path("statemachine/policies/default.yaml").read_text(encoding="utf-8")
+    return Path("tierflow/statemachine/policies/default.yaml").read_text(encoding="utf-8")
 
 
 def malformed_files(rng: random.Random, ticket_id: Any) -> Iterator[tuple[str, bytes]]:

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from tierflow.statemachine import PolicyError, load_policy, parse_policy
+from tierflow.files import load_policy, read_text
+from tierflow.statemachine import PolicyError, parse_policy
 from tierflow.statemachine.inputs import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
     InputError,
     load_json,
     load_yaml,
-    read_text,
 )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tierflow.files import load_policy
 from tierflow.statemachine import (
     EscalationActionKind,
     Policy,
@@ -18,7 +19,6 @@ from tierflow.statemachine import (
     UnknownTarget,
     default_policy,
     demo_policy,
-    load_policy,
     parse_policy,
 )
 

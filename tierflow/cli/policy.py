@@ -10,12 +10,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from tierflow.files import load_policy
 from tierflow.statemachine import (
     Policy,
     PolicyError,
     RoutingRule,
     default_policy,
-    load_policy,
     mermaid,
 )
 from tierflow.statemachine.durations import format_duration

@@ -219,7 +219,7 @@ def api(
     import uvicorn
 
     from tierflow.api import create_app
-    from tierflow.statemachine import load_policy
+    from tierflow.files import load_policy
 
     with guarded():
         policy = load_policy(policy_file) if policy_file is not None else None

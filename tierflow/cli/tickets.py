@@ -12,6 +12,7 @@ import typer
 from pydantic import BaseModel
 
 from tierflow.client import ACTIONS, TicketClient
+from tierflow.files import load_policy, read_text
 from tierflow.statemachine import (
     Channel,
     CustomerStatus,
@@ -22,7 +23,6 @@ from tierflow.statemachine import (
     Priority,
     Ticket,
     default_policy,
-    load_policy,
     readable_area,
 )
 from tierflow.statemachine.inputs import (
@@ -31,7 +31,6 @@ from tierflow.statemachine.inputs import (
     clip,
     load_json,
     quoted,
-    read_text,
 )
 from tierflow.workflows.deliveries import DeliveryView, DropDelivery, RetryDeliveries
 from tierflow.workflows.messages import CustomerFeedback, CustomerReply, TicketStatus

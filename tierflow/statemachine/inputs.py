@@ -8,12 +8,8 @@ where it is, without echoing more than a few dozen characters of the input back.
 
 from __future__ import annotations
 
-import errno
 import json
-import os
-import stat
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any, Final
 
 import yaml
@@ -51,48 +47,6 @@ def size_text(n: int) -> str:
         if n >= size and n % size == 0:
             return f"{n // size} {unit}"
     return f"{n} bytes"
-
-
-class NotARegularFileError(OSError):
-    """A path that names a pipe, a device, a socket or a directory: never read (a FIFO would
-    block the reader for ever, ``/dev/zero`` never ends)."""
-
-    def __init__(self) -> None:
-        super().__init__(errno.EINVAL, "not a regular file (a pipe, device or directory)")
-
-
-def read_regular_file(path: Path, limit: int) -> bytes:
-    """At most ``limit + 1`` bytes of ``path``, which must be a regular file.
-
-    Opened without blocking (opening a FIFO for reading would wait for a writer) and checked
-    on the open descriptor, so nothing can swap the file in between. Raises OSError (a
-    :class:`NotARegularFileError` for anything but a regular file).
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise NotARegularFileError
-        stream = os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-    with stream:
-        return stream.read(limit + 1)
-
-
-def read_text(path: Path, limit: int = MAX_FILE_BYTES) -> str:
-    """The file's text, refused when it is not a regular file, over ``limit`` bytes (checked
-    before parsing, reading at most ``limit + 1`` bytes) or not UTF-8."""
-    try:
-        data = read_regular_file(path, limit)
-    except OSError as err:
-        raise InputError(f"cannot read the file: {err.strerror or type(err).__name__}") from None
-    if len(data) > limit:
-        raise InputError(f"the file is larger than {size_text(limit)} (the limit)")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise InputError(f"not UTF-8 text (invalid byte at offset {err.start})") from None
 
 
 # -- JSON ---------------------------------------------------------------------------------------

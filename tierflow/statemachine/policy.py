@@ -15,7 +15,6 @@ import itertools
 import re
 from datetime import datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Any, Final
 
 from pydantic import (
@@ -30,7 +29,7 @@ from pydantic import (
 from tierflow.statemachine.calendar import BusinessCalendar
 from tierflow.statemachine.durations import Duration
 from tierflow.statemachine.errors import PolicyError, UnknownTarget
-from tierflow.statemachine.inputs import MAX_FILE_BYTES, InputError, load_yaml, read_text
+from tierflow.statemachine.inputs import MAX_FILE_BYTES, InputError, load_yaml
 from tierflow.statemachine.machine import FIXED_STATES
 from tierflow.statemachine.permissions import ROLES, Permissions, Role, permission_problems
 from tierflow.statemachine.rules import RoutingRule
@@ -464,16 +463,6 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     except InputError as error:
         raise PolicyError([("", error.message)], source) from None
     return policy_from_data(data, source)
-
-
-def load_policy(path: str | Path) -> Policy:
-    """Read, parse and validate a policy file of at most :data:`MAX_POLICY_BYTES`."""
-    path = Path(path)
-    try:
-        text = read_text(path, MAX_POLICY_BYTES)
-    except InputError as error:
-        raise PolicyError([("", error.message)], str(path)) from None
-    return parse_policy(text, str(path))
 
 
 def _packaged(name: str) -> Policy:

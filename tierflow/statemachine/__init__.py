@@ -1,8 +1,9 @@
 """Tierflow's pure domain core: tickets, the escalation policy, triage rules, the ticket state
 machine and the SLA clock.
 
-Deterministic and free of I/O (except reading policy files in ``load_policy`` and
-``default_policy``), so it runs inside Temporal's workflow sandbox and unit-tests in microseconds.
+Deterministic and free of I/O (the packaged policies behind ``default_policy`` are read from
+the package itself; files a person hands in are read by :mod:`tierflow.files`), so it runs
+inside Temporal's workflow sandbox and unit-tests in microseconds.
 It never reads the clock: the current time is always passed in.
 """
 
@@ -63,7 +64,6 @@ from tierflow.statemachine.policy import (
     Tier,
     default_policy,
     demo_policy,
-    load_policy,
     parse_policy,
     policy_from_data,
 )
@@ -144,7 +144,6 @@ __all__ = [
     "default_policy",
     "demo_policy",
     "format_duration",
-    "load_policy",
     "may_open",
     "may_read",
     "mermaid",
