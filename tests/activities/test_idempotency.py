@@ -91,6 +91,7 @@ class TestDispatchRetry:
         env.info = dataclasses.replace(env.info, attempt=2, heartbeat_details=heartbeats[-1])
         notes = await env.run(activities.dispatch_effects, batch)
 
+        assert isinstance(notes, list)  # no hand_back_after: the notes alone
         assert len(smtp.received) == 1
         assert [r.status for r in http.requests] == [503, 200]
         assert [note.data["key"] for note in notes] == ["k-email", "k-sms"]
@@ -131,6 +132,7 @@ class TestDispatchRetry:
 
         notes = await ActivityEnvironment().run(activities.dispatch_effects, batch)
 
+        assert isinstance(notes, list)  # no hand_back_after: the notes alone
         assert [n.kind for n in notes] == ["delivery_failure", "notification"]
         assert notes[0].data["error"] == "PermanentDeliveryError"
         assert len(smtp.received) == 1

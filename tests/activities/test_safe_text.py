@@ -114,8 +114,9 @@ class TestChannels:
         message = EmailAdapter(Settings(smtp_host="localhost")).build_message(n)
 
         parsed = message_from_bytes(message.as_bytes(policy=policy.SMTP), policy=policy.default)
-        assert parsed.get_all("Subject") is not None
-        assert len(parsed.get_all("Subject")) == 1
+        subjects = parsed.get_all("Subject")
+        assert subjects is not None
+        assert len(subjects) == 1
         assert [a.addr_spec for a in parsed["To"].addresses] == ["bea@example.com"]
         assert parsed.get_all("Bcc") is None
         assert "\n" not in str(parsed["Subject"])

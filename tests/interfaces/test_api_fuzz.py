@@ -17,6 +17,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import APIOperation, Case, GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -39,6 +40,10 @@ CHECKS = [
 ]
 
 
+# An operation of the OpenAPI document, whatever its parameter and schema types.
+Operation = APIOperation[Any, Any, Any, Any]
+
+
 def fuzz(document: dict[str, Any], base_url: str, live: list[str]) -> dict[str, int]:
     """Run every operation's strategies against the server; returns cases run per status.
 
@@ -47,6 +52,8 @@ def fuzz(document: dict[str, Any], base_url: str, live: list[str]) -> dict[str, 
     schema = schemathesis.openapi.from_dict(document)
     seen: dict[str, int] = {}
     for result in schema.get_all_operations():
+        if isinstance(result, Err):  # the document has an operation schemathesis cannot read
+            raise result.err()
         operation = result.ok()
         spec = document["paths"][operation.path][operation.method.lower()]
         takes_input = bool(spec.get("parameters") or spec.get("requestBody"))
@@ -57,7 +64,7 @@ def fuzz(document: dict[str, Any], base_url: str, live: list[str]) -> dict[str, 
 
 
 def fuzz_operation(
-    operation: APIOperation,
+    operation: Operation,
     mode: GenerationMode,
     base_url: str,
     live: list[str],
@@ -75,7 +82,7 @@ def fuzz_operation(
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    def run(case: Case) -> None:
+    def run(case: Case[Operation]) -> None:
         if valid and case.path_parameters:
             case.path_parameters["ticket_id"] = live[sum(seen.values()) % len(live)]
         response = case.call(base_url=base_url, headers=AUTH, timeout=60)

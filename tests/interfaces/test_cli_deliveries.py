@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import pytest
@@ -215,11 +215,12 @@ class TestSyncClient:
             seen: list[type[TicketError]] = []
             with SyncTicketClient.connect(settings, actor="Jo Park") as sync:
                 listed: list[object] = list(sync.deliveries(t.id))
-                for call in (
+                calls: list[Callable[[], object]] = [
                     lambda: sync.retry_deliveries(t.id),
                     lambda: sync.drop_delivery(t.id, {"key": "k"}),
                     lambda: sync.deliveries("T-never-opened"),
-                ):
+                ]
+                for call in calls:
                     with pytest.raises(TicketError) as caught:
                         call()
                     seen.append(type(caught.value))

@@ -139,7 +139,7 @@ def file_cases(tmp: Path, rng: random.Random, opened: list[str]) -> list[Case]:
     for path in paths:
         p = str(path)
         pid = ticket_id(f"flags-{path.stem}")
-        flags = ("--id", pid, "--subject", "s", "--channel", "email")
+        flags: tuple[str, ...] = ("--id", pid, "--subject", "s", "--channel", "email")
         flags += ("--customer-id", "C-1", "--customer-name", "Ana")
         cases += [
             Case(f"policy check {path.name}", ("policy", "check", p), 1),
@@ -182,7 +182,16 @@ def argument_cases(existing: str, rng: random.Random, opened: list[str]) -> list
             Case(f"note {bad_id!r}", ("ticket", "note", bad_id, "hello"), 2),
         ]
     opened.append("T-hostile-enum")
-    base = ("ticket", "open", "--id", opened[-1], "--subject", "s", "--customer-id", "C")
+    base: tuple[str, ...] = (
+        "ticket",
+        "open",
+        "--id",
+        opened[-1],
+        "--subject",
+        "s",
+        "--customer-id",
+        "C",
+    )
     base += ("--customer-name", "Ana")
     cases += [
         Case("open --channel fax", (*base, "--channel", "fax"), 2),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -149,7 +150,7 @@ class TestSyncClient:
             settings = TemporalSettings(temporal_address=address, task_queue=task_queue)
             seen: list[type[TicketError]] = []
             with SyncTicketClient.connect(settings) as sync:
-                calls = [
+                calls: list[Callable[[], object]] = [
                     lambda: sync.customer_feedback("T-x", score=9),
                     lambda: sync.customer_reply("T-x", "\ud800"),
                     lambda: sync.open({"id": "bad id"}),

@@ -244,7 +244,7 @@ class TestApi:
 
             async def listed() -> dict[str, str | None]:
                 # The whole session's tickets share the server: ask for a page that holds ours.
-                query = {"check_tasks": "true", "limit": 1000}
+                query: dict[str, str | int] = {"check_tasks": "true", "limit": 1000}
                 answer = await http.get("/tickets", params=query)
                 assert answer.status_code == 200, answer.text
                 mine = {wedged.healthy, wedged.running, wedged.closed}

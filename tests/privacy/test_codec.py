@@ -7,7 +7,7 @@ import base64
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import given, settings
@@ -43,6 +43,11 @@ from tierflow.workflows.messages import CustomerReply, TicketStatus
 
 K1 = bytes(range(32))
 K2 = bytes(range(32, 64))
+
+
+def _config_with(converter: DataConverter) -> ClientConfig:
+    """A client configuration that carries only a data converter (what the plugin reads)."""
+    return cast(ClientConfig, {"data_converter": converter})
 
 
 def plain(text: str) -> Payload:
@@ -295,11 +300,9 @@ class TestQuarantine:
             dataclasses.replace(pydantic_data_converter, payload_codec=codec),
             DataConverter(payload_codec=codec),
         ):
-            made = plugin.configure_client(ClientConfig(data_converter=carried))["data_converter"]
+            made = plugin.configure_client(_config_with(carried))["data_converter"]
             assert made.payload_converter_class is QuarantinePayloadConverter
         assert (
-            plugin.configure_client(ClientConfig(data_converter=pydantic_data_converter))[
-                "data_converter"
-            ]
+            plugin.configure_client(_config_with(pydantic_data_converter))["data_converter"]
             is pydantic_data_converter
         )

@@ -75,7 +75,7 @@ def fast_policy(
 
 def quiet_activities() -> TierflowActivities:
     """Activities with every channel unconfigured: deliveries are skipped, not attempted."""
-    return TierflowActivities(Settings(_env_file=None))  # type: ignore[call-arg]
+    return TierflowActivities(Settings(_env_file=None))
 
 
 @asynccontextmanager

@@ -184,13 +184,13 @@ class TestRawCaller:
             ):
                 with pytest.raises(WorkflowUpdateFailedError):
                     await handle.execute_update(name, arg)
-            for name, arg in (
+            for name, payload in (
                 ("customer_reply", {"message": huge}),
                 ("customer_reply", "bob"),
                 ("customer_reply", {"message": "m", "SECRET-key": "SECRET-value"}),
                 ("customer_feedback", {"score": 99}),
             ):
-                await handle.signal(name, arg)
+                await handle.signal(name, payload)
             # The wrong number of payloads: none, or two.
             await handle.signal("customer_reply")
             await handle.signal("customer_feedback", args=[{"score": 3}, {"score": 3}])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from temporalio.client import Client
 
-from tierflow.workflows import TicketWorkflow
 from tierflow.workflows.messages import (
     AddNote,
     Assign,
@@ -13,6 +12,7 @@ from tierflow.workflows.messages import (
     CustomerReply,
     Resolve,
     Respond,
+    TicketStatus,
 )
 
 from .support import fast_policy, running_worker, ticket, wait_for, wait_for_timeline
@@ -38,8 +38,8 @@ class TestLifecycle:
             assert all(v.met for v in status.sla)
             await wait_for_timeline(tickets, t.id, "satisfaction survey sent")
             await tickets.customer_feedback(t.id, CustomerFeedback(score=5))
-            result = await client.get_workflow_handle_for(
-                TicketWorkflow.run, opened.workflow_id
+            result = await client.get_workflow_handle(
+                opened.workflow_id, result_type=TicketStatus
             ).result()
             assert result.state == "closed"
             assert result.feedback_score == 5
