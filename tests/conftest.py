@@ -1,4 +1,5 @@
-"""Shared fixtures: one real Temporal dev server per test session, a fresh task queue per test.
+"""Shared fixtures: one real Temporal dev server per test session (per xdist worker), a fresh
+task queue per test, and the lanes each test belongs to (by the fixtures it uses).
 
 Integration tests never mock Temporal: the server is the Temporal CLI's dev server (the same
 pinned binary `make demo` uses), started on free ports with Tierflow's search attributes.
@@ -11,6 +12,8 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -47,6 +50,38 @@ def pytest_terminal_summary(
         terminalreporter.write_line(line, red=not report.ok)
 
 
+# The lanes (pyproject.toml's markers): a test is marked by the fixtures it uses, directly or
+# through other fixtures, never by hand. `make test-fast` deselects them all.
+LANE_OF_FIXTURE = {
+    "temporal_env": "integration",  # the session's dev server
+    "temporal_binary": "devserver",  # a dev server of the test's own, as a subprocess
+    "run_benchmark": "benchmark",  # a benchmark suite at its smoke size (tests/benchmarks)
+    "chromium": "browser",  # the Temporal UI in a headless browser
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with the lanes of the fixtures in its closure."""
+    for item in items:
+        used = getattr(item, "fixturenames", ())
+        for fixture, marker in LANE_OF_FIXTURE.items():
+            if fixture in used:
+                item.add_marker(marker)
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook, called on the controller
+def pytest_testnodedown(node: Any, error: object | None) -> None:
+    """A worker is done: its replay net's report joins the others' (each worker replayed the
+    histories of its own dev server)."""
+    data = getattr(node, "workeroutput", {}).get(replaynet.WORKER_OUTPUT_KEY)
+    if data is None:  # a worker that ran no integration test, or crashed
+        return
+    config = node.config
+    reports = config.stash.setdefault(replaynet.WORKER_REPORTS, [])
+    reports.append(replaynet.from_wire(data))
+    config.stash[replaynet.REPORT] = replaynet.merged(reports)
+
+
 @pytest.hookimpl(trylast=True)  # after the session fixtures' teardown (the net) under -x
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Nondeterminism found by the replay net fails a run whose tests passed."""
@@ -80,10 +115,17 @@ def _no_temporal_configuration(tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield
 
 
+@pytest.fixture(scope="session")
+def temporal_binary() -> Path:
+    """The pinned Temporal CLI, for a test that starts a dev server of its own."""
+    return ensure_temporal_binary()
+
+
 @pytest_asyncio.fixture(scope="session")
 async def temporal_env(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvironment]:
-    """The real Temporal dev server, started once for the whole session."""
-    binary = ensure_temporal_binary()
+    """The real Temporal dev server, started once for the whole session (once per xdist
+    worker: each has its own server, its own tickets and its own replay net)."""
+    binary = ensure_temporal_binary()  # not the fixture: this is the integration lane
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(binary),
         search_attributes=search_attributes.ALL,
@@ -103,9 +145,14 @@ async def temporal_env(request: pytest.FixtureRequest) -> AsyncIterator[Workflow
         yield env
         interrupted = request.session.exitstatus == pytest.ExitCode.INTERRUPTED
         if not (interrupted or request.config.getoption("--no-replay-net")):
-            request.config.stash[replaynet.REPORT] = await replay_all(
+            report = await replay_all(
                 env.client, skip=replaynet.left_out(), converters=replaynet.converters()
             )
+            request.config.stash[replaynet.REPORT] = report
+            # An xdist worker sends its report home; the controller judges (below).
+            worker_output = getattr(request.config, "workeroutput", None)
+            if worker_output is not None:
+                worker_output[replaynet.WORKER_OUTPUT_KEY] = replaynet.to_wire(report)
     finally:
         await env.shutdown()
 

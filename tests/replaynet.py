@@ -10,19 +10,31 @@ A test whose workflow must not be replayed as a ticket says so here, by workflow
 
 Other replay failures (a ticket a test wedges on purpose) are listed in the summary, not
 judged: only nondeterminism fails the run.
+
+Under pytest-xdist each worker process has a dev server of its own and replays its own
+histories (its tests registered what is left out); the report travels to the controller as
+plain data (:func:`to_wire`), which adds the workers' reports up (:func:`merged`) and judges.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
 import pytest
 from temporalio.converter import DataConverter
 
-from tierflow.replay import ReplayReport
+from tierflow.replay import ReplayFailure, ReplayReport
 
 _not_tickets: dict[str, str] = {}
 _converters: dict[str, DataConverter] = {}
 
 REPORT = pytest.StashKey[ReplayReport]()
+# The key of an xdist worker's report in ``config.workeroutput`` (what a worker sends home).
+WORKER_OUTPUT_KEY = "tierflow_replay_net"
+# On the xdist controller: the reports the workers sent so far.
+WORKER_REPORTS = pytest.StashKey[list[ReplayReport]]()
 
 
 def not_a_ticket(workflow_id: str, reason: str) -> str:
@@ -65,3 +77,32 @@ def exit_status(report: ReplayReport | None, status: int) -> int:
     if report is not None and report.nondeterminism and status == pytest.ExitCode.OK:
         return pytest.ExitCode.TESTS_FAILED
     return status
+
+
+def to_wire(report: ReplayReport) -> dict[str, Any]:
+    """``report`` as the plain data xdist sends from a worker to the controller."""
+    return dataclasses.asdict(report)
+
+
+def from_wire(data: dict[str, Any]) -> ReplayReport:
+    """The report :func:`to_wire` sent."""
+    return ReplayReport(
+        replayed=data["replayed"],
+        skipped=data["skipped"],
+        nondeterminism=[ReplayFailure(**f) for f in data["nondeterminism"]],
+        other_failures=[ReplayFailure(**f) for f in data["other_failures"]],
+        seconds=data["seconds"],
+    )
+
+
+def merged(reports: Iterable[ReplayReport]) -> ReplayReport:
+    """The workers' reports as one: totals added, failures listed together (the seconds are
+    the longest replay's, as the workers replay side by side)."""
+    total = ReplayReport()
+    for report in reports:
+        total.replayed += report.replayed
+        total.skipped += report.skipped
+        total.nondeterminism += report.nondeterminism
+        total.other_failures += report.other_failures
+        total.seconds = max(total.seconds, report.seconds)
+    return total

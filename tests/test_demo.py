@@ -9,8 +9,6 @@ import pytest
 from tierflow import demo
 from tierflow.devserver import free_port
 
-pytestmark = pytest.mark.integration
-
 
 class TestDemo:
     async def test_demo_runs_every_story_and_says_where_the_ui_is(

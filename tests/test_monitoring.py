@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -93,7 +92,6 @@ def _sla(entries: list[TimelineEntry], event: str) -> int:
     return sum(1 for e in entries if e.kind == "sla" and e.data.get("sla") == event)
 
 
-@pytest.mark.integration
 class TestPrometheusEndpoint:
     async def test_a_breached_ticket_shows_in_tierflow_and_temporal_series(
         self, temporal_env: WorkflowEnvironment, client: Client, task_queue: str

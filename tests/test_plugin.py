@@ -21,8 +21,6 @@ from tests.workflows.support import fast_policy, quiet_activities, ticket, wait_
 from tierflow.client import TicketClient
 from tierflow.plugin import TierflowPlugin
 
-pytestmark = pytest.mark.integration
-
 
 class TestEmbedding:
     async def test_tierflow_runs_beside_the_hosts_workflow(

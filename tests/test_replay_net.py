@@ -20,8 +20,6 @@ from tierflow.contracts import WORKFLOW_TYPE
 from tierflow.replay import replay_all
 from tierflow.workflows.messages import Resolve
 
-pytestmark = pytest.mark.integration
-
 
 @workflow.defn(name=WORKFLOW_TYPE, sandboxed=False)
 class ImpostorTicket:

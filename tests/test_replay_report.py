@@ -85,3 +85,16 @@ class TestSession:
     def test_leaving_a_workflow_out_needs_a_reason(self) -> None:
         with pytest.raises(ValueError, match="say why"):
             replaynet.not_a_ticket("host-1", " ")
+
+    def test_workers_reports_cross_the_wire_and_add_up(self) -> None:
+        """Under xdist each worker replays its own server's histories: the controller gets
+        each report back whole, and one worker's nondeterminism fails the whole run."""
+        calm, found = report(other=1), report(nondeterministic=1)
+        assert replaynet.from_wire(replaynet.to_wire(found)) == found
+        total = replaynet.merged(
+            replaynet.from_wire(replaynet.to_wire(r)) for r in (calm, found, ReplayReport())
+        )
+        assert (total.replayed, total.skipped, total.seconds) == (20, 0, 1.25)
+        assert total.nondeterminism == found.nondeterminism
+        assert total.other_failures == calm.other_failures
+        assert replaynet.exit_status(total, pytest.ExitCode.OK) == pytest.ExitCode.TESTS_FAILED

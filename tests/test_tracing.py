@@ -73,7 +73,6 @@ class TestTracingSettings:
         assert not is_traced(client)
 
 
-@pytest.mark.integration
 class TestTicketSpans:
     async def test_open_update_and_activities_are_one_trace(
         self, client: Client, task_queue: str, exporter: InMemorySpanExporter, tracer: Tracer

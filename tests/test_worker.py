@@ -25,7 +25,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from tests.waiting import eventually
 from tests.workflows.support import fast_policy, ticket, wait_for
 from tierflow.client import TicketClient
-from tierflow.devserver import DevServer, ensure_temporal_binary, free_port
+from tierflow.devserver import DevServer, free_port
 from tierflow.worker import WorkerSettings, build_worker
 
 WORKER = str(Path(__file__).parent.parent / "worker.py")
@@ -54,8 +54,9 @@ class TestWorkerProcess:
         assert all(w["event"] == "waiting for the Temporal server" for w in waits)
         assert "Traceback" not in err.decode() + out.decode()
 
-    @pytest.mark.integration
-    async def test_a_worker_started_before_its_server_waits_for_it(self, tmp_path: Path) -> None:
+    async def test_a_worker_started_before_its_server_waits_for_it(
+        self, tmp_path: Path, temporal_binary: Path
+    ) -> None:
         """Started first, the worker waits with backoff; once the server listens it
         connects and serves tickets."""
         port = free_port()
@@ -70,7 +71,7 @@ class TestWorkerProcess:
             stderr=asyncio.subprocess.PIPE,
         )
         assert proc.stderr is not None
-        server = DevServer(ensure_temporal_binary(), tmp_path, port=port, ui_port=free_port())
+        server = DevServer(temporal_binary, tmp_path, port=port, ui_port=free_port())
         try:
             first = json.loads(await asyncio.wait_for(proc.stderr.readline(), 60))
             assert first["event"] == "waiting for the Temporal server"
@@ -90,7 +91,6 @@ class TestWorkerProcess:
                 await proc.wait()
             server.stop()
 
-    @pytest.mark.integration
     async def test_sigterm_stops_the_worker_cleanly(
         self, temporal_env: WorkflowEnvironment
     ) -> None:
@@ -178,7 +178,6 @@ async def _supervisor(
             await proc.wait()
 
 
-@pytest.mark.integration
 class TestWorkerProcesses:
     """``tierflow worker --processes N``: N workers on one task queue under one supervisor."""
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-import pytest
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.common import RetryPolicy
@@ -19,8 +18,6 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from tests.activities import factories
 from tests.activities.servers import HttpRecorder
 from tierflow.activities import DeliveryResult, Notification, NotifyChannel, TierflowActivities
-
-pytestmark = pytest.mark.integration
 
 
 @workflow.defn

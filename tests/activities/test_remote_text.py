@@ -147,7 +147,6 @@ def json_logs() -> Iterator[io.StringIO]:
     structlog.configure(cache_logger_on_first_use=False)
 
 
-@pytest.mark.integration
 @pytest.mark.parametrize(
     ("status", "quoted"),
     [(400, None), (503, ("Authorization",))],

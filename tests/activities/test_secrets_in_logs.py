@@ -22,8 +22,6 @@ from tierflow.activities import Settings, TierflowActivities
 from tierflow.logs import configure_logging
 from tierflow.workflows.messages import Assign
 
-pytestmark = pytest.mark.integration
-
 SMTP_PASSWORD = "smtp-pw-Zq81xK"
 SMS_TOKEN = "sms-token-Vb72pL"
 CHAT_SECRET = "chat-hook-Mn40cR"

@@ -17,7 +17,7 @@ from temporalio.api.enums.v1 import EventType as E
 from temporalio.api.enums.v1 import WorkflowTaskFailedCause
 from temporalio.api.history.v1 import HistoryEvent
 
-from benchmarks.__main__ import main, nondeterminism
+from benchmarks.__main__ import nondeterminism
 from benchmarks.fault_analysis import (
     Fate,
     Window,
@@ -32,17 +32,15 @@ from benchmarks.fault_analysis import (
 )
 from benchmarks.faults import group_of
 from benchmarks.receivers import Arrival
+from tests.benchmarks.conftest import RunBenchmark
 
 
 @pytest.fixture(scope="module")
-def faults(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def faults(run_benchmark: RunBenchmark) -> dict[str, Any]:
     """One small fault run through the command line: 30 tickets on each of two workers (the
     default cache and 10) in five channel groups, the workers killed twice and stopped once,
     the server stopped by SIGTERM and by SIGKILL, the chat webhook down for 15 s."""
-    out = tmp_path_factory.mktemp("faults") / "faults.json"
-    main(["--suite", "faults", "--small", "--json", str(out)])
-    written: dict[str, Any] = json.loads(out.read_text())
-    return dict(written["faults"])
+    return dict(run_benchmark("--suite", "faults", "--small")["faults"])
 
 
 class TestSmallFaultRun:

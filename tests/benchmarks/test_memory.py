@@ -4,15 +4,13 @@ the memory suite at a tiny size (figures produced, no size asserts: RSS is noisy
 from __future__ import annotations
 
 import gc
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio.client import Client
 
 from benchmarks import memory, tickets
-from benchmarks.__main__ import main
+from tests.benchmarks.conftest import RunBenchmark
 from tests.waiting import eventually
 from tierflow._codecache import compiled_paths
 from tierflow.activities import Settings, TierflowActivities
@@ -82,12 +80,9 @@ class TestInTheWorker:
 
 
 @pytest.fixture(scope="module")
-def doc(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def doc(run_benchmark: RunBenchmark) -> dict[str, Any]:
     """The memory suite at its tiny size, through the command line; its JSON figures."""
-    out: Path = tmp_path_factory.mktemp("bench") / "memory.json"
-    main(["--tiny", "--suite", "memory", "--json", str(out)])
-    written: dict[str, Any] = json.loads(out.read_text())
-    return written
+    return run_benchmark("--tiny", "--suite", "memory")
 
 
 class TestTinyMemorySuite:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,9 +9,10 @@ import pytest
 from temporalio.client import Client
 
 from benchmarks import history, tickets
-from benchmarks.__main__ import main, nondeterminism
+from benchmarks.__main__ import nondeterminism
 from benchmarks.lifecycle import wait_for_tier
 from benchmarks.stats import percentile, summarize
+from tests.benchmarks.conftest import RunBenchmark
 from tierflow.activities import Settings, TierflowActivities
 from tierflow.client import TicketClient
 from tierflow.worker import build_worker
@@ -23,13 +23,10 @@ def _ordered(s: dict[str, Any]) -> bool:
 
 
 @pytest.fixture(scope="module")
-def doc(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def doc(run_benchmark: RunBenchmark) -> dict[str, Any]:
     """One tiny run of every suite through the command line, on the benchmark's own server;
     the figures as written to its JSON file."""
-    out = tmp_path_factory.mktemp("bench") / "figures.json"
-    main(["--tiny", "--json", str(out)])
-    written: dict[str, Any] = json.loads(out.read_text())
-    return written
+    return run_benchmark("--tiny")
 
 
 class TestStats:

@@ -35,8 +35,6 @@ from tierflow.client import TicketClient
 from tierflow.statemachine import Policy
 from tierflow.workflows.messages import Assign
 
-pytestmark = pytest.mark.integration
-
 AGENT = bearer(AGENT_TOKEN)  # Jo Park, an agent of tier 1 / frontline
 SERVICE = bearer(SERVICE_TOKEN)  # crm, which the policy below lets act for agents
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import jwt
-import pytest
 import pytest_asyncio
 from temporalio.client import Client
 
@@ -32,8 +31,6 @@ from tests.waiting import eventually
 from tests.workflows.support import ticket, wait_for
 from tierflow.client import TicketClient
 from tierflow.identity import ApiKeys, Identities, JwtVerifier, Principal
-
-pytestmark = pytest.mark.integration
 
 ISSUER = "https://idp.example.com/"
 AUDIENCE = "tierflow"

@@ -28,8 +28,6 @@ from tierflow.errors import ActionForbidden, ActionRejected, TicketError, Ticket
 from tierflow.sync_client import SyncTicketClient
 from tierflow.workflows.messages import Assign
 
-pytestmark = pytest.mark.integration
-
 FORBIDDEN = (
     "error: only a supervisor, manager or director the policy names may drop_delivery; "
     "'Jo Park' is an agent"

@@ -79,7 +79,6 @@ def profile_file(tmp_path: Path, body: str) -> Path:
 
 
 class TestMutualTLS:
-    @pytest.mark.integration
     async def test_right_ca_and_client_certificate_work_end_to_end(
         self, proxy: str, pki: Pki, task_queue: str
     ) -> None:
@@ -93,7 +92,6 @@ class TestMutualTLS:
             status = await tickets.status(t.id)
         assert status.ticket_id == t.id
 
-    @pytest.mark.integration
     async def test_without_a_client_certificate_says_mtls_is_needed(
         self, proxy: str, pki: Pki
     ) -> None:
@@ -103,7 +101,6 @@ class TestMutualTLS:
         assert "requires a client certificate" in message
         assert "TEMPORAL_TLS_CLIENT_CERT_PATH" in message
 
-    @pytest.mark.integration
     async def test_a_wrong_ca_names_the_ca_file(self, proxy: str, pki: Pki, tmp_path: Path) -> None:
         """A CA that did not sign the server's certificate: not trusted, naming that file."""
         other_ca, _, _ = make_ca(tmp_path, "Other CA")
@@ -111,13 +108,11 @@ class TestMutualTLS:
         assert "the server's certificate is not trusted" in message
         assert str(other_ca) in message
 
-    @pytest.mark.integration
     async def test_plaintext_to_a_tls_endpoint_says_tls_is_needed(self, proxy: str) -> None:
         """Without TLS the server hangs up: the line suggests turning TLS on."""
         message = await unreachable(TemporalSettings(temporal_address=proxy))
         assert "requires TLS" in message
 
-    @pytest.mark.integration
     async def test_tls_to_a_plaintext_server_says_it_does_not_speak_tls(
         self, temporal_env: WorkflowEnvironment, pki: Pki
     ) -> None:
@@ -161,7 +156,6 @@ class TestMutualTLS:
         with pytest.raises(ConnectionConfigError, match="no client key: mTLS needs both"):
             resolve(settings)
 
-    @pytest.mark.integration
     async def test_a_key_of_another_certificate_is_explained(self, proxy: str, pki: Pki) -> None:
         """A client certificate with a key that is not its own: both files named."""
         message = await unreachable(mtls(proxy, pki, tls_key=pki.server_key))
@@ -170,7 +164,6 @@ class TestMutualTLS:
 
 
 class TestProfiles:
-    @pytest.mark.integration
     async def test_a_profile_selects_the_tls_settings(
         self, proxy: str, pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -197,7 +190,6 @@ client_key_path = "{pki.client_key}"
         client = await connect(TemporalSettings())
         assert client.service_client.config.target_host == proxy
 
-    @pytest.mark.integration
     async def test_tierflow_address_overrides_the_profile(
         self, proxy: str, pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -219,7 +211,6 @@ client_key_path = "{pki.client_key}"
         client = await connect(TemporalSettings())
         assert client.service_client.config.target_host == proxy
 
-    @pytest.mark.integration
     async def test_the_sync_client_uses_the_temporal_variables(
         self, proxy: str, pki: Pki, monkeypatch: pytest.MonkeyPatch, task_queue: str
     ) -> None:
@@ -235,7 +226,6 @@ client_key_path = "{pki.client_key}"
 
         assert await asyncio.to_thread(script) == proxy
 
-    @pytest.mark.integration
     async def test_the_sync_client_reports_tls_trouble_as_unavailable(
         self, proxy: str, pki: Pki
     ) -> None:
@@ -342,7 +332,6 @@ class TestApiKey:
         assert target.security == "TLS, API key"
         assert API_KEY not in repr(target) + target.describe()
 
-    @pytest.mark.integration
     async def test_an_api_key_travels_through_mtls_and_is_never_shown(
         self,
         proxy: str,
@@ -379,7 +368,6 @@ class TestApiKey:
 
 
 class TestCommandLine:
-    @pytest.mark.integration
     async def test_tls_flags_reach_the_server(
         self, proxy: str, pki: Pki, tickets: TicketClient
     ) -> None:
@@ -392,7 +380,6 @@ class TestCommandLine:
         result = await asyncio.to_thread(CliRunner().invoke, app, argv)
         assert result.exit_code == 0, result.output
 
-    @pytest.mark.integration
     async def test_a_profile_flag_selects_the_profile(
         self, proxy: str, pki: Pki, tmp_path: Path, tickets: TicketClient
     ) -> None:
@@ -415,7 +402,6 @@ client_key_path = "{pki.client_key}"
         result = await asyncio.to_thread(CliRunner().invoke, app, argv)
         assert result.exit_code == 0, result.output
 
-    @pytest.mark.integration
     async def test_tls_trouble_is_one_error_line(self, proxy: str, pki: Pki) -> None:
         """No client certificate: exit 1, one `error:` line, no traceback."""
         argv = ["--address", proxy, "--tls-ca", str(pki.ca_cert), "tickets", "list"]

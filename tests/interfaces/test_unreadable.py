@@ -145,8 +145,6 @@ async def wedged(temporal_env: WorkflowEnvironment) -> AsyncIterator[Wedged]:
     await client.get_workflow_handle(workflow_id_for(running.id)).terminate("test over")
 
 
-pytestmark = pytest.mark.integration
-
 RUNNING_REASON = "its workflow task is failing (nondeterminism error, attempt "
 
 

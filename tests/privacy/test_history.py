@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
 import pytest_asyncio
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads, WorkflowExecution
@@ -36,8 +35,6 @@ from tests.privacy.support import (
 from tests.workflows.support import fast_policy, running_worker, wait_for_timeline
 from tierflow.client import workflow_id_for
 from tierflow.devserver import ensure_temporal_binary
-
-pytestmark = pytest.mark.integration
 
 UI_ORIGIN = "http://127.0.0.1:8233"
 

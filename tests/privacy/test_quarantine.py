@@ -25,8 +25,6 @@ from tierflow.client import TicketClient, workflow_id_for
 from tierflow.encryption import ENCODING, KEY_ID_METADATA
 from tierflow.plugin import TierflowPlugin
 
-pytestmark = pytest.mark.integration
-
 
 def poisoned(key_id: str, data: bytes) -> RawValue:
     """A payload that says it is encrypted under ``key_id`` and is not (sent as it is)."""

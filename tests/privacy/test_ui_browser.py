@@ -24,9 +24,7 @@ from tests.privacy.support import (
 )
 from tests.workflows.support import fast_policy, running_worker
 from tierflow.client import workflow_id_for
-from tierflow.devserver import DevServer, ensure_temporal_binary, free_port
-
-pytestmark = pytest.mark.integration
+from tierflow.devserver import DevServer, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
@@ -64,11 +62,11 @@ class Stack:
 
 
 @pytest_asyncio.fixture
-async def stack(tmp_path: Path, task_queue: str) -> AsyncIterator[Stack]:
+async def stack(tmp_path: Path, task_queue: str, temporal_binary: Path) -> AsyncIterator[Stack]:
     """A dev server whose UI decodes through the API, an encrypting worker and one ticket."""
     api_port = free_port()
     dev = DevServer(
-        binary=ensure_temporal_binary(),
+        binary=temporal_binary,
         data_dir=tmp_path / "temporal",
         port=free_port(),
         ui_port=free_port(),

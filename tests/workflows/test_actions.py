@@ -21,8 +21,6 @@ from tierflow.workflows.messages import (
 
 from .support import fast_policy, running_worker, ticket, wait_for
 
-pytestmark = pytest.mark.integration
-
 KNOWLEDGE = [EscalationReason.LIMITED_KNOWLEDGE]
 
 

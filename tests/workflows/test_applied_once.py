@@ -4,7 +4,6 @@ ticket handed over to a new run (Temporal deduplicates an update id within one r
 from __future__ import annotations
 
 import httpx
-import pytest
 from temporalio.client import Client
 
 from tests.interfaces.http_support import AUTH, SERVICE_AUTH, listing_the_service, serving
@@ -13,8 +12,6 @@ from tierflow.client import TicketClient, workflow_id_for
 from tierflow.workflows.messages import AddNote, TicketStatus
 
 from .support import fast_policy, running_worker, ticket
-
-pytestmark = pytest.mark.integration
 
 
 async def notes(tickets: TicketClient, ticket_id: str) -> list[str]:

@@ -26,8 +26,6 @@ from tierflow.workflows.state import TicketState
 
 from .support import fast_policy, running_worker, ticket, wait_for
 
-pytestmark = pytest.mark.integration
-
 LIMITED_ACCESS = [EscalationReason.LIMITED_ACCESS]
 WHO_MAY = "only a supervisor or above of tier2/technical other than the requester"
 DECIDERS = ("Riley Chen", "Morgan Lee", "Dana Fox")

@@ -24,8 +24,6 @@ from tierflow.workflows.messages import Assign
 
 from .support import fast_policy, running_worker, ticket, wait_for
 
-pytestmark = pytest.mark.integration
-
 
 class Outage(HttpRecorder):
     """An HTTP receiver whose paths in ``down`` answer 503 (recorded like any request)."""

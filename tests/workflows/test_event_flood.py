@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
@@ -21,8 +20,6 @@ from tierflow.client import TicketClient, workflow_id_for
 from tierflow.workflows.messages import CustomerReply
 
 from .support import fast_policy, running_worker, ticket
-
-pytestmark = pytest.mark.integration
 
 # A maximal reply: 10,000 characters of 4-byte UTF-8, about 40 KB on the wire.
 FILLER = "\U0001f600" * 9_980

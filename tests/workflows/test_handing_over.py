@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from functools import partial
 
-import pytest
 from temporalio.client import Client
 
 from tests.waiting import resent_while_busy
@@ -14,8 +13,6 @@ from tierflow.client import workflow_id_for
 from tierflow.workflows.messages import AddNote, CustomerReply
 
 from .support import fast_policy, running_worker, ticket
-
-pytestmark = pytest.mark.integration
 
 # Run lengths to try: which ones put an update's own events past the limit (the shape that
 # froze a ticket) depends on the events before it, so a span of them covers that shape.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from temporalio.client import Client
 
 from tierflow.workflows.messages import (
@@ -16,8 +15,6 @@ from tierflow.workflows.messages import (
 )
 
 from .support import fast_policy, running_worker, ticket, wait_for, wait_for_timeline
-
-pytestmark = pytest.mark.integration
 
 
 class TestLifecycle:

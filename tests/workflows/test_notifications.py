@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from pydantic import SecretStr
 from temporalio.client import Client
 
@@ -16,7 +15,6 @@ from tierflow.workflows.messages import Resolve
 
 from .support import fast_policy, running_worker, ticket, wait_for
 
-pytestmark = pytest.mark.integration
 SECRET = "s3cret"
 
 

@@ -9,7 +9,6 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -123,7 +122,6 @@ class TestLargestLegitimatePayloads:
         assert carried < BLOB_SIZE_WARN
 
 
-@pytest.mark.integration
 class TestOnTheDevServer:
     async def test_a_flood_of_oversize_signals_is_refused_and_the_ticket_runs_on(
         self, temporal_env: WorkflowEnvironment, client: Client, task_queue: str

@@ -13,8 +13,6 @@ from tierflow.workflows.messages import CustomerReply, Respond, TimelineEntry, W
 
 from .support import fast_policy, quiet_activities, running_worker, ticket, wait_for
 
-pytestmark = pytest.mark.integration
-
 
 def entries(timeline: list[TimelineEntry], text: str) -> list[TimelineEntry]:
     return [e for e in timeline if text in e.summary]

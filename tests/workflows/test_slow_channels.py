@@ -13,7 +13,6 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Replayer
@@ -28,8 +27,6 @@ from tierflow.workflows.state import TicketRun
 from .support import fast_policy, running_worker, ticket, wait_for
 from .test_deliveries import activities_for, has_entry
 from .test_wake_ups import LOCAL_ACTIVITY_MARKER, history
-
-pytestmark = pytest.mark.integration
 
 E = EventType
 # An item is given up after this long (the deployment's TIERFLOW_DELIVERY_ITEM_TIMEOUT),

@@ -9,7 +9,6 @@ import re
 import subprocess
 from datetime import UTC, datetime
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from temporalio.client import Client
@@ -66,7 +65,6 @@ async def cli_list(env: WorkflowEnvironment, query: str) -> list[str]:
     return [row["execution"]["workflowId"] for row in rows]
 
 
-@pytest.mark.integration
 class TestSearchAttributes:
     async def test_attributes_follow_the_ticket(self, client: Client, task_queue: str) -> None:
         """After an automatic escalation the attributes show the new tier, team and count."""
@@ -110,7 +108,6 @@ class TestSearchAttributes:
             assert found == [workflow_id_for(breached.id)]
 
 
-@pytest.mark.integration
 class TestSummaries:
     async def test_static_summary_and_current_details(
         self, client: Client, task_queue: str

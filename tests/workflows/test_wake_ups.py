@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
@@ -31,8 +30,6 @@ from tierflow.workflows.visibility import START_SLA_TOLERANCE, settle_sla_due
 
 from .support import fast_policy, running_worker, ticket, wait_for
 from .test_deliveries import Outage, activities_for, chat_requests, has_entry
-
-pytestmark = pytest.mark.integration
 
 E = EventType
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
