@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_ARGS ?=
 
-.PHONY: demo test lint format bench faults install temporal browser clean
+.PHONY: demo test test-fast lint format bench faults install temporal browser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,19 @@ browser:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
 
+# The lanes (markers set by tests/conftest.py from each test's fixtures). The full suite runs
+# in TEST_PROCESSES pytest-xdist processes, each with a dev server of its own: the tests mostly
+# wait on Temporal timers, so three share two cores well.
+TEST_PROCESSES ?= 3
+SLOW_LANES := integration or devserver or benchmark or browser or subprocess
+
+# CI's entry (.ci/run): lint, types, then every test.
 test: temporal lint browser
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_PROCESSES) --dist loadgroup
+
+# Pure and unit tests only, in well under a minute: what to run while working.
+test-fast: install
+	$(VENV)/bin/pytest -q -m "not ($(SLOW_LANES))"
 
 format: install
 	$(VENV)/bin/ruff check --fix .

@@ -10,6 +10,7 @@ nondeterminism fails the run (``--no-replay-net`` skips it).
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -57,16 +58,35 @@ LANE_OF_FIXTURE = {
     "temporal_binary": "devserver",  # a dev server of the test's own, as a subprocess
     "run_benchmark": "benchmark",  # a benchmark suite at its smoke size (tests/benchmarks)
     "chromium": "browser",  # the Temporal UI in a headless browser
+    "tierflow_command": "subprocess",  # `tierflow …` as a child process (seconds to start)
+    "worker_script": "subprocess",  # worker.py as a child process
 }
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark each test with the lanes of the fixtures in its closure."""
+    """Mark each test with the lanes of the fixtures in its closure; under xdist, keep the
+    tests sharing a module- or class-scoped fixture (a benchmark run, a wedged deploy) in one
+    process (``--dist loadgroup``), so that fixture is built once, not once per process."""
+    grouped = config.pluginmanager.hasplugin("xdist")
     for item in items:
         used = getattr(item, "fixturenames", ())
         for fixture, marker in LANE_OF_FIXTURE.items():
             if fixture in used:
                 item.add_marker(marker)
+        if grouped and _shares_a_fixture_within_its_module(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
+def _shares_a_fixture_within_its_module(item: pytest.Item) -> bool:
+    # pytest has no public view of a test's fixture definitions at collection; the item's
+    # _fixtureinfo (stable for years) holds them. Without it, the test is simply not grouped.
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        defs and defs[-1].scope in ("module", "class", "package")
+        for defs in info.name2fixturedefs.values()
+    )
 
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook, called on the controller
@@ -119,6 +139,18 @@ def _no_temporal_configuration(tmp_path_factory: pytest.TempPathFactory) -> Iter
 def temporal_binary() -> Path:
     """The pinned Temporal CLI, for a test that starts a dev server of its own."""
     return ensure_temporal_binary()
+
+
+@pytest.fixture(scope="session")
+def tierflow_command() -> Path:
+    """The installed ``tierflow`` console script, for a test that runs it as a process."""
+    return Path(sys.executable).with_name("tierflow")
+
+
+@pytest.fixture(scope="session")
+def worker_script() -> Path:
+    """``worker.py`` at the top of the repository, for a test that runs it as a process."""
+    return Path(__file__).parent.parent / "worker.py"
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -12,9 +12,10 @@ from tierflow.devserver import free_port
 
 class TestDemo:
     async def test_demo_runs_every_story_and_says_where_the_ui_is(
-        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], temporal_binary: Path
     ) -> None:
-        """Every demo ticket reaches its story's end, and the report names each one."""
+        """Every demo ticket reaches its story's end, and the report names each one (on the
+        dev server the demo starts from ``temporal_binary``)."""
         port, ui_port = free_port(), free_port()
         await demo.run_demo(keep_running=False, data_dir=tmp_path, port=port, ui_port=ui_port)
         out = capsys.readouterr().out

@@ -32,12 +32,12 @@ WORKER = str(Path(__file__).parent.parent / "worker.py")
 
 
 class TestWorkerProcess:
-    async def test_gives_up_after_its_wait_with_one_clear_line(self) -> None:
+    async def test_gives_up_after_its_wait_with_one_clear_line(self, worker_script: Path) -> None:
         """With no server listening, the worker waits (logging why) as long as it was told,
         then exits 1 with one error line and no traceback."""
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
-            WORKER,
+            str(worker_script),
             "--address",
             f"127.0.0.1:{free_port()}",
             "--server-wait",
@@ -258,11 +258,13 @@ class TestWorkerProcesses:
                     os.kill(line["pid"], signal.SIGKILL)
 
     @pytest.mark.parametrize("value", ["0", "65", "two"])
-    async def test_a_bad_count_is_one_line_and_exit_2(self, value: str) -> None:
+    async def test_a_bad_count_is_one_line_and_exit_2(
+        self, value: str, worker_script: Path
+    ) -> None:
         """``--processes`` takes 1 to 64; anything else is a usage error on one line."""
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
-            WORKER,
+            str(worker_script),
             "--processes",
             value,
             stdout=asyncio.subprocess.PIPE,

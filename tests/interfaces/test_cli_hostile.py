@@ -527,7 +527,9 @@ class TestCustomerTextOnTheTerminal:
         assert shown(text) == "x red \\[b]b\\[/b] c  z"
 
 
-def test_policy_check_refuses_what_is_not_a_regular_file(tmp_path: Path) -> None:
+def test_policy_check_refuses_what_is_not_a_regular_file(
+    tmp_path: Path, tierflow_command: Path
+) -> None:
     """A FIFO (which would block a reader for ever) and a device (which never ends) are each
     one error line, at once, exit 1; so is a key file that is a FIFO."""
     fifo = tmp_path / "policy.fifo"
@@ -538,13 +540,17 @@ def test_policy_check_refuses_what_is_not_a_regular_file(tmp_path: Path) -> None
     ]
     for args in cases:
         done = subprocess.run(
-            [str(TIERFLOW), *args], capture_output=True, text=True, timeout=30, check=False
+            [str(tierflow_command), *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
         assert done.returncode == 1, (args, done.stderr)
         assert "not a regular file" in done.stderr, (args, done.stderr)
         assert done.stderr.count("\n") == 1, (args, done.stderr)
     keys = subprocess.run(
-        [str(TIERFLOW), "keys", "check"],
+        [str(tierflow_command), "keys", "check"],
         capture_output=True,
         text=True,
         timeout=30,
@@ -554,12 +560,12 @@ def test_policy_check_refuses_what_is_not_a_regular_file(tmp_path: Path) -> None
     assert (keys.returncode, "not a regular file" in keys.stderr) == (1, True), keys.stderr
 
 
-def test_insecure_no_auth_serves_loopback_only() -> None:
+def test_insecure_no_auth_serves_loopback_only(tierflow_command: Path) -> None:
     """`tierflow api --insecure-no-auth` on any interface but loopback is refused at once
     (exit 2, one line); it never starts serving everyone."""
     for host in ("0.0.0.0", "api.example.com"):
         done = subprocess.run(
-            [str(TIERFLOW), "api", "--insecure-no-auth", "--host", host, "--port", "0"],
+            [str(tierflow_command), "api", "--insecure-no-auth", "--host", host, "--port", "0"],
             capture_output=True,
             text=True,
             timeout=30,
