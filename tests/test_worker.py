@@ -155,6 +155,20 @@ async def _start_processes(
     return proc, started
 
 
+def _log_lines(stream: bytes) -> list[dict[str, Any]]:
+    """The supervisor's and its children's stderr, one JSON log line each; a line that is not
+    one fails with the whole stream, so the process that wrote it can be told."""
+    lines: list[dict[str, Any]] = []
+    for line in stream.decode().split("\n"):  # log lines end in \n only (not str.splitlines)
+        if not line:
+            continue
+        try:
+            lines.append(json.loads(line))
+        except json.JSONDecodeError:
+            pytest.fail(f"not a JSON log line: {line!r}\nin:\n{stream.decode()}")
+    return lines
+
+
 def _exited(pid: int) -> bool:
     """The process is gone, or a zombie nobody reaped yet (its parent died before it)."""
     try:
@@ -204,7 +218,7 @@ class TestWorkerProcesses:
             proc.send_signal(signal.SIGTERM)
             _, rest = await asyncio.wait_for(proc.communicate(), 60)
             assert proc.returncode == 0
-            lines = [json.loads(line) for line in rest.decode().splitlines()]
+            lines = _log_lines(rest)
             stopped = [line for line in lines if line["event"] == "worker stopped"]
             assert sorted(line["worker_process"] for line in stopped) == [1, 2]
             assert lines[-1]["event"] == "worker processes stopped"
@@ -219,7 +233,7 @@ class TestWorkerProcesses:
             os.killpg(proc.pid, signal.SIGINT)
             _, rest = await asyncio.wait_for(proc.communicate(), 60)
             assert proc.returncode == 0
-            lines = [json.loads(line) for line in rest.decode().splitlines()]
+            lines = _log_lines(rest)
             assert lines[-1]["event"] == "worker processes stopped"
             for line in started:
                 with pytest.raises(ProcessLookupError):
