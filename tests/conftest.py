@@ -63,6 +63,7 @@ LANE_OF_FIXTURE = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks it is given here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark each test with the lanes of the fixtures in its closure; under xdist, keep the
     tests sharing a module- or class-scoped fixture (a benchmark run, a wedged deploy) in one
