@@ -39,6 +39,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, create_model
 
+from tierflow import __version__
 from tierflow.statemachine import CustomerStatus, Policy, Priority, Ticket, default_policy
 from tierflow.workflows.deliveries import DeliveryView, DropDelivery, RetryDeliveries
 from tierflow.workflows.messages import (
@@ -656,7 +657,7 @@ def create_app(
     app = FastAPI(
         title="Tierflow",
         summary="Durable help-desk ticket escalation on Temporal.",
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
     )
 
