@@ -20,7 +20,7 @@ from tierflow.cli.entry import run
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 
-# What a host system codes against (README, "For host systems"; docs/hosting-and-embedding.md).
+# What a host system codes against (docs/hosting-and-embedding.md).
 # A name added or removed here is a change of the public surface: say so in CHANGELOG.md.
 PUBLIC_NAMES = [
     "ActionForbidden",

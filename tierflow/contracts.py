@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 # Temporal type names, namespaced so that Tierflow can share a namespace, a task queue and a
 # worker with a host's own workflows and activities. Tickets started before the namespacing
-# run as "Ticket" and call "dispatch_effects" (see README, "Changing the workflow").
+# run as "Ticket" and call "dispatch_effects" (see docs/hosting-and-embedding.md, Migration).
 WORKFLOW_TYPE = "tierflow.Ticket"
 DISPATCH_EFFECTS = "tierflow.dispatch_effects"
 SEND_NOTIFICATION = "tierflow.send_notification"

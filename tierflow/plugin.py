@@ -82,8 +82,8 @@ class TierflowPlugin(SimplePlugin):
         effects; the plugin closes them when the worker stops unless they were given.
 
         ``sandboxed=False`` runs the worker's workflows outside Temporal's sandbox — every
-        workflow of that worker, the host's too; it halves a ticket's CPU (README,
-        Benchmarks). ``legacy_type_names`` also registers the pre-namespacing names
+        workflow of that worker, the host's too; it halves a ticket's CPU (docs/
+        benchmarks.md). ``legacy_type_names`` also registers the pre-namespacing names
         (``Ticket``, ``dispatch_effects``) for tickets started by earlier versions; leave it
         off where a host workflow or activity might already use them.
         """

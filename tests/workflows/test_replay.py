@@ -128,7 +128,7 @@ class TestPatchCoverage:
         assert not missing, (
             f"no recording in tests/histories takes the new branch of {missing}: add a "
             "scenario to tests/workflows/record_histories.py that does and record it "
-            "(README, 'Changing the workflow')"
+            "(docs/changing-the-workflow.md)"
         )
         stale = sorted(set(UNRECORDED_PATCHES) & recorded)
         assert not stale, f"recorded now, take them off UNRECORDED_PATCHES: {stale}"
