@@ -1,5 +1,6 @@
-"""README.md and docs/ stay navigable: every relative link reaches a file, every ``#anchor`` a
-heading (GitHub's slugs), and README's "Where to go next" reaches every page of docs/."""
+"""README.md, the other top-level pages (CHANGELOG, PATCHES) and docs/ stay navigable: every
+relative link reaches a file, every ``#anchor`` a heading (GitHub's slugs), and README's "Where
+to go next" reaches every page of docs/."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from markdown_it.token import Token
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DOCS = sorted((ROOT / "docs").glob("*.md"))
-PAGES = [README, *DOCS]
+PAGES = [*sorted(ROOT.glob("*.md")), *DOCS]
 
 
 def _tokens(page: Path) -> list[Token]:

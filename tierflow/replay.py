@@ -38,10 +38,10 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from tierflow.activities import Settings
-from tierflow.contracts import LEGACY_WORKFLOW_TYPE, WORKFLOW_TYPE
+from tierflow.contracts import WORKFLOW_TYPE
 from tierflow.worker import worker_plugin
 
-TICKET_TYPES: tuple[str, ...] = (WORKFLOW_TYPE, LEGACY_WORKFLOW_TYPE)
+TICKET_TYPES: tuple[str, ...] = (WORKFLOW_TYPE,)
 # Histories fetched ahead of the replay: the server reads them while the replayer works.
 FETCH_AHEAD = 16
 # Past this many histories, replay runs in several processes (a spawned one costs about 2 s).
