@@ -25,7 +25,7 @@ app = typer.Typer(
 )
 
 
-def _print_version(wanted: bool | None) -> None:
+def _print_version(wanted: bool) -> None:
     """``--version``: print the installed version and stop before any command runs."""
     if wanted:
         typer.echo(f"tierflow {__version__}")
@@ -36,14 +36,14 @@ def _print_version(wanted: bool | None) -> None:
 def options(
     ctx: typer.Context,
     version: Annotated[
-        bool | None,
+        bool,
         typer.Option(
             "--version",
             help="print Tierflow's version and exit",
             callback=_print_version,
             is_eager=True,
         ),
-    ] = None,
+    ] = False,
     address: Annotated[
         str | None,
         typer.Option(help="Temporal frontend host:port (env TIERFLOW_TEMPORAL_ADDRESS)"),
