@@ -45,11 +45,13 @@ WORKFLOW_HELPERS: Sequence[str] = tuple(
         "effects",
         "messages",
         "metrics",
+        "moves",
         "operations",
         "search_attributes",
         "state",
         "views",
         "visibility",
+        "wake_ups",
     )
 )
 SANDBOX_PASSTHROUGH: Sequence[str] = (
