@@ -42,11 +42,11 @@ WORKFLOW_HELPERS: Sequence[str] = tuple(
     f"tierflow.workflows.{name}"
     for name in (
         "deliveries",
-        "effects",
         "messages",
         "metrics",
         "moves",
         "operations",
+        "outbox",
         "search_attributes",
         "state",
         "views",

@@ -27,8 +27,8 @@ from tierflow.statemachine.deadlines import has_unmet_breach, rebudget
 from tierflow.statemachine.sla import SlaTarget
 from tierflow.statemachine.text import excerpt
 from tierflow.workflows import views
-from tierflow.workflows.effects import EffectPlanner
 from tierflow.workflows.messages import AgentAction, Decide, TicketStatus
+from tierflow.workflows.outbox.planner import EffectPlanner
 from tierflow.workflows.state import TicketRun, TicketState
 
 SYSTEM = SYSTEM_ACTOR  # the actor of everything the policy does on its own; no caller's

@@ -37,12 +37,6 @@ with workflow.unsafe.imports_passed_through():
     from tierflow.statemachine import DomainError, EscalationRecord, Forbidden
     from tierflow.workflows import search_attributes as sa
     from tierflow.workflows import views, visibility
-    from tierflow.workflows.deliveries import (
-        DeliveryView,
-        DropDelivery,
-        RetryDeliveries,
-        TicketDeliveries,
-    )
     from tierflow.workflows.messages import (
         AddNote,
         Assign,
@@ -64,6 +58,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from tierflow.workflows.metrics import TicketMeters, samples
     from tierflow.workflows.operations import Deadline, TicketOperations
+    from tierflow.workflows.outbox.failing import DeliveryView, DropDelivery, RetryDeliveries
+    from tierflow.workflows.outbox.ledger import TicketDeliveries
     from tierflow.workflows.state import TicketRun, TicketState
 
 # A domain error reaches the agent as this failure type, with the domain's own message.
