@@ -25,7 +25,6 @@ from tierflow.statemachine import (
 )
 from tierflow.statemachine.deadlines import has_unmet_breach, rebudget
 from tierflow.statemachine.sla import SlaTarget
-from tierflow.statemachine.text import excerpt
 from tierflow.workflows import views
 from tierflow.workflows.messages import AgentAction, Decide, TicketStatus
 from tierflow.workflows.outbox.planner import EffectPlanner
@@ -234,15 +233,6 @@ class TicketMoves:
     def delivered(self, batch: EffectBatch, notes: list[TimelineNote]) -> None:
         for n in notes:
             self.state.record(n.at, n.kind, SYSTEM, n.summary, **n.data)
-
-    def delivery_failed(self, batch: EffectBatch, cause: str, now: datetime) -> None:
-        self.state.record(
-            now,
-            "delivery_failure",
-            SYSTEM,
-            f"{batch.summary}: {excerpt(cause, 500)}",
-            batch=batch.batch_id,
-        )
 
     # --- views --------------------------------------------------------------------------------
 
