@@ -40,7 +40,6 @@ if TYPE_CHECKING:
         default_policy,
     )
     from tierflow.sync_client import SyncTicketClient
-    from tierflow.workflows.deliveries import DropDelivery, RetryDeliveries
     from tierflow.workflows.messages import (
         AddNote,
         Assign,
@@ -56,6 +55,7 @@ if TYPE_CHECKING:
         SetPriority,
         WaitCustomer,
     )
+    from tierflow.workflows.outbox.failing import DropDelivery, RetryDeliveries
 
     __version__: str
 
@@ -97,8 +97,8 @@ _HOMES: dict[str, str] = {
     "Close": "tierflow.workflows.messages",
     "CustomerReply": "tierflow.workflows.messages",
     "CustomerFeedback": "tierflow.workflows.messages",
-    "RetryDeliveries": "tierflow.workflows.deliveries",
-    "DropDelivery": "tierflow.workflows.deliveries",
+    "RetryDeliveries": "tierflow.workflows.outbox.failing",
+    "DropDelivery": "tierflow.workflows.outbox.failing",
     # Embedding in a host's worker, and verifying the host sync's signature
     "TierflowPlugin": "tierflow.plugin",
     "TierflowActivities": "tierflow.activities",

@@ -41,7 +41,6 @@ from pydantic import BaseModel, Field, create_model
 
 from tierflow import __version__
 from tierflow.statemachine import CustomerStatus, Policy, Priority, Ticket, default_policy
-from tierflow.workflows.deliveries import DeliveryView, DropDelivery, RetryDeliveries
 from tierflow.workflows.messages import (
     Actor,
     CustomerFeedback,
@@ -49,6 +48,7 @@ from tierflow.workflows.messages import (
     TicketStatus,
     TimelineEntry,
 )
+from tierflow.workflows.outbox.failing import DeliveryView, DropDelivery, RetryDeliveries
 
 from ._guards import (
     MAX_BODY_BYTES,
@@ -494,7 +494,7 @@ def _action_route(router: APIRouter, name: str, model: type[BaseModel]) -> None:
 
 
 def _delivery_routes(router: APIRouter) -> None:
-    """The deliveries a ticket keeps retrying (``workflows/deliveries.py``): list them, retry
+    """The deliveries a ticket keeps retrying (``workflows/outbox/``): list them, retry
     them now, drop one. Retrying and dropping are actions of the ticket's policy
     (``retry_deliveries``, which agents have; ``drop_delivery``, supervisors and above)."""
 

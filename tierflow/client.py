@@ -48,7 +48,6 @@ from tierflow.contracts import WORKFLOW_TYPE
 from tierflow.statemachine import Area, CustomerStatus, Policy, Priority, Ticket, default_policy
 from tierflow.workflows import BUSY, FORBIDDEN, REJECTED, TicketWorkflow
 from tierflow.workflows import search_attributes as sa
-from tierflow.workflows.deliveries import DeliveryView, DropDelivery, RetryDeliveries
 from tierflow.workflows.messages import (
     AddNote,
     Assign,
@@ -69,6 +68,7 @@ from tierflow.workflows.messages import (
     TimelineQuery,
     WaitCustomer,
 )
+from tierflow.workflows.outbox.failing import DeliveryView, DropDelivery, RetryDeliveries
 from tierflow.workflows.state import TicketRun
 from tierflow.workflows.visibility import (
     opening_search_attributes,

@@ -42,14 +42,16 @@ WORKFLOW_HELPERS: Sequence[str] = tuple(
     f"tierflow.workflows.{name}"
     for name in (
         "deliveries",
-        "effects",
         "messages",
         "metrics",
+        "moves",
         "operations",
+        "outbox",
         "search_attributes",
         "state",
         "views",
         "visibility",
+        "wake_ups",
     )
 )
 SANDBOX_PASSTHROUGH: Sequence[str] = (

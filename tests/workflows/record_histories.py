@@ -30,7 +30,6 @@ from tierflow.devserver import ensure_temporal_binary
 from tierflow.statemachine import EscalationReason
 from tierflow.statemachine.text import NOTE_MAX
 from tierflow.workflows import search_attributes
-from tierflow.workflows.deliveries import RetryDeliveries
 from tierflow.workflows.messages import (
     Assign,
     Close,
@@ -42,6 +41,7 @@ from tierflow.workflows.messages import (
     Respond,
     WaitCustomer,
 )
+from tierflow.workflows.outbox.failing import RetryDeliveries
 
 from .support import fast_policy, running_worker, ticket, wait_for
 from .test_deliveries import Outage, activities_for

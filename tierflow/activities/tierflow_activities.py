@@ -106,7 +106,7 @@ class TierflowActivities:
                     item_timeout=item_timeout,
                     on_delivered=progress.delivered,
                     # Batches that hand back retry a blip within the attempt (see
-                    # FIRST_HAND_BACK in workflows/deliveries.py).
+                    # FIRST_HAND_BACK in workflows/outbox/ledger.py).
                     blip_retry=BLIP_RETRY
                     if is_local() or batch.hand_back_after is not None
                     else None,

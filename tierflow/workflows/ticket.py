@@ -34,12 +34,6 @@ with workflow.unsafe.imports_passed_through():
     from tierflow.statemachine import DomainError, EscalationRecord, Forbidden
     from tierflow.workflows import search_attributes as sa
     from tierflow.workflows import views, visibility
-    from tierflow.workflows.deliveries import (
-        DeliveryView,
-        DropDelivery,
-        RetryDeliveries,
-        TicketDeliveries,
-    )
     from tierflow.workflows.messages import (
         AddNote,
         Assign,
@@ -61,6 +55,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from tierflow.workflows.metrics import TicketMeters, samples
     from tierflow.workflows.operations import Deadline, TicketOperations
+    from tierflow.workflows.outbox.failing import DeliveryView, DropDelivery, RetryDeliveries
+    from tierflow.workflows.outbox.ledger import TicketDeliveries
     from tierflow.workflows.state import TicketRun, TicketState
 
 # A domain error reaches the agent as this failure type, with the domain's own message.
@@ -211,7 +207,7 @@ class TicketWorkflow:
             self._dirty = False
             fired, self._timer_fired = self._timer_fired, None
             if fired is not None:
-                self.ops.on_deadline(fired, workflow.now(), live_warnings=True)
+                self.ops.on_deadline(fired, workflow.now())
         await self._drain_effects()
         while True:
             while self.state.failing:
