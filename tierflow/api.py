@@ -39,8 +39,8 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, create_model
 
+from tierflow import __version__
 from tierflow.statemachine import CustomerStatus, Policy, Priority, Ticket, default_policy
-from tierflow.workflows.deliveries import DeliveryView, DropDelivery, RetryDeliveries
 from tierflow.workflows.messages import (
     Actor,
     CustomerFeedback,
@@ -48,6 +48,7 @@ from tierflow.workflows.messages import (
     TicketStatus,
     TimelineEntry,
 )
+from tierflow.workflows.outbox.failing import DeliveryView, DropDelivery, RetryDeliveries
 
 from ._guards import (
     MAX_BODY_BYTES,
@@ -164,7 +165,7 @@ Tickets = Annotated[TicketClient, Depends(_tickets)]
 async def _may_read(
     request: Request, ticket_id: str, caller: Principal | None
 ) -> TicketStatus | None:
-    """ActionForbidden (403) unless the caller may read the ticket (README, Who may act); the
+    """ActionForbidden (403) unless the caller may read the ticket (docs/who-may-act.md); the
     ticket's status when the check read it. Without authentication every read is allowed."""
     if caller is None:
         return None
@@ -493,7 +494,7 @@ def _action_route(router: APIRouter, name: str, model: type[BaseModel]) -> None:
 
 
 def _delivery_routes(router: APIRouter) -> None:
-    """The deliveries a ticket keeps retrying (``workflows/deliveries.py``): list them, retry
+    """The deliveries a ticket keeps retrying (``workflows/outbox/``): list them, retry
     them now, drop one. Retrying and dropping are actions of the ticket's policy
     (``retry_deliveries``, which agents have; ``drop_delivery``, supervisors and above)."""
 
@@ -656,7 +657,7 @@ def create_app(
     app = FastAPI(
         title="Tierflow",
         summary="Durable help-desk ticket escalation on Temporal.",
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
     )
 

@@ -44,11 +44,10 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from tierflow.contracts import LEGACY_WORKFLOW_TYPE, WORKFLOW_TYPE
+from tierflow.contracts import WORKFLOW_TYPE
 from tierflow.statemachine import Area, CustomerStatus, Policy, Priority, Ticket, default_policy
 from tierflow.workflows import BUSY, FORBIDDEN, REJECTED, TicketWorkflow
 from tierflow.workflows import search_attributes as sa
-from tierflow.workflows.deliveries import DeliveryView, DropDelivery, RetryDeliveries
 from tierflow.workflows.messages import (
     AddNote,
     Assign,
@@ -69,6 +68,7 @@ from tierflow.workflows.messages import (
     TimelineQuery,
     WaitCustomer,
 )
+from tierflow.workflows.outbox.failing import DeliveryView, DropDelivery, RetryDeliveries
 from tierflow.workflows.state import TicketRun
 from tierflow.workflows.visibility import (
     opening_search_attributes,
@@ -321,10 +321,7 @@ def visibility_query(
     if not isinstance(delivery_failing, bool | None):
         raise InvalidInput("delivery_failing is true or false")
     clauses = [
-        # Tickets of earlier versions run as "Ticket", a name a host's own workflow may use
-        # too: only those with a ticket's workflow id are tickets.
-        f"(WorkflowType = '{WORKFLOW_TYPE}' OR (WorkflowType = '{LEGACY_WORKFLOW_TYPE}' "
-        f"AND WorkflowId STARTS_WITH '{WORKFLOW_ID_PREFIX}'))",
+        f"WorkflowType = '{WORKFLOW_TYPE}'",
         # Each continue-as-new leaves a finished run behind; only the newest run is the ticket.
         "ExecutionStatus != 'ContinuedAsNew'",
     ]

@@ -29,8 +29,8 @@ from tierflow.config import TemporalSettings
 from tierflow.connect import ServerUnreachableError, connect
 from tierflow.errors import InvalidInput, TemporalUnavailable, TicketError
 from tierflow.statemachine import Policy, Ticket
-from tierflow.workflows.deliveries import DeliveryView, DropDelivery, RetryDeliveries
 from tierflow.workflows.messages import TicketStatus, TimelineEntry
+from tierflow.workflows.outbox.failing import DeliveryView, DropDelivery, RetryDeliveries
 
 T = TypeVar("T")
 _FILTERS = [name for name in inspect.signature(TicketClient.list).parameters if name != "self"]
