@@ -24,8 +24,6 @@ from tierflow.workflows.messages import AddNote
 
 from .support import fast_policy, quiet_activities, ticket, wait_for
 
-pytestmark = pytest.mark.integration
-
 
 @asynccontextmanager
 async def build(
