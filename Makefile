@@ -45,8 +45,10 @@ TEST_PROCESSES ?= 3
 SLOW_LANES := integration or devserver or benchmark or browser or subprocess
 
 # CI's entry (.ci/run): lint, types, then every test.
+# --dist loadfile: a test file runs in one process, so a module's shared fixture (a benchmark
+# run, a wedged deploy) is built once (loadgroup's marks are lost under pytest 9.2).
 test: temporal lint browser
-	$(VENV)/bin/pytest -n $(TEST_PROCESSES) --dist loadgroup
+	$(VENV)/bin/pytest -n $(TEST_PROCESSES) --dist loadfile
 
 # Pure and unit tests only, in well under a minute: what to run while working.
 test-fast: install

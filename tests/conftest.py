@@ -63,31 +63,13 @@ LANE_OF_FIXTURE = {
 }
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks it is given here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark each test with the lanes of the fixtures in its closure; under xdist, keep the
-    tests sharing a module- or class-scoped fixture (a benchmark run, a wedged deploy) in one
-    process (``--dist loadgroup``), so that fixture is built once, not once per process."""
-    grouped = config.pluginmanager.hasplugin("xdist")
+    """Mark each test with the lanes of the fixtures in its closure."""
     for item in items:
         used = getattr(item, "fixturenames", ())
         for fixture, marker in LANE_OF_FIXTURE.items():
             if fixture in used:
                 item.add_marker(marker)
-        if grouped and _shares_a_fixture_within_its_module(item):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-
-
-def _shares_a_fixture_within_its_module(item: pytest.Item) -> bool:
-    # pytest has no public view of a test's fixture definitions at collection; the item's
-    # _fixtureinfo (stable for years) holds them. Without it, the test is simply not grouped.
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return False
-    return any(
-        defs and defs[-1].scope in ("module", "class", "package")
-        for defs in info.name2fixturedefs.values()
-    )
 
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook, called on the controller
