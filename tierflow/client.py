@@ -24,7 +24,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, StringConstraints, TypeAdapter, ValidationError
 from temporalio.client import (
@@ -37,17 +37,15 @@ from temporalio.client import (
     WorkflowExecutionStatus as ExecutionStatus,
 )
 from temporalio.common import (
-    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from tierflow.contracts import LEGACY_WORKFLOW_TYPE, WORKFLOW_TYPE
-from tierflow.statemachine import Area, CustomerStatus, Policy, Priority, Ticket, default_policy
+from tierflow.statemachine import Area, Policy, Ticket, default_policy
 from tierflow.workflows import BUSY, FORBIDDEN, REJECTED, TicketWorkflow
-from tierflow.workflows import search_attributes as sa
+from tierflow.workflows.actions import ACTION_SPECS, TICKET_ACTIONS
 from tierflow.workflows.deliveries import DeliveryView, DropDelivery, RetryDeliveries
 from tierflow.workflows.messages import (
     AddNote,
@@ -96,6 +94,14 @@ from .errors import (
     update_aborted,
     workflow_not_ready,
 )
+from .listing import (
+    WORKFLOW_ID_PREFIX,
+    TicketFilter,
+    TicketSummary,
+    _summary_of,
+    ticket_filter,
+    visibility_query,
+)
 
 __all__ = [
     "ACTIONS",
@@ -109,6 +115,7 @@ __all__ = [
     "TicketClient",
     "TicketClosed",
     "TicketError",
+    "TicketFilter",
     "TicketNotFound",
     "TicketNotReady",
     "TicketSummary",
@@ -156,23 +163,9 @@ async def _asking_again_while_busy(send: Callable[[], Awaitable[T]]) -> T:
     return await send()
 
 
-WORKFLOW_ID_PREFIX = "ticket-"
-
-# Each action's update name and input type: the CLI and the HTTP API dispatch through this.
-ACTIONS: dict[str, type[BaseModel]] = {
-    "assign": Assign,
-    "respond": Respond,
-    "escalate": Escalate,
-    "request_escalation": RequestEscalation,
-    "approve": Decide,
-    "reject": Decide,
-    "set_priority": SetPriority,
-    "note": AddNote,
-    "wait_customer": WaitCustomer,
-    "resolve": Resolve,
-    "reopen": Reopen,
-    "close": Close,
-}
+# Each ticket action's update name and input type (the registry's, workflows/actions.py):
+# :meth:`TicketClient.act` runs these by name.
+ACTIONS: dict[str, type[BaseModel]] = {name: a.message for name, a in TICKET_ACTIONS.items()}
 
 
 class OpenedTicket(BaseModel):
@@ -220,142 +213,6 @@ def _entry_size(entry: TimelineEntry) -> int:
 def workflow_id_for(ticket_id: str) -> str:
     """The workflow id of a ticket, derived from its id in the host system."""
     return f"{WORKFLOW_ID_PREFIX}{ticket_id}"
-
-
-class TicketSummary(BaseModel):
-    """One ticket as the visibility store lists it (no query, so no worker needed)."""
-
-    ticket_id: str
-    state: str | None
-    tier: str | None
-    team: str | None
-    priority: str | None
-    breached: bool
-    escalations: int
-    customer_status: str | None
-    sla_due: datetime | None
-    status: Literal["running", "closed"]
-    summary: str | None = None
-    # Some delivery of the ticket keeps failing (retried until its horizon).
-    delivery_failing: bool = False
-    # Why the ticket cannot be read now (its workflow task is failing), when the listing
-    # checked (``check_tasks``); None: readable, or not checked.
-    unreadable: str | None = None
-
-
-# Keyword values go into the query between single quotes. Rather than trust an escaping scheme,
-# only plain names are accepted: every tier, team, state and status Tierflow knows matches this.
-_SAFE_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
-
-
-def _literal(field: str, value: str) -> str:
-    if not _SAFE_VALUE.fullmatch(value):
-        raise TicketError(f"invalid {field} {value!r}: use letters, digits and . _ : / - only")
-    return f"'{value}'"
-
-
-def _check_filters(names: Mapping[str, object], choices: Mapping[str, list[str]]) -> None:
-    """Refuse a filter value that is not a plain name, or not one of the known choices,
-    without repeating it (it may be long, or not text at all)."""
-    for field, value in names.items():
-        if value is not None and not (isinstance(value, str) and _SAFE_VALUE.fullmatch(value)):
-            raise InvalidInput(f"invalid {field}: use letters, digits and . _ : / - only")
-    for field, known in choices.items():
-        value = names.get(field)
-        if value is not None and value not in known:
-            # A plain name (checked above) is safe to repeat.
-            raise InvalidInput(f"unknown {field} {value!r}; known: {', '.join(known)}")
-
-
-def _choice(field: str, value: str, choices: type[Priority] | type[CustomerStatus]) -> str:
-    known = [c.value for c in choices]
-    if value not in known:
-        raise TicketError(f"unknown {field} {value!r}; known: {', '.join(known)}")
-    return f"'{value}'"
-
-
-def _area_clause(area: Area) -> str:
-    """The visibility clause for the tickets of ``area`` (a caller's read scope): those of its
-    tiers, of its teams, and of its tiers while they have no team. A team whose name is not a
-    plain name cannot be queried safely and is left out (its tickets are not listed)."""
-    tier, team = sa.TICKET_TIER.name, sa.TICKET_TEAM.name
-    plain = _SAFE_VALUE.fullmatch
-    parts = [f"{tier} = '{t}'" for t in sorted(area.tiers) if plain(t)]
-    parts += [f"{team} = '{t}'" for t in sorted(area.teams) if plain(t)]
-    parts += [f"({tier} = '{t}' AND {team} IS NULL)" for t in sorted(area.teamless) if plain(t)]
-    # No ticket has an empty workflow id: an area of no place lists nothing.
-    return f"({' OR '.join(parts)})" if parts else "WorkflowId = ''"
-
-
-def visibility_query(
-    *,
-    state: str | None = None,
-    tier: str | None = None,
-    team: str | None = None,
-    priority: str | None = None,
-    breached: bool | None = None,
-    customer_status: str | None = None,
-    running_only: bool = False,
-    task_queue: str | None = None,
-    delivery_failing: bool | None = None,
-    within: Area | None = None,
-) -> str:
-    """The Temporal visibility query for a ticket list; raises InvalidInput on a bad value.
-    ``within`` narrows it to the tickets of an area (a caller's read scope)."""
-    _check_filters(
-        {
-            "state": state,
-            "tier": tier,
-            "team": team,
-            "priority": priority,
-            "customer status": customer_status,
-            "task queue": task_queue,
-        },
-        {
-            "priority": [p.value for p in Priority],
-            "customer status": [c.value for c in CustomerStatus],
-        },
-    )
-    if not isinstance(breached, bool | None) or not isinstance(running_only, bool):
-        raise InvalidInput("breached and running_only are true or false")
-    if not isinstance(delivery_failing, bool | None):
-        raise InvalidInput("delivery_failing is true or false")
-    clauses = [
-        # Tickets of earlier versions run as "Ticket", a name a host's own workflow may use
-        # too: only those with a ticket's workflow id are tickets.
-        f"(WorkflowType = '{WORKFLOW_TYPE}' OR (WorkflowType = '{LEGACY_WORKFLOW_TYPE}' "
-        f"AND WorkflowId STARTS_WITH '{WORKFLOW_ID_PREFIX}'))",
-        # Each continue-as-new leaves a finished run behind; only the newest run is the ticket.
-        "ExecutionStatus != 'ContinuedAsNew'",
-    ]
-    if state is not None:
-        clauses.append(f"{sa.TICKET_STATE.name} = {_literal('state', state)}")
-    if tier is not None:
-        clauses.append(f"{sa.TICKET_TIER.name} = {_literal('tier', tier)}")
-    if team is not None:
-        clauses.append(f"{sa.TICKET_TEAM.name} = {_literal('team', team)}")
-    if priority is not None:
-        clauses.append(f"{sa.TICKET_PRIORITY.name} = {_choice('priority', priority, Priority)}")
-    if breached is not None:
-        clauses.append(f"{sa.TICKET_SLA_BREACHED.name} = {'true' if breached else 'false'}")
-    if customer_status is not None:
-        value = _choice("customer status", customer_status, CustomerStatus)
-        clauses.append(f"{sa.TICKET_CUSTOMER_STATUS.name} = {value}")
-    if delivery_failing is True:
-        clauses.append(f"{sa.TICKET_DELIVERY_FAILING.name} = true")
-    elif delivery_failing is False:
-        # Unset on tickets that never had a failing delivery.
-        clauses.append(
-            f"({sa.TICKET_DELIVERY_FAILING.name} IS NULL OR "
-            f"{sa.TICKET_DELIVERY_FAILING.name} = false)"
-        )
-    if running_only:
-        clauses.append("ExecutionStatus = 'Running'")
-    if task_queue is not None:
-        clauses.append(f"TaskQueue = {_literal('task queue', task_queue)}")
-    if within is not None and not within.everything:
-        clauses.append(_area_clause(within))
-    return " AND ".join(clauses)
 
 
 class TicketClient:
@@ -798,24 +655,36 @@ class TicketClient:
         self, ticket_id: str, a: RetryDeliveries | Mapping[str, Any]
     ) -> builtins.list[DeliveryView]:
         """Retry the ticket's failing deliveries now; answers the list as it was."""
-        return await self._delivery_update(ticket_id, "retry_deliveries", RetryDeliveries, a)
+        return await self.delivery_action(ticket_id, "retry_deliveries", a)
 
     async def drop_delivery(
         self, ticket_id: str, a: DropDelivery | Mapping[str, Any]
     ) -> builtins.list[DeliveryView]:
         """Give up one failing delivery (a final failure on the timeline); answers the rest."""
-        return await self._delivery_update(ticket_id, "drop_delivery", DropDelivery, a)
+        return await self.delivery_action(ticket_id, "drop_delivery", a)
 
-    async def _delivery_update(
-        self, ticket_id: str, name: str, model: type[M], payload: object
+    async def delivery_action(
+        self,
+        ticket_id: str,
+        action: str,
+        payload: BaseModel | Mapping[str, Any],
+        *,
+        request_id: str | None = None,
     ) -> builtins.list[DeliveryView]:
+        """Run a delivery action by name (``retry_deliveries``, ``drop_delivery``); answers
+        the deliveries still failing. ``request_id`` as for :meth:`act`."""
+        spec = ACTION_SPECS.get(action) if isinstance(action, str) else None
+        if spec is None or spec.answers != "deliveries":
+            known = [n for n, s in ACTION_SPECS.items() if s.answers == "deliveries"]
+            raise InvalidInput(f"unknown delivery action; known: {', '.join(known)}")
         found: builtins.list[DeliveryView] = await self._agent_update(
             _checked_id(ticket_id),
-            name,
-            model,
+            action,
+            spec.message,
             payload,
             builtins.list[DeliveryView],
-            what=name.replace("_", " "),
+            what=action.replace("_", " "),
+            request_id=request_id,
         )
         return found
 
@@ -823,23 +692,20 @@ class TicketClient:
 
     async def list(
         self,
+        filters: TicketFilter | Mapping[str, Any] | None = None,
         *,
-        state: str | None = None,
-        tier: str | None = None,
-        team: str | None = None,
-        priority: str | None = None,
-        breached: bool | None = None,
-        customer_status: str | None = None,
-        running_only: bool = False,
         limit: int = 100,
         task_queue: str | None = None,
         with_summary: bool = False,
-        delivery_failing: bool | None = None,
         check_tasks: bool = False,
         within: Area | None = None,
+        **fields: Any,
     ) -> builtins.list[TicketSummary]:
-        """Tickets matching every given filter, newest first, from Temporal's visibility store
-        (no worker is asked: a ticket that cannot be read is listed like any other).
+        """Tickets matching every given filter (a :class:`TicketFilter`, or its fields as
+        keyword arguments: ``state``, ``tier``, ``team``, ``priority``, ``breached``,
+        ``customer_status``, ``running_only``, ``delivery_failing``), newest first, from
+        Temporal's visibility store (no worker is asked: a ticket that cannot be read is
+        listed like any other).
 
         Visibility is eventually consistent: a change shows up here a moment after the update
         that made it returned. ``task_queue`` narrows to tickets started on one task queue;
@@ -849,16 +715,7 @@ class TicketClient:
         the tickets of an area (a caller's read scope, :func:`statemachine.readable_area`).
         """
         query = visibility_query(
-            state=state,
-            tier=tier,
-            team=team,
-            priority=priority,
-            breached=breached,
-            customer_status=customer_status,
-            running_only=running_only,
-            task_queue=task_queue,
-            delivery_failing=delivery_failing,
-            within=within,
+            ticket_filter(filters, **fields), task_queue=task_queue, within=within
         )
         limit = _bounded_int("limit", limit, 1, LIST_MAX) or LIST_MAX
         found: builtins.list[TicketSummary] = []
@@ -943,23 +800,4 @@ def _closed(ticket_id: str, desc: WorkflowExecutionDescription) -> TicketClosed:
     return TicketClosed(
         f"ticket {ticket_id!r} closed{when}; a closed ticket's id is not reused: open the "
         "customer's new request under a new id"
-    )
-
-
-def _summary_of(
-    workflow_id: str, status: ExecutionStatus | None, attrs: TypedSearchAttributes
-) -> TicketSummary:
-    due = attrs.get(sa.TICKET_SLA_DUE)
-    return TicketSummary(
-        ticket_id=workflow_id.removeprefix(WORKFLOW_ID_PREFIX),
-        state=attrs.get(sa.TICKET_STATE),
-        tier=attrs.get(sa.TICKET_TIER),
-        team=attrs.get(sa.TICKET_TEAM),
-        priority=attrs.get(sa.TICKET_PRIORITY),
-        breached=bool(attrs.get(sa.TICKET_SLA_BREACHED)),
-        escalations=attrs.get(sa.TICKET_ESCALATIONS) or 0,
-        customer_status=attrs.get(sa.TICKET_CUSTOMER_STATUS),
-        sla_due=due,
-        status="running" if status == ExecutionStatus.RUNNING else "closed",
-        delivery_failing=bool(attrs.get(sa.TICKET_DELIVERY_FAILING)),
     )

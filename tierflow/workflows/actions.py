@@ -66,6 +66,9 @@ class ActionSpec:
     # How the CLI and the HTTP API offer it (default: from the name).
     cli_command: str | None = None
     http_path: str | None = None
+    # Whether the HTTP body may be left out (its every field has a default, the actor comes
+    # from the credentials).
+    body_optional: bool = False
 
     @property
     def command(self) -> str:
@@ -76,6 +79,12 @@ class ActionSpec:
     def path(self) -> str:
         """The HTTP route, under ``/tickets/{ticket_id}/``."""
         return self.http_path or f"actions/{self.name}"
+
+    @property
+    def description(self) -> str:
+        """What the action does, for the API's documentation: its message's docstring, else
+        the one-line summary."""
+        return (self.message.__doc__ or "").strip() or self.summary
 
     @property
     def transition(self) -> Transition | None:
@@ -172,9 +181,7 @@ _SPECS: Final = (
         "Resolve the ticket (the follow-up survey comes later).",
         apply=TicketOperations.resolve,
     ),
-    ActionSpec(
-        "reopen", Reopen, "Reopen a resolved ticket.", apply=TicketOperations.reopen_by
-    ),
+    ActionSpec("reopen", Reopen, "Reopen a resolved ticket.", apply=TicketOperations.reopen_by),
     ActionSpec("close", Close, "Close the ticket for good.", apply=TicketOperations.close_by),
     ActionSpec(
         "retry_deliveries",
@@ -183,6 +190,7 @@ _SPECS: Final = (
         answers="deliveries",
         cli_command="retry-delivery",
         http_path="deliveries/retry",
+        body_optional=True,
     ),
     ActionSpec(
         "drop_delivery",
