@@ -136,7 +136,7 @@ _SPECS: Final = (
     ActionSpec(
         "escalate",
         Escalate,
-        "Escalate up a tier (hierarchical) or to another team (--functional --team T).",
+        "Escalate up a tier (hierarchical), or to another team of the tier (functional).",
         check=TicketOperations.check_escalate,
         apply=TicketOperations.escalate,
     ),
