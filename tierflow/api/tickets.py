@@ -194,7 +194,7 @@ async def event(
     event is written."""
     if caller is not None and not caller.service:
         raise HTTPException(
-            status.HTTP_403FORBIDDEN,
+            status.HTTP_403_FORBIDDEN,
             "customer events come from a host system: use a service credential",
         )
     if caller is not None:
