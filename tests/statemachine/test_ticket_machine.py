@@ -295,4 +295,8 @@ class TestSharedDefinition:
         a.apply("request_escalation", tier="tier3")
         b = TicketMachine.restore(TIERS, a.snapshot())
         assert b.snapshot() == a.snapshot()
-        assert b.allowed_actions() == a.allowed_actions() == ["respond", "approve", "reject", "note", "set_priority"]
+        assert (
+            b.allowed_actions()
+            == a.allowed_actions()
+            == ["respond", "approve", "reject", "note", "set_priority"]
+        )
