@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.api.history.v1 import HistoryEvent
 
-from tierflow.contracts import DISPATCH_EFFECTS, LEGACY_DISPATCH_EFFECTS
+from tierflow.contracts import DISPATCH_EFFECTS
 
 from . import history
 from .receivers import Arrival
@@ -36,7 +36,7 @@ from .stats import percentile
 E = EventType
 # Channels the suite runs a receiver for; items on other channels are skipped by design.
 RECEIVED_CHANNELS = frozenset({"email", "chat", "webhook"})
-_DISPATCH = frozenset({DISPATCH_EFFECTS, LEGACY_DISPATCH_EFFECTS})
+_DISPATCH = frozenset({DISPATCH_EFFECTS})
 _LOST = {
     E.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "failed",
     E.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: "terminated",

@@ -26,7 +26,6 @@ from temporalio.service import RPCError, RPCStatusCode
 from tierflow.statemachine import Ticket
 from tierflow.workflows import BUSY, FORBIDDEN, REJECTED
 from tierflow.workflows.actions import ACTION_SPECS, TICKET_ACTIONS
-from tierflow.workflows.deliveries import DeliveryView, DropDelivery, RetryDeliveries
 from tierflow.workflows.messages import (
     AddNote,
     Assign,
@@ -43,6 +42,7 @@ from tierflow.workflows.messages import (
     TicketStatus,
     WaitCustomer,
 )
+from tierflow.workflows.outbox.failing import DeliveryView, DropDelivery, RetryDeliveries
 
 from ._unready import answer_or_diagnose, task_failure
 from .config import DEFAULT_TASK_QUEUE

@@ -40,13 +40,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from tierflow.statemachine import Area, Policy, Ticket, default_policy
 from tierflow.workflows import TicketWorkflow
-from tierflow.workflows.deliveries import DeliveryView
 from tierflow.workflows.messages import (
     OpenTicket,
     TimelineEntry,
     TimelinePage,
     TimelineQuery,
 )
+from tierflow.workflows.outbox.failing import DeliveryView
 from tierflow.workflows.state import TicketRun
 from tierflow.workflows.visibility import (
     opening_search_attributes,

@@ -15,15 +15,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 # Temporal type names, namespaced so that Tierflow can share a namespace, a task queue and a
-# worker with a host's own workflows and activities. Tickets started before the namespacing
-# run as "Ticket" and call "dispatch_effects" (see README, "Changing the workflow").
+# worker with a host's own workflows and activities.
 WORKFLOW_TYPE = "tierflow.Ticket"
 DISPATCH_EFFECTS = "tierflow.dispatch_effects"
 SEND_NOTIFICATION = "tierflow.send_notification"
 NOTIFY_CUSTOMER = "tierflow.notify_customer"
 SYNC_TICKET = "tierflow.sync_ticket"
-LEGACY_WORKFLOW_TYPE = "Ticket"
-LEGACY_DISPATCH_EFFECTS = "dispatch_effects"
 # The one key of the JSON object a worker hands on in place of a payload no encryption key
 # opens (tierflow/encryption.py): ``{"tierflow_undecodable": "<why, naming the key id>"}``. A
 # signal handler sees it as an invalid message; typed receivers never see it.
@@ -32,8 +29,6 @@ UNDECODABLE = "tierflow_undecodable"
 __all__ = [
     "DISPATCH_EFFECTS",
     "DISPATCH_OUTCOME",
-    "LEGACY_DISPATCH_EFFECTS",
-    "LEGACY_WORKFLOW_TYPE",
     "NOTIFY_CUSTOMER",
     "SEND_NOTIFICATION",
     "SYNC_TICKET",

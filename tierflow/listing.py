@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from temporalio.client import WorkflowExecutionStatus as ExecutionStatus
 from temporalio.common import TypedSearchAttributes
 
-from tierflow.contracts import LEGACY_WORKFLOW_TYPE, WORKFLOW_TYPE
+from tierflow.contracts import WORKFLOW_TYPE
 from tierflow.errors import InvalidInput, TicketError, invalid_input
 from tierflow.statemachine import Area, CustomerStatus, Priority
 from tierflow.workflows import search_attributes as sa
@@ -153,10 +153,7 @@ def visibility_query(
     f = ticket_filter(filters, **fields)
     _check_filters({"task queue": task_queue}, {})
     clauses = [
-        # Tickets of earlier versions run as "Ticket", a name a host's own workflow may use
-        # too: only those with a ticket's workflow id are tickets.
-        f"(WorkflowType = '{WORKFLOW_TYPE}' OR (WorkflowType = '{LEGACY_WORKFLOW_TYPE}' "
-        f"AND WorkflowId STARTS_WITH '{WORKFLOW_ID_PREFIX}'))",
+        f"WorkflowType = '{WORKFLOW_TYPE}'",
         # Each continue-as-new leaves a finished run behind; only the newest run is the ticket.
         "ExecutionStatus != 'ContinuedAsNew'",
     ]

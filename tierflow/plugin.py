@@ -27,7 +27,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from tierflow import _codecache
 from tierflow.activities import Settings, TierflowActivities
 from tierflow.encryption import EncryptionCodec, QuarantinePayloadConverter
-from tierflow.workflows import LegacyTicketWorkflow, TicketWorkflow
+from tierflow.workflows import TicketWorkflow
 
 PLUGIN_NAME = "tierflow.TierflowPlugin"
 
@@ -43,14 +43,16 @@ WORKFLOW_HELPERS: Sequence[str] = tuple(
     for name in (
         "actions",
         "deliveries",
-        "effects",
         "messages",
         "metrics",
+        "moves",
         "operations",
+        "outbox",
         "search_attributes",
         "state",
         "views",
         "visibility",
+        "wake_ups",
     )
 )
 SANDBOX_PASSTHROUGH: Sequence[str] = (
@@ -77,22 +79,17 @@ class TierflowPlugin(SimplePlugin):
         activities: TierflowActivities | None = None,
         settings: Settings | None = None,
         sandboxed: bool = True,
-        legacy_type_names: bool = False,
     ) -> None:
         """``activities`` (default: built from ``settings``, else the environment) deliver the
         effects; the plugin closes them when the worker stops unless they were given.
 
         ``sandboxed=False`` runs the worker's workflows outside Temporal's sandbox — every
         workflow of that worker, the host's too; it halves a ticket's CPU (README,
-        Benchmarks). ``legacy_type_names`` also registers the pre-namespacing names
-        (``Ticket``, ``dispatch_effects``) for tickets started by earlier versions; leave it
-        off where a host workflow or activity might already use them.
+        Benchmarks).
         """
         owned = activities is None
         self.tierflow_activities = activities or TierflowActivities(settings)
         workflows: list[type] = [TicketWorkflow]
-        if legacy_type_names:
-            workflows.append(LegacyTicketWorkflow)
 
         @asynccontextmanager
         async def activities_open() -> AsyncIterator[None]:
@@ -105,7 +102,7 @@ class TierflowPlugin(SimplePlugin):
         super().__init__(
             PLUGIN_NAME,
             data_converter=_with_pydantic,
-            activities=self.tierflow_activities.all(legacy_names=legacy_type_names),
+            activities=self.tierflow_activities.all(),
             workflows=workflows,
             workflow_runner=lambda existing: _runner(existing, sandboxed=sandboxed),
             run_context=activities_open,

@@ -38,10 +38,14 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from tierflow.activities import Settings
-from tierflow.contracts import LEGACY_WORKFLOW_TYPE, WORKFLOW_TYPE
+from tierflow.contracts import WORKFLOW_TYPE
 from tierflow.worker import worker_plugin
 
-TICKET_TYPES: tuple[str, ...] = (WORKFLOW_TYPE, LEGACY_WORKFLOW_TYPE)
+TICKET_TYPES: tuple[str, ...] = (WORKFLOW_TYPE,)
+# The SDK's deadlock detector's failure (TMPRL1101), and how many more times a replay it cut
+# is tried on its own before the failure stands.
+DEADLOCK = "TMPRL1101"
+STALL_RETRIES = 2
 # Histories fetched ahead of the replay: the server reads them while the replayer works.
 FETCH_AHEAD = 16
 # Past this many histories, replay runs in several processes (a spawned one costs about 2 s).
@@ -190,20 +194,48 @@ def _outcome(err: Exception | None) -> tuple[bool, str] | None:
     return None if err is None else (is_nondeterminism(err), headline(err))
 
 
+def _stalled(outcome: tuple[bool, str] | None) -> bool:
+    """The SDK's deadlock detector cut the replay (a task that did not yield within 2 s): on a
+    loaded machine the sandbox's first import of the workflow module alone can take that
+    long, so it says nothing about the history until a replay on its own confirms it."""
+    return outcome is not None and DEADLOCK in outcome[1]
+
+
+async def _again_alone(
+    replayer: Replayer, history: WorkflowHistory, outcome: tuple[bool, str] | None
+) -> tuple[bool, str] | None:
+    """``outcome``, or for a stalled replay the outcome of up to STALL_RETRIES replays of the
+    history on its own (a deadlock every time stays reported)."""
+    for _ in range(STALL_RETRIES):
+        if not _stalled(outcome):
+            break
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        outcome = _outcome(result.replay_failure)
+    return outcome
+
+
 async def _replay_here(
     client: Client, replayer: Replayer, runs: list[WorkflowExecution], report: ReplayReport
 ) -> None:
     """Replay ``runs`` in this process, fetching ahead while the replayer works."""
-    order: deque[WorkflowExecution] = deque()
+    order: deque[tuple[WorkflowExecution, WorkflowHistory]] = deque()
+    stalled: list[tuple[WorkflowExecution, WorkflowHistory, tuple[bool, str] | None]] = []
 
     async def histories() -> AsyncIterator[WorkflowHistory]:
         async for run, history in _fetch(client, runs, report):
-            order.append(run)
+            order.append((run, history))
             yield history
 
     async with replayer.workflow_replay_iterator(histories()) as results:
         async for result in results:
-            _record(report, order.popleft(), _outcome(result.replay_failure))
+            run, history = order.popleft()
+            outcome = _outcome(result.replay_failure)
+            if _stalled(outcome):
+                stalled.append((run, history, outcome))
+            else:
+                _record(report, run, outcome)
+    for run, history, outcome in stalled:
+        _record(report, run, await _again_alone(replayer, history, outcome))
 
 
 async def _replay_in_processes(
@@ -232,6 +264,11 @@ async def _replay_in_processes(
             submit()
         for chunk_runs, future in submitted:
             for run, outcome in zip(chunk_runs, await future, strict=True):
+                if _stalled(outcome):
+                    history = await client.get_workflow_handle(
+                        run.id, run_id=run.run_id
+                    ).fetch_history()
+                    outcome = await _again_alone(ticket_replayer(), history, outcome)
                 _record(report, run, outcome)
 
 

@@ -30,8 +30,8 @@ from tierflow.connect import ServerUnreachableError, connect
 from tierflow.errors import InvalidInput, TemporalUnavailable, TicketError
 from tierflow.listing import FILTERS
 from tierflow.statemachine import Policy, Ticket
-from tierflow.workflows.deliveries import DeliveryView, DropDelivery, RetryDeliveries
 from tierflow.workflows.messages import TicketStatus, TimelineEntry
+from tierflow.workflows.outbox.failing import DeliveryView, DropDelivery, RetryDeliveries
 
 T = TypeVar("T")
 _NOT_NAMED = ("self", "filters", "fields")

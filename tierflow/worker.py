@@ -140,12 +140,9 @@ def worker_plugin(
     settings: Settings | None = None,
     sandboxed: bool = True,
 ) -> TierflowPlugin:
-    """The plugin of Tierflow's own worker: the ticket workflow (under its namespaced and its
-    pre-namespacing type names, for tickets of earlier versions) and the activities. The
+    """The plugin of Tierflow's own worker: the ticket workflow and the activities. The
     replay net (:mod:`tierflow.replay`) replays histories with this same plugin."""
-    return TierflowPlugin(
-        activities=activities, settings=settings, sandboxed=sandboxed, legacy_type_names=True
-    )
+    return TierflowPlugin(activities=activities, settings=settings, sandboxed=sandboxed)
 
 
 def build_worker(
@@ -157,8 +154,7 @@ def build_worker(
     sandboxed: bool | None = None,
 ) -> Worker:
     """Tierflow's own worker for ``task_queue``: the :class:`TierflowPlugin` on a worker of
-    its own (with the pre-namespacing type names, for tickets of earlier versions), as the
-    CLI, the demo, tests and benchmarks run it.
+    its own, as the CLI, the demo, tests and benchmarks run it.
 
     ``sandboxed`` (default: the settings' choice) runs the ticket workflow in Temporal's
     Python sandbox. The sandbox re-imports the workflow module for every ticket it loads and

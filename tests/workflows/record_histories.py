@@ -1,10 +1,11 @@
 """Record ticket histories for the replay tests: ``python -m tests.workflows.record_histories``
 (every scenario) or ``… record_histories NAME …`` (those only; ``--list`` names them).
 
-Run it when a deliberate workflow change (behind ``workflow.patched``) should be pinned by a
-new recording; the recordings already in ``tests/histories`` stay, so tickets started by older
-code keep being replayed against the current code. Every ``workflow.patched`` id must take its
-new branch in some recording (tests/workflows/test_replay.py checks it).
+The recordings in ``tests/histories`` are the 1.0 baseline: every history this build's tickets
+make must replay (tests/workflows/test_replay.py). Record again when a change of the commands
+a ticket issues ships as a new build (Worker Versioning), and keep the previous build's
+recordings under a prefix while its tickets may still replay on the new code (a hotfix patch:
+see PATCHES.md, where each patch names the recording that takes its new branch).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from tierflow.devserver import ensure_temporal_binary
 from tierflow.statemachine import EscalationReason
 from tierflow.statemachine.text import NOTE_MAX
 from tierflow.workflows import search_attributes
-from tierflow.workflows.deliveries import RetryDeliveries
 from tierflow.workflows.messages import (
     Assign,
     Close,
@@ -41,6 +41,7 @@ from tierflow.workflows.messages import (
     Respond,
     WaitCustomer,
 )
+from tierflow.workflows.outbox.failing import RetryDeliveries
 
 from .support import fast_policy, running_worker, ticket, wait_for
 from .test_deliveries import Outage, activities_for

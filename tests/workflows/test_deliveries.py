@@ -19,8 +19,8 @@ from tierflow.activities import Settings, TierflowActivities
 from tierflow.client import TicketClient, workflow_id_for
 from tierflow.errors import ActionRejected
 from tierflow.workflows import search_attributes as sa
-from tierflow.workflows.deliveries import DropDelivery, RetryDeliveries
 from tierflow.workflows.messages import Assign
+from tierflow.workflows.outbox.failing import DropDelivery, RetryDeliveries
 
 from .support import fast_policy, running_worker, ticket, wait_for
 

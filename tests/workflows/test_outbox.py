@@ -1,4 +1,4 @@
-"""The outbox's policy as plain code (``workflows/deliveries.py``), without Temporal: the retry
+"""The outbox's policy as plain code (``workflows/outbox/``), without Temporal: the retry
 backoff and its cap, the horizon, each recipient's order, and an operator's drop and retry.
 
 Time is passed in (the workflow passes ``workflow.now()``); the activity's answers are built
@@ -25,16 +25,16 @@ from tierflow.contracts import (
     Undelivered,
 )
 from tierflow.statemachine import default_policy
-from tierflow.workflows.deliveries import (
+from tierflow.workflows.outbox.failing import recipient_kind
+from tierflow.workflows.outbox.ledger import (
     MAX_FAILING,
     RETRY_CAP,
     RETRY_FIRST,
     TicketDeliveries,
-    recipient_kind,
     retry_backoff,
     retry_delay,
 )
-from tierflow.workflows.effects import EffectPlanner
+from tierflow.workflows.outbox.planner import EffectPlanner
 from tierflow.workflows.state import TicketState
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)

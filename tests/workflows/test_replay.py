@@ -16,41 +16,57 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowRunne
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 import tierflow.workflows
-from tierflow.workflows import LegacyTicketWorkflow, TicketWorkflow
+from tierflow.workflows import TicketWorkflow
 
 HISTORY_DIR = Path(__file__).parent.parent / "histories"
 HISTORIES = sorted(HISTORY_DIR.glob("*.json"))
-# Patch ids whose new branch no recording takes yet, each with the reason. Strict: once a
-# recording takes one, the coverage test fails until it is taken off this list.
-UNRECORDED_PATCHES: dict[str, str] = {}
+
+
+def patch_ids_in(source: str, constants: dict[str, object]) -> set[str]:
+    """The ids ``source`` passes to ``workflow.patched`` (or ``deprecate_patch``): a literal or
+    a module constant (looked up in ``constants``)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("patched", "deprecate_patch")
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "workflow"
+        ):
+            continue
+        [arg] = node.args
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            found.add(arg.value)
+        elif isinstance(arg, ast.Name) and isinstance(constants.get(arg.id), str):
+            found.add(str(constants[arg.id]))
+        else:
+            raise AssertionError(f"a patch id that is not a constant: {ast.dump(arg)}")
+    return found
 
 
 @cache
 def patch_ids() -> frozenset[str]:
-    """Every id the workflow package passes to ``workflow.patched`` (or ``deprecate_patch``),
-    read from its source: a constant of the module or a literal."""
+    """Every patch id of the workflow package, read from its source."""
     found: set[str] = set()
     package = tierflow.workflows
     for info in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
         module = importlib.import_module(info.name)
-        tree = ast.parse(Path(str(module.__file__)).read_text())
-        for node in ast.walk(tree):
-            if not (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr in ("patched", "deprecate_patch")
-                and isinstance(node.func.value, ast.Name)
-                and node.func.value.id == "workflow"
-            ):
-                continue
-            [arg] = node.args
-            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                found.add(arg.value)
-            elif isinstance(arg, ast.Name) and isinstance(getattr(module, arg.id, None), str):
-                found.add(getattr(module, arg.id))
-            else:
-                raise AssertionError(f"{info.name}: a patch id that is not a constant: {arg}")
+        source = Path(str(module.__file__)).read_text(encoding="utf-8")
+        found |= patch_ids_in(source, vars(module))
     return frozenset(found)
+
+
+def ledger() -> dict[str, str]:
+    """PATCHES.md's live patches: id -> the recording named in its row."""
+    text = (Path(__file__).parents[2] / "PATCHES.md").read_text(encoding="utf-8")
+    live = text.split("## Live patches", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, str] = {}
+    for line in live.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = cells[2].strip("`")
+    return rows
 
 
 def recorded_patches(path: Path) -> set[str]:
@@ -81,55 +97,43 @@ class TestReplay:
         in or out of the sandbox."""
         history = WorkflowHistory.from_json(f"ticket-{path.stem}", path.read_text())
         replayer = Replayer(
-            workflows=[TicketWorkflow, LegacyTicketWorkflow],
+            workflows=[TicketWorkflow],
             data_converter=pydantic_data_converter,
             workflow_runner=runner(),
         )
         await replayer.replay_workflow(history)
 
-    def test_recordings_cover_tickets_before_during_and_after_local_effects(self) -> None:
-        """Tickets recorded before effects ran as local activities (v5), while they did (v6)
-        and since they are regular activities again (the unprefixed recordings) are all
-        replayed."""
-        by_name = {p.stem: p.read_text() for p in HISTORIES}
-        assert "core_local_activity" not in by_name["v5-breach_and_follow_up"]
-        assert "core_local_activity" in by_name["v6-breach_and_follow_up"]
-        assert "core_local_activity" not in by_name["breach_and_follow_up"]
 
-    def test_a_local_activity_that_timed_out_is_among_the_recordings(self) -> None:
-        """The shape that froze tickets (issue 19): a wake-up's local activity timed out on a
-        slow mail relay; its marker holds a bare timeout, which the SDK replays as
-        TimeoutError rather than ActivityError. Its replay above must pass."""
-        events = json.loads((HISTORY_DIR / "v6-local_effects_timed_out.json").read_text())
-        timed_out = [
-            e
-            for e in events["events"]
-            if e.get("markerRecordedEventAttributes", {}).get("markerName") == "core_local_activity"
-            and "timeoutFailureInfo" in e["markerRecordedEventAttributes"].get("failure", {})
-        ]
-        assert timed_out
-
-
-class TestPatchCoverage:
-    def test_the_patch_ids_are_read_from_the_workflow(self) -> None:
-        """The ids come from the workflow's own ``workflow.patched`` calls (a reader that
-        found none would make the coverage test vacuous)."""
-        assert {
-            "closed-ticket-continues-as-new",
-            "deliveries-outlast-outages",
-            "effects-as-local-activities",
-        } <= patch_ids()
-
-    def test_every_patch_takes_its_new_branch_in_a_recording(self) -> None:
-        """Each ``workflow.patched`` id appears as a patch marker in some recording, so the
-        code behind it is replayed against a real history (see UNRECORDED_PATCHES)."""
-        recorded = set().union(*(recorded_patches(p) for p in HISTORIES))
-        missing = sorted(patch_ids() - recorded - set(UNRECORDED_PATCHES))
-        assert not missing, (
-            f"no recording in tests/histories takes the new branch of {missing}: add a "
-            "scenario to tests/workflows/record_histories.py that does and record it "
-            "(README, 'Changing the workflow')"
+class TestPatchLedger:
+    def test_the_reader_finds_literal_and_constant_ids(self) -> None:
+        """The reader the next two tests rest on (with no live patch, they would pass on a
+        reader that found nothing)."""
+        source = (
+            "HOTFIX = 'fix-1'\n"
+            "def run():\n"
+            "    if workflow.patched(HOTFIX): pass\n"
+            "    workflow.deprecate_patch('fix-0')\n"
+            "    other.patched('not-ours')\n"
         )
-        stale = sorted(set(UNRECORDED_PATCHES) & recorded)
-        assert not stale, f"recorded now, take them off UNRECORDED_PATCHES: {stale}"
-        assert set(UNRECORDED_PATCHES) <= patch_ids()
+        assert patch_ids_in(source, {"HOTFIX": "fix-1"}) == {"fix-1", "fix-0"}
+        with pytest.raises(AssertionError, match="not a constant"):
+            patch_ids_in("workflow.patched(make_id())", {})
+
+    def test_the_ledger_lists_exactly_the_live_patches(self) -> None:
+        """Every patch id in the workflow code has its row in PATCHES.md, and no row names a
+        patch the code no longer has."""
+        assert set(ledger()) == set(patch_ids())
+
+    def test_every_patch_takes_its_new_branch_in_its_recording(self) -> None:
+        """Each live patch's recording (named in its ledger row) exists and holds the patch's
+        marker, so the code behind the new branch is replayed against a real history."""
+        for patch, recording in ledger().items():
+            path = HISTORY_DIR / recording
+            assert path.is_file(), f"{patch}: no recording {recording} in tests/histories"
+            assert patch in recorded_patches(path), f"{patch}: {recording} does not take it"
+
+    def test_the_baseline_recordings_take_no_patch(self) -> None:
+        """1.0's recordings are made by the baseline: a patch marker in one would mean a
+        recording older than the baseline, or a patch missing from the ledger."""
+        for path in HISTORIES:
+            assert recorded_patches(path) <= set(ledger()), path.name

@@ -26,10 +26,11 @@ from tierflow.server_limits import BLOB_SIZE_ERROR, BLOB_SIZE_WARN, SIGNALS_PER_
 from tierflow.statemachine import Policy, Ticket, default_policy, policy_from_data
 from tierflow.statemachine.sharing import policy_json
 from tierflow.statemachine.text import DESCRIPTION_MAX, LINE_MAX, NOTE_MAX, SUBJECT_MAX, TAGS_MAX
-from tierflow.workflows.deliveries import MAX_FAILING, MAX_FAILING_BYTES
 from tierflow.workflows.messages import POLICY_MAX_BYTES, AddNote, CustomerReply, OpenTicket
 from tierflow.workflows.operations import TicketOperations
-from tierflow.workflows.state import FailingDelivery, TicketRun, TicketState
+from tierflow.workflows.outbox.failing import FailingDelivery
+from tierflow.workflows.outbox.ledger import MAX_FAILING, MAX_FAILING_BYTES
+from tierflow.workflows.state import TicketRun, TicketState
 
 from .support import running_worker, wait_for, wait_for_timeline
 

@@ -1,6 +1,12 @@
 """Tierflow's side effects: notifications, customer updates and host-system sync.
 
-The workflow decides who is told what; these activities only deliver. Register them with
+The workflow decides who is told what, and retries what fails (``workflows/outbox/``, whose
+docstring tells delivery's whole story); these activities only deliver. In the order a batch
+takes: ``tierflow_activities.py`` (the activities a worker registers; ``dispatch_effects`` is
+the one tickets call) → ``dispatch.py`` (the batch's items concurrently, one queue per
+recipient, and what to hand back) → ``notify.py`` and ``sync.py`` (one item: customer messages
+rendered by ``templates.py``) → ``channels/`` (email, SMS, chat, webhook). What goes back and
+forth is ``tierflow/contracts.py``. Register them with
 `Worker(activities=TierflowActivities().all())`.
 """
 

@@ -23,7 +23,6 @@ from tierflow.activities.sync import push_ticket_sync
 from tierflow.activities.templates import TemplateSet
 from tierflow.contracts import (
     DISPATCH_EFFECTS,
-    LEGACY_DISPATCH_EFFECTS,
     NOTIFY_CUSTOMER,
     SEND_NOTIFICATION,
     SYNC_TICKET,
@@ -107,7 +106,7 @@ class TierflowActivities:
                     item_timeout=item_timeout,
                     on_delivered=progress.delivered,
                     # Batches that hand back retry a blip within the attempt (see
-                    # FIRST_HAND_BACK in workflows/deliveries.py).
+                    # FIRST_HAND_BACK in workflows/outbox/ledger.py).
                     blip_retry=BLIP_RETRY
                     if is_local() or batch.hand_back_after is not None
                     else None,
@@ -153,28 +152,14 @@ class TierflowActivities:
             return await self.notify_customer(item)
         return await self.sync_ticket(item)
 
-    def all(self, *, legacy_names: bool = False) -> list[Callable[..., Any]]:
-        """The bound activity methods, for `Worker(activities=...)`.
-
-        ``legacy_names`` also registers ``dispatch_effects``, the name tickets started before
-        Tierflow's type names were namespaced still call (only where no host activity has it).
-        """
-        registered: list[Callable[..., Any]] = [
+    def all(self) -> list[Callable[..., Any]]:
+        """The bound activity methods, for `Worker(activities=...)`."""
+        return [
             self.send_notification,
             self.notify_customer,
             self.sync_ticket,
             self.dispatch_effects,
         ]
-        if legacy_names:
-
-            @activity.defn(name=LEGACY_DISPATCH_EFFECTS)
-            async def legacy_dispatch_effects(
-                batch: EffectBatch,
-            ) -> list[TimelineNote] | DispatchOutcome:
-                return await self.dispatch_effects(batch)
-
-            registered.append(legacy_dispatch_effects)
-        return registered
 
     async def aclose(self) -> None:
         """Close the shared HTTP client; call when the worker shuts down."""

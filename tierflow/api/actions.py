@@ -16,8 +16,8 @@ from fastapi import APIRouter, Request
 
 from tierflow._guards import StrictJSONRoute
 from tierflow.workflows.actions import ACTION_SPECS, ActionSpec
-from tierflow.workflows.deliveries import DeliveryView
 from tierflow.workflows.messages import TicketStatus
+from tierflow.workflows.outbox.failing import DeliveryView
 
 from ._common import (
     BUSY,

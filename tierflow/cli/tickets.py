@@ -31,8 +31,8 @@ from tierflow.statemachine.inputs import (
     quoted,
 )
 from tierflow.workflows.actions import ACTION_SPECS
-from tierflow.workflows.deliveries import DeliveryView, DropDelivery, RetryDeliveries
 from tierflow.workflows.messages import CustomerFeedback, CustomerReply, TicketStatus
+from tierflow.workflows.outbox.failing import DeliveryView, DropDelivery, RetryDeliveries
 
 from . import render
 from ._common import console, default_actor, fail, guarded, run_with_client

@@ -4,8 +4,7 @@ from tierflow.workflows.ticket import (
     BUSY,
     FORBIDDEN,
     REJECTED,
-    LegacyTicketWorkflow,
     TicketWorkflow,
 )
 
-__all__ = ["BUSY", "FORBIDDEN", "REJECTED", "LegacyTicketWorkflow", "TicketWorkflow"]
+__all__ = ["BUSY", "FORBIDDEN", "REJECTED", "TicketWorkflow"]

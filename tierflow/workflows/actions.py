@@ -27,7 +27,6 @@ from typing import Any, Final, Literal, get_args
 
 from tierflow.statemachine.machine import TRANSITIONS, Transition
 from tierflow.statemachine.permissions import DECISIONS, Action
-from tierflow.workflows.deliveries import DropDelivery, RetryDeliveries
 from tierflow.workflows.messages import (
     AddNote,
     AgentAction,
@@ -43,6 +42,7 @@ from tierflow.workflows.messages import (
     WaitCustomer,
 )
 from tierflow.workflows.operations import TicketOperations
+from tierflow.workflows.outbox.failing import DropDelivery, RetryDeliveries
 
 # What an action answers: the ticket's status, or the deliveries it keeps retrying.
 Answer = Literal["status", "deliveries"]

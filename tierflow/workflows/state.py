@@ -12,11 +12,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tierflow.contracts import CustomerUpdate, EffectBatch, Notification, TicketSync
+from tierflow.contracts import EffectBatch
 from tierflow.statemachine import EscalationRecord, MachineState, Policy, Priority, Ticket
 from tierflow.statemachine.sharing import shared_policy
 from tierflow.statemachine.sla import SlaClock
 from tierflow.workflows.messages import OpenTicket, TimelineEntry, TimelineKind
+from tierflow.workflows.outbox.failing import FailingDelivery
 
 # How much of its past a ticket carries in memory and into each continue-as-new input. A run
 # continues as new once its timeline reaches RUN_TIMELINE_BYTES (so a ``timeline`` query stays
@@ -68,21 +69,6 @@ class PendingRequest(BaseModel):
     via: str | None = None  # the service that asked for ``actor``
 
 
-class FailingDelivery(BaseModel):
-    """An item the ticket keeps retrying: it failed transiently on every attempt of its
-    batch (or waits behind one that did, for the same recipient)."""
-
-    model_config = ConfigDict(hide_input_in_errors=True)
-
-    item: Notification | CustomerUpdate | TicketSync
-    error: str
-    first_failed_at: datetime
-    give_up_at: datetime
-    attempts: int = 1
-    # False while it only waits behind an earlier failing item to the same recipient.
-    attempted: bool = True
-
-
 # Update ids a ticket remembers (about 200 ids of 36 characters: a few KiB of the carried state).
 # A caller resends an update within seconds of the run handing over, far fewer than this apart.
 UPDATE_IDS_KEPT = 200
@@ -129,7 +115,7 @@ class TicketState(BaseModel):
     # them first.
     undelivered: list[EffectBatch] = Field(default_factory=list)
     # Items that failed transiently, retried on the ticket's own timer until their horizon
-    # (oldest first, at most MAX_FAILING_DELIVERIES); see ``workflows/deliveries.py``.
+    # (oldest first, at most MAX_FAILING_DELIVERIES); see ``workflows/outbox/``.
     failing: list[FailingDelivery] = Field(default_factory=list)
     # Outages so far (a stretch with failing items), retry rounds of the current one, and
     # items given up (past the horizon, dropped by an operator or by the cap).

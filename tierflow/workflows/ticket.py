@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
@@ -27,9 +27,6 @@ with workflow.unsafe.imports_passed_through():
     from tierflow.contracts import (
         DISPATCH_EFFECTS,
         DISPATCH_OUTCOME,
-        LEGACY_DISPATCH_EFFECTS,
-        LEGACY_WORKFLOW_TYPE,
-        TIMELINE_NOTES,
         WORKFLOW_TYPE,
         DispatchOutcome,
         EffectBatch,
@@ -38,12 +35,6 @@ with workflow.unsafe.imports_passed_through():
     from tierflow.workflows import search_attributes as sa
     from tierflow.workflows import views, visibility
     from tierflow.workflows.actions import ACTION_SPECS
-    from tierflow.workflows.deliveries import (
-        DeliveryView,
-        DropDelivery,
-        RetryDeliveries,
-        TicketDeliveries,
-    )
     from tierflow.workflows.messages import (
         AddNote,
         AgentAction,
@@ -66,6 +57,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from tierflow.workflows.metrics import TicketMeters, samples
     from tierflow.workflows.operations import Deadline, TicketOperations
+    from tierflow.workflows.outbox.failing import DeliveryView, DropDelivery, RetryDeliveries
+    from tierflow.workflows.outbox.ledger import TicketDeliveries
     from tierflow.workflows.state import TicketRun, TicketState
 
 # A domain error reaches the agent as this failure type, with the domain's own message.
@@ -89,37 +82,13 @@ SIGNALS_PER_RUN = 16
 # that moment, before anything is written.
 MAX_PLANNED_WHILE_FULL = 40
 
-# workflow.patched ids: each guards a change of the commands a ticket issues (see README,
-# "Changing the workflow"). Its marker is not a billable action.
-TIMELINE_BUDGET_PATCH = "timeline-budget-continue-as-new"
-NAMESPACED_TYPES_PATCH = "namespaced-activity-types"
-CARRY_EFFECTS_PATCH = "carry-undelivered-effects"
-CLOSED_CAN_PATCH = "closed-ticket-continues-as-new"
-DELIVERY_RETRY_PATCH = "deliveries-outlast-outages"
-LOCAL_EFFECTS_PATCH = "effects-as-local-activities"
-# Kept the client's TicketSlaDue from the start request (within START_SLA_TOLERANCE) instead
-# of upserting our own: a ticket whose first task ran on a worker from before (clients
-# upgraded first) upserted it, and its replay must too.
-START_ATTRIBUTES_PATCH = "search-attributes-at-start"
-# The end of a ticket sends what its last deliveries planned (a "delivery trouble" message)
-# and keeps retrying before it returns; before, such a message was started and abandoned.
-FINAL_DRAIN_PATCH = "drain-before-closing"
-# Nothing a channel does touches the ticket's clock: every effect goes out as a regular
-# activity (no local activity holds a deadline's workflow task open, so its next timer starts
-# when it fired), a warning is given only while its target still applies, and continuing as
-# new waits for deliveries under way only until the next deadline falls. Decided once per run.
-OFF_THE_CLOCK_PATCH = "effects-off-the-clock"
+# workflow.patched ids: none since the 1.0 baseline. A change of the commands a ticket issues
+# ships as a new build under Worker Versioning (running tickets stay pinned to theirs); a
+# patch is a hotfix tool only, entered in PATCHES.md with its recording and its retirement.
 
-EFFECT_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=8,
-    non_retryable_error_types=["PermanentDeliveryError", "TemplateError"],
-)
-# Tickets that retry undelivered items themselves (DELIVERY_RETRY_PATCH): the activity hands
-# back what still fails after its quick retry; further attempts only follow an attempt that
-# never answered (a worker that died).
+# The effects activity's retries: it hands back what still fails after its quick retry (the
+# ticket retries that on its own timer: tierflow/workflows/deliveries.py); further attempts
+# only follow an attempt that never answered (a worker that died).
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -127,18 +96,6 @@ DELIVERY_RETRY = RetryPolicy(
     maximum_attempts=3,
     non_retryable_error_types=["PermanentDeliveryError", "TemplateError"],
 )
-# Tickets between LOCAL_EFFECTS_PATCH and OFF_THE_CLOCK_PATCH (replaying only): a local effects
-# activity ran inside the workflow task that planned it,
-# which stays open until it is done — an agent's update or a query arriving meanwhile waits for
-# it — so it is kept short: done within the 8 s after which the SDK heartbeats a 10 s workflow
-# task (an extra task), and within the worker's 10 s graceful shutdown. Each item gets a third
-# of it (3 s, below the 10 s SMTP and HTTP timeouts of the settings); no item is started, nor a
-# blip retried, unless its timeout fits in the attempt less a 1 s margin (8 s), so the attempt
-# hands back what did not fit instead of timing out. Whatever fails is retried by the ticket's
-# outbox, on regular activities with the channels' full timeouts. One attempt only: a local
-# attempt keeps no record of what it delivered, so a second one would send those items again.
-LOCAL_EFFECT_TIMEOUT = timedelta(seconds=9)
-LOCAL_EFFECT_RETRY = RetryPolicy(maximum_attempts=1)
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -158,7 +115,7 @@ def _signal_message(model: type[M], name: str, payloads: tuple[Any, ...]) -> M |
     return None
 
 
-def _cause(err: FailureError) -> str:
+def _cause(err: ActivityError) -> str:
     """What made an effects activity fail, in the activity's own words where it gave some."""
     cause = err.cause if isinstance(err, ActivityError) else err
     return cause.message if isinstance(cause, ApplicationError) else str(err)
@@ -190,9 +147,6 @@ class TicketWorkflow:
             assert run.open is not None  # TicketRun validates that one of the two is there
             state = TicketState.opening(run.open, workflow.now())
         self.ops = TicketOperations(state, workflow.info().workflow_id)
-        # One answer for the whole run: a run replaying from before the patch keeps the old
-        # behaviour to its end; every new run (a new ticket, a continue-as-new) takes it.
-        self._off_the_clock = workflow.patched(OFF_THE_CLOCK_PATCH)
         # Timeline entries up to this seq are reported to metrics (a carried state's were,
         # by the run before).
         self._metered = state.timeline_total if run.carried is not None else 0
@@ -214,8 +168,6 @@ class TicketWorkflow:
         # TicketSlaDue as the client computed it for the start request (a new ticket opened by
         # TicketClient): it differs from ours by the time the start took, within a tolerance.
         self._client_sla_due = visibility.client_sla_due(self._indexed, run.carried is None)
-        # An update was answered since the last publish: its caller waits for this task.
-        self._answering = False
         # Signals received by this run (see SIGNALS_PER_RUN).
         self._signals = 0
         # The main loop is handing the ticket over to a new run. Only then are events refused
@@ -248,27 +200,22 @@ class TicketWorkflow:
             self._publish()
             if self.state.machine.state == "closed":
                 break
-            if self._off_the_clock:
-                # The timer first, so that a deadline falling while this run waits to hand
-                # over is acted on here (_continue_as_new returns for it).
-                self._arm_timer(self.ops.next_deadline(workflow.now()))
-                if self._should_continue_as_new():
-                    await self._continue_as_new(deadlines=True)
-            else:
-                if self._should_continue_as_new():
-                    await self._continue_as_new()
-                self._arm_timer(self.ops.next_deadline(workflow.now()))
+            # The timer first, so that a deadline falling while this run waits to hand over
+            # is acted on here (_continue_as_new returns for it).
+            self._arm_timer(self.ops.next_deadline(workflow.now()))
+            if self._should_continue_as_new():
+                await self._continue_as_new(deadlines=True)
             await workflow.wait_condition(lambda: self._dirty or self._timer_fired is not None)
             self._dirty = False
             fired, self._timer_fired = self._timer_fired, None
             if fired is not None:
-                self.ops.on_deadline(fired, workflow.now(), live_warnings=self._off_the_clock)
+                self.ops.on_deadline(fired, workflow.now(), live_warnings=True)
         await self._drain_effects()
         while True:
             while self.state.failing:
                 # Closed, with messages still failing: they keep being retried to their
                 # horizon, in runs of bounded history like an open ticket's.
-                if self._should_continue_as_new() and workflow.patched(CLOSED_CAN_PATCH):
+                if self._should_continue_as_new():
                     await self._continue_as_new()
                 await workflow.wait_condition(lambda: self._dirty)
                 self._dirty = False
@@ -278,7 +225,7 @@ class TicketWorkflow:
             # The last deliveries may have handed back failures (and planned a message about
             # them): send and retry those too before the ticket ends.
             unfinished = bool(self._effects) or bool(self.state.failing)
-            if not (unfinished and workflow.patched(FINAL_DRAIN_PATCH)):
+            if not unfinished:
                 break
             await self._drain_effects()
         self._report_metrics()
@@ -290,29 +237,19 @@ class TicketWorkflow:
         first and tries again (a slow channel must not hold a deadline back)."""
         self._handing_over = True
         await workflow.wait_condition(workflow.all_handlers_finished)
-        if workflow.patched(CARRY_EFFECTS_PATCH):
-            # Wait for the deliveries under way only (their results belong to this run, and
-            # what a receiver accepted must not be sent again by the next). What handlers plan
-            # meanwhile travels to the next run, which sends it first: customer replies that
-            # keep arriving would otherwise keep this run from ever ending.
-            if self._off_the_clock:
-                await workflow.wait_condition(
-                    lambda: not self._effects or (deadlines and self._timer_fired is not None)
-                )
-                if deadlines and self._timer_fired is not None:
-                    self._handing_over = False
-                    return
-            else:
-                await self._drain_effects()
-            self.state.undelivered = self.ops.take_effects()
-        else:
-            while self._effects:
-                await self._drain_effects()
-                self._publish()
+        # Wait for the deliveries under way only (their results belong to this run, and what a
+        # receiver accepted must not be sent again by the next). What handlers plan meanwhile
+        # travels to the next run, which sends it first: customer replies that keep arriving
+        # would otherwise keep this run from ever ending.
+        await workflow.wait_condition(
+            lambda: not self._effects or (deadlines and self._timer_fired is not None)
+        )
+        if deadlines and self._timer_fired is not None:
+            self._handing_over = False
+            return
+        self.state.undelivered = self.ops.take_effects()
         workflow.continue_as_new(
             self.ops.carry_over(workflow.info().run_id),
-            # A ticket of the legacy type moves to the namespaced one here.
-            workflow=TicketWorkflow.run,
             # Under Worker Versioning a ticket is pinned to its worker's build while it runs,
             # and moves to the current build when it continues as new.
             initial_versioning_behavior=workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE,
@@ -324,13 +261,12 @@ class TicketWorkflow:
             return True
         # A full timeline moves on to a new run whatever the history's length, so that no
         # query result and no continue-as-new input can outgrow Temporal's payload limit.
-        # Tickets from before this rule replay without it (patch checked only when it bites).
-        if self.state.timeline_full and workflow.patched(TIMELINE_BUDGET_PATCH):
+        if self.state.timeline_full:
             return True
         return self._history_full()
 
     def _signals_spent(self) -> bool:
-        return self._off_the_clock and self._signals >= SIGNALS_PER_RUN
+        return self._signals >= SIGNALS_PER_RUN
 
     def _history_full(self) -> bool:
         info = workflow.info()
@@ -367,11 +303,8 @@ class TicketWorkflow:
     def _publish(self) -> None:
         """Send planned side effects and bring the UI's view of the ticket up to date."""
         carried, self.state.undelivered = self.state.undelivered, []
-        # Runs from before OFF_THE_CLOCK_PATCH sent these in this workflow task unless an agent
-        # waited for its answer (the update's result leaves with the task's completion).
-        local, self._answering = not self._answering, False
         for batch in [*carried, *self.ops.take_effects()]:
-            task = asyncio.create_task(self._dispatch(batch, local=local))
+            task = asyncio.create_task(self._deliver(batch))
             self._effects.add(task)
             task.add_done_callback(self._effects.discard)
         if self.state.failing and (self._redelivery is None or self._redelivery.done()):
@@ -379,11 +312,7 @@ class TicketWorkflow:
         now = workflow.now()
         current = visibility.search_attribute_values(self.state, views.sla_due(self.state, now))
         if self._client_sla_due is not None:
-            settled = visibility.settle_sla_due(current, self._client_sla_due)
-            if settled == current or workflow.patched(START_ATTRIBUTES_PATCH):
-                current = settled
-            else:
-                self._client_sla_due = None
+            current = visibility.settle_sla_due(current, self._client_sla_due)
         updates = visibility.search_attribute_updates(current, self._indexed)
         if updates:
             workflow.upsert_search_attributes(updates)
@@ -409,35 +338,19 @@ class TicketWorkflow:
                 self._meters = TicketMeters(workflow.metric_meter())
             self._meters.record(found)
 
-    async def _dispatch(self, batch: EffectBatch, *, local: bool = False) -> None:
-        if workflow.patched(DELIVERY_RETRY_PATCH):
-            await self._deliver(batch, local=local)
-            return
-        try:
-            # Decoded here with an adapter built once per process: the converter in each
-            # workflow's sandbox would build a new one for ``list[TimelineNote]`` every time.
-            raw = await workflow.execute_activity(
-                self._dispatch_activity(),
-                batch,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=EFFECT_RETRY,
-                summary=batch.summary,
-            )
-        except ActivityError as err:
-            self.ops.delivery_failed(batch, _cause(err), workflow.now())
-        else:
-            self.ops.delivered(batch, TIMELINE_NOTES.validate_python(raw))
-
-    async def _deliver(self, batch: EffectBatch, *, held: bool = True, local: bool = False) -> None:
+    async def _deliver(self, batch: EffectBatch, *, held: bool = True) -> None:
         """Send ``batch``; keep what still fails for the ticket's own retries."""
         sending = self._outbox.hold_back(batch, workflow.now()) if held else batch
         if sending is not None:
             try:
-                raw = await self._send(sending, local=local)
-            except FailureError as err:
-                # An ActivityError as a rule, but a local activity that timed out replays as
-                # the bare TimeoutError its marker recorded: both must take this same path,
-                # or the replay issues other commands than the run did (nondeterminism).
+                raw = await workflow.execute_activity(
+                    DISPATCH_EFFECTS,
+                    sending,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=DELIVERY_RETRY,
+                    summary=sending.summary,
+                )
+            except ActivityError as err:
                 self._outbox.failed_outright(sending, _cause(err), workflow.now())
             else:
                 outcome = DISPATCH_OUTCOME.validate_python(raw)
@@ -452,32 +365,6 @@ class TicketWorkflow:
                 self._effects.add(task)
                 task.add_done_callback(self._effects.discard)
         self._dirty = True
-
-    async def _send(self, batch: EffectBatch, *, local: bool) -> Any:
-        """Run the effects activity on ``batch``, as a regular activity.
-
-        Runs that replay from between LOCAL_EFFECTS_PATCH and OFF_THE_CLOCK_PATCH sent the
-        effects of the ticket's own wake-ups (``local``) as a local activity in the waking
-        task, and replay so. That held the task — and with it the next timer, an agent's
-        answer and every query — for as long as a channel took, so it is no more: a regular
-        activity's task completes at once, and its retries know what it delivered.
-        """
-        name = self._dispatch_activity()  # (its patch marker lands in the first task)
-        if local and not self._off_the_clock and workflow.patched(LOCAL_EFFECTS_PATCH):
-            return await workflow.execute_local_activity(
-                name,
-                batch,
-                start_to_close_timeout=LOCAL_EFFECT_TIMEOUT,
-                retry_policy=LOCAL_EFFECT_RETRY,
-                summary=batch.summary,
-            )
-        return await workflow.execute_activity(
-            name,
-            batch,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=DELIVERY_RETRY,
-            summary=batch.summary,
-        )
 
     async def _redeliver(self) -> None:
         """Retry the failing items on the ticket's own timer (backoff capped at two minutes)
@@ -500,14 +387,6 @@ class TicketWorkflow:
             task.add_done_callback(self._effects.discard)
             await task
 
-    @staticmethod
-    def _dispatch_activity() -> str:
-        """The effects activity's name: namespaced, except where an older ticket called the
-        old name (its replay finds no patch marker there)."""
-        if workflow.patched(NAMESPACED_TYPES_PATCH):
-            return DISPATCH_EFFECTS
-        return LEGACY_DISPATCH_EFFECTS
-
     async def _drain_effects(self) -> None:
         while self._effects:
             await asyncio.gather(*list(self._effects))
@@ -515,7 +394,6 @@ class TicketWorkflow:
     def _changed(self) -> TicketStatus:
         self._remember_update()
         self._dirty = True
-        self._answering = True
         return self.ops.status(workflow.now())
 
     def _repeated(self) -> bool:
@@ -664,7 +542,6 @@ class TicketWorkflow:
         self._outbox.drop(a.key, a.acting, workflow.now())
         self._remember_update()
         self._dirty = True
-        self._answering = True
         return self._outbox.views()
 
     @drop_delivery.validator
@@ -763,11 +640,10 @@ class TicketWorkflow:
             self._dirty = True
 
     def _count_signal(self) -> None:
-        if self._off_the_clock:
-            self._signals += 1
-            # Even a dropped signal counts (it is in the history): the main loop re-checks
-            # whether the run must hand over.
-            self._dirty = True
+        self._signals += 1
+        # Even a dropped signal counts (it is in the history): the main loop re-checks whether
+        # the run must hand over.
+        self._dirty = True
 
     # --- queries -------------------------------------------------------------------------------
 
@@ -801,17 +677,3 @@ class TicketWorkflow:
     @workflow.query
     def escalations(self) -> list[EscalationRecord]:
         return list(self.state.escalations)
-
-
-@workflow.defn(name=LEGACY_WORKFLOW_TYPE)
-class LegacyTicketWorkflow(TicketWorkflow):
-    """Tickets started before Tierflow's type names were namespaced ("Ticket"): the same
-    workflow under the old name, until they continue as new as ``tierflow.Ticket``."""
-
-    @workflow.init
-    def __init__(self, run: TicketRun) -> None:
-        super().__init__(run)
-
-    @workflow.run
-    async def run(self, run: TicketRun) -> TicketStatus:
-        return await super().run(run)
