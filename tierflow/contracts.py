@@ -32,7 +32,6 @@ __all__ = [
     "NOTIFY_CUSTOMER",
     "SEND_NOTIFICATION",
     "SYNC_TICKET",
-    "TIMELINE_NOTES",
     "UNDECODABLE",
     "WORKFLOW_TYPE",
     "CustomerUpdate",
@@ -194,7 +193,6 @@ class DispatchOutcome(BaseModel):
 
 
 # What ``dispatch_effects`` returns, as the workflow decodes it (built once per process).
-TIMELINE_NOTES = TypeAdapter(list[TimelineNote])
 DISPATCH_OUTCOME = TypeAdapter(list[TimelineNote] | DispatchOutcome)
 
 

@@ -228,11 +228,11 @@ class TestLiveWarnings:
             if n.event == "breach_warning"
         ]
 
-    def fire(self, ops: TicketOperations, *, live: bool) -> None:
+    def fire(self, ops: TicketOperations) -> None:
         due = ops.next_deadline(T0 + timedelta(seconds=3))
         assert due is not None
         assert due.at == T0 + timedelta(seconds=4)
-        ops.on_deadline(due, due.at, live_warnings=live)
+        ops.on_deadline(due, due.at)
 
     def test_a_warning_due_alone_is_given(self) -> None:
         """The first response's warning at 2 s goes out, naming its deadline."""
@@ -245,7 +245,7 @@ class TestLiveWarnings:
         warn = ops.next_deadline(T0)
         assert warn is not None
         assert warn.kind == "warning"
-        ops.on_deadline(warn, warn.at, live_warnings=True)
+        ops.on_deadline(warn, warn.at)
         assert self.warned(ops)
         assert any("first_response due soon (tier1)" in e.summary for e in ops.state.timeline)
 
@@ -253,15 +253,7 @@ class TestLiveWarnings:
         """At 4 s the ticket escalates to tier 2; tier 1 is not warned of the resolution
         deadline it no longer has."""
         ops = self.coinciding()
-        self.fire(ops, live=True)
+        self.fire(ops)
         assert ops.state.tier == "tier2"
         assert not self.warned(ops)
         assert not any("resolution due soon" in e.summary for e in ops.state.timeline)
-
-    def test_tickets_from_before_the_rule_replay_as_they_ran(self) -> None:
-        """Without the rule (a ticket replaying from before it) the warning is planned as it
-        was then."""
-        ops = self.coinciding()
-        self.fire(ops, live=False)
-        assert ops.state.tier == "tier2"
-        assert self.warned(ops)

@@ -209,7 +209,7 @@ class TicketWorkflow:
             self._dirty = False
             fired, self._timer_fired = self._timer_fired, None
             if fired is not None:
-                self.ops.on_deadline(fired, workflow.now(), live_warnings=True)
+                self.ops.on_deadline(fired, workflow.now())
         await self._drain_effects()
         while True:
             while self.state.failing:

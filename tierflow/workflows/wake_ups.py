@@ -42,26 +42,23 @@ class TicketWakeUps(TicketMoves):
         escalation level, the survey, or closing after the follow-up."""
         return next_deadline(self.state, now)
 
-    def on_deadline(
-        self, deadline: Deadline, now: datetime, *, live_warnings: bool = False
-    ) -> None:
+    def on_deadline(self, deadline: Deadline, now: datetime) -> None:
         """A timer fired: act on it, and on anything else already due at that moment.
 
-        With ``live_warnings``, an SLA warning is given only if its target still applies once
-        everything due has been acted on: a warning whose target breached, was met or left
-        with its tier in the same moment (a late timer, an escalation at the same instant)
-        would tell people about a deadline that no longer exists. Tickets from before this
-        rule replay without it (the workflow passes its patch).
+        An SLA warning is given only if its target still applies once everything due has been
+        acted on: a warning whose target breached, was met or left with its tier in the same
+        moment (a late timer, an escalation at the same instant) would tell people about a
+        deadline that no longer exists.
         """
         # Timers fire at or after their deadline; never act as if it were earlier.
         now = max(now, deadline.at)
-        pending: list[PendingWarning] | None = [] if live_warnings else None
+        pending: list[PendingWarning] = []
         for _ in range(MAX_DUE_AT_ONCE):
             due = self.next_deadline(now)
             if due is None or due.at > now:
                 break
             self._act(due, now, pending)
-        for w in pending or []:
+        for w in pending:
             if warning_still_applies(self.state, w):
                 self._warn(w, now)
 
@@ -80,17 +77,13 @@ class TicketWakeUps(TicketMoves):
         # The warning fires at w.at; the people warned need the target's own deadline.
         self.effects.breach_warning(now, w.target, w.due)
 
-    def _act(self, d: Deadline, now: datetime, pending: list[PendingWarning] | None = None) -> None:
+    def _act(self, d: Deadline, now: datetime, pending: list[PendingWarning]) -> None:
         s = self.state
         if d.kind in ("warning", "breach"):
             assert d.target is not None
             s.clock.mark(ClockEvent(at=d.at, kind=d.kind, target=d.target), now)
             if d.kind == "warning":
-                warning = pending_warning(s, d)
-                if pending is None:
-                    self._warn(warning, now)
-                else:
-                    pending.append(warning)
+                pending.append(pending_warning(s, d))
             else:
                 self._breached(d, now)
         elif d.kind == "level":
