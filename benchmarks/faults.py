@@ -685,7 +685,7 @@ class Suite:
         return doc
 
     def _slow_figures(self, every: list[Fate], read: dict[str, Any], t0: float) -> dict[str, Any]:
-        """What the slow channels did to the tickets (see the README's Fault suite)."""
+        """What the slow channels did to the tickets (see docs/benchmarks.md, Fault suite)."""
         records: dict[str, fault_analysis.Record] = read["records"]
         wedged: dict[str, str] = read["wedged"]
         failures: dict[str, int] = {}

@@ -1,4 +1,4 @@
-"""The session's replay net (README, "Changing the workflow"): at the end of the session every
+"""The session's replay net (docs/changing-the-workflow.md): at the end of the session every
 ticket history on the shared dev server is replayed with the production worker's configuration
 (:func:`tierflow.replay.replay_all`), and nondeterminism fails the run.
 
@@ -54,7 +54,7 @@ def summary_lines(report: ReplayReport) -> list[str]:
         lines.append(
             "replay net: nondeterminism — a ticket with such a history wedges on its next "
             "replay (a worker restart, a cache eviction); fix the workflow or guard the "
-            "change with workflow.patched (README, 'Changing the workflow')"
+            "change with workflow.patched (docs/changing-the-workflow.md)"
         )
     return lines
 

@@ -4,8 +4,8 @@ policy snapshot.
 Actions need no help here: the workflow's update validators check every one against the
 ticket's policy, role and act scope included (``statemachine/permissions.py``), whoever sends
 it. Reads are queries, which have no validator, and a namespace caller may read anything (it
-is an operator: README, Trust model); so the HTTP API, the door for everyone else, checks each
-read here before it answers:
+is an operator: docs/hosting-and-embedding.md, Trust model); so the HTTP API, the door for
+everyone else, checks each read here before it answers:
 
 - the ticket's policy is the one it carries (it keeps the policy it opened with for its whole
   life, across continue-as-new): read once from its current run's start input, then kept for

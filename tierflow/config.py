@@ -48,7 +48,7 @@ class TemporalSettings(BaseSettings):
     ``TIERFLOW_TASK_QUEUE`` (how a worker runs is :class:`tierflow.worker.WorkerSettings`).
     ``None`` means "not set here": the address, the namespace and every TLS
     setting then come from the Temporal configuration (``TEMPORAL_ADDRESS``, …, the profile),
-    else the local defaults (``localhost:7233``, ``default``, no TLS). See README, Configuration.
+    else the local defaults (``localhost:7233``, ``default``, no TLS). See docs/configuration.md.
     """
 
     model_config = SettingsConfigDict(env_prefix="TIERFLOW_", extra="ignore")

@@ -76,7 +76,7 @@ class TicketNotReady(TemporalUnavailable):
     task is failing (retried by Temporal: code that no longer replays its history after a
     deploy, a payload no key decodes), or a worker failed replaying it to answer a query (a
     closed ticket's query replays its history). Nothing was written. Retry later; when it
-    persists, an operator must fix the worker (README, "A ticket that cannot be read").
+    persists, an operator must fix the worker (docs/operations.md, "A ticket that cannot be read").
 
     ``reason`` says why in one line, without customer data: it never repeats the workflow's
     own error text, only its kind (e.g. "its workflow task is failing (nondeterminism error,

@@ -90,7 +90,8 @@ class IdentityConfigError(ValueError):
 
 
 class IdentitySettings(BaseSettings):
-    """Where identities come from (``TIERFLOW_*`` variables); see README, "Identities"."""
+    """Where identities come from (``TIERFLOW_*`` variables); see docs/hosting-and-embedding.md,
+    "Identities"."""
 
     model_config = SettingsConfigDict(env_prefix="TIERFLOW_", extra="ignore", env_ignore_empty=True)
 
@@ -409,7 +410,7 @@ class Identities:
             raise IdentityConfigError(
                 "TIERFLOW_API_TOKEN is no longer supported: run `tierflow api-keys hash NAME "
                 "--service` with the token on stdin, put the line in a keys file and set "
-                "TIERFLOW_API_KEYS_FILE (see README, Identities)"
+                "TIERFLOW_API_KEYS_FILE (see docs/hosting-and-embedding.md, Identities)"
             )
         if not s.configured:
             return None

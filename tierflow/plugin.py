@@ -84,8 +84,8 @@ class TierflowPlugin(SimplePlugin):
         effects; the plugin closes them when the worker stops unless they were given.
 
         ``sandboxed=False`` runs the worker's workflows outside Temporal's sandbox — every
-        workflow of that worker, the host's too; it halves a ticket's CPU (README,
-        Benchmarks).
+        workflow of that worker, the host's too; it halves a ticket's CPU (docs/
+        benchmarks.md).
         """
         owned = activities is None
         self.tierflow_activities = activities or TierflowActivities(settings)

@@ -12,7 +12,7 @@ recorded is a :attr:`ReplayReport.nondeterminism` — the code would wedge that 
 next cache miss. Any other failure of a replayed task (a ticket whose task fails on purpose,
 a payload only its own codec can decode) is kept apart in :attr:`ReplayReport.other_failures`:
 it is not what this net guards. The test session, the benchmarks' smoke runs and the fault
-suite run it before their dev servers go away (README, "Changing the workflow").
+suite run it before their dev servers go away (docs/changing-the-workflow.md).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Signals cannot be refused by a workflow — Temporal writes each one to the history when it
 arrives — so a limit on what a raw Temporal caller can send must come from the server. Every
 server Tierflow starts (``tierflow server``, the test suite's dev server, the compose stack)
-runs with these per-namespace dynamic-config values; README (Limits) gives them for production.
+runs with these per-namespace dynamic-config values; docs/limits.md gives them for production.
 
 ``limit.blobSize.error`` (Temporal's default: 2 MiB) caps every single payload — a signal's or
 an update's arguments, a workflow's start and continue-as-new input, an activity's input and
@@ -20,7 +20,7 @@ flood of signals just under the blob limit — at most 32 signals of 1.25 MiB, 4
 under the 50 MiB history limit. A ticket hands over to a new run after 16 signals
 (``SIGNALS_PER_RUN`` in ``workflows/ticket.py``), so the cap refuses a raw caller's signal only
 while a flood keeps a run from handing over; Tierflow's own clients send customer events as
-updates, which a full run refuses for a moment instead (README, Limits, Backpressure).
+updates, which a full run refuses for a moment instead (docs/limits.md, Backpressure).
 
 ``limit.blobSize.warn`` (default 512 KiB, which a maximal continue-as-new input exceeds):
 above every legitimate payload, so a warning in the server's log means one came near the

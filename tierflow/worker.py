@@ -158,8 +158,8 @@ def build_worker(
 
     ``sandboxed`` (default: the settings' choice) runs the ticket workflow in Temporal's
     Python sandbox. The sandbox re-imports the workflow module for every ticket it loads and
-    proxies module access, which on a busy worker costs about half its CPU (see README,
-    Benchmarks). The workflow code is deterministic without it (pure ``statemachine/``,
+    proxies module access, which on a busy worker costs about half its CPU (see
+    docs/benchmarks.md). The workflow code is deterministic without it (pure ``statemachine/``,
     ``workflow.now()``, no I/O; the test suite runs it sandboxed, which would catch a
     forbidden call, and replays recorded histories), so high-volume deployments may turn it
     off.

@@ -77,7 +77,7 @@ class TestSettings:
 
 
 class TestDeliveryHorizon:
-    """TIERFLOW_DELIVERY_HORIZON takes plain seconds, as README says, or ISO 8601."""
+    """TIERFLOW_DELIVERY_HORIZON takes plain seconds, as docs/configuration.md says, or ISO 8601."""
 
     @pytest.mark.parametrize(
         ("value", "expected"),

@@ -84,7 +84,7 @@ async def stack(tmp_path: Path, task_queue: str) -> AsyncIterator[Stack]:
             ticket = pii.ticket()
             opened = await tickets.open(ticket, fast_policy(resolution="1h"))
             # The UI's browser calls the API from the UI's origin, without a token: the dev
-            # UI has no way to send one (README, Privacy).
+            # UI has no way to send one (docs/privacy.md).
             async with serving_api(
                 tickets,
                 codec_of(keys),

@@ -22,7 +22,7 @@ from tierflow.workflows.messages import CustomerReply, TimelineEntry, TimelinePa
 
 from .support import running_worker, ticket, wait_for, wait_for_timeline
 
-# What README promises: every continue-as-new input of a ticket stays under this size.
+# What docs/limits.md promises: every continue-as-new input of a ticket stays under this size.
 CARRIED_INPUT_MAX = 512 * 1024
 QUERY_RESULT_MAX = 1024 * 1024
 WIDE = "\U0001f600"  # four bytes in UTF-8: the largest text per character a caller can send

@@ -1,7 +1,7 @@
 """``tierflow keys new`` (a fresh encryption key, appended to a key file or written to a
 redirected stdout) and ``tierflow keys check`` (validate one). A key is never shown on a
-terminal, and the live key file is never left in a state that stops it loading (README,
-Privacy)."""
+terminal, and the live key file is never left in a state that stops it loading (docs/
+privacy.md)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from tierflow.encryption import (
 from ._common import console, fail
 
 keys_app = typer.Typer(
-    help="Encryption keys of ticket data (README, Privacy).", no_args_is_help=True
+    help="Encryption keys of ticket data (docs/privacy.md).", no_args_is_help=True
 )
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from tierflow import __version__
 from tierflow.cli import analytics, service
 from tierflow.cli._common import GlobalOptions, GuardedGroup
 from tierflow.cli.api_keys import api_keys_app
@@ -25,9 +26,25 @@ app = typer.Typer(
 )
 
 
+def _print_version(wanted: bool) -> None:
+    """``--version``: print the installed version and stop before any command runs."""
+    if wanted:
+        typer.echo(f"tierflow {__version__}")
+        raise typer.Exit
+
+
 @app.callback()
 def options(
     ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="print Tierflow's version and exit",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
     address: Annotated[
         str | None,
         typer.Option(help="Temporal frontend host:port (env TIERFLOW_TEMPORAL_ADDRESS)"),

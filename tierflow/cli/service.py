@@ -69,7 +69,7 @@ def server(
         if dev.codec_endpoint:
             console.print(
                 f"The UI decodes through {dev.codec_endpoint}: run `tierflow api` beside it "
-                "(same TIERFLOW_ENCRYPTION_KEYS; README, Privacy)"
+                "(same TIERFLOW_ENCRYPTION_KEYS; docs/privacy.md)"
             )
         # Sleep until a signal; SIGTERM is turned into the same clean stop as Ctrl-C.
         signal.signal(signal.SIGTERM, _interrupt)
@@ -215,7 +215,8 @@ def api(
     ] = None,
 ) -> None:
     """Serve the HTTP API for host systems (OpenAPI at /docs). Callers authenticate with
-    signed tokens (TIERFLOW_JWT_*) or API keys (TIERFLOW_API_KEYS_FILE); see README."""
+    signed tokens (TIERFLOW_JWT_*) or API keys (TIERFLOW_API_KEYS_FILE); see
+    docs/hosting-and-embedding.md."""
     import uvicorn
 
     from tierflow.api import create_app

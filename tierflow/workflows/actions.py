@@ -6,12 +6,12 @@ machine's event), its input model, what it answers, how the workflow checks and 
 and how the command line and the HTTP API offer it. Everything else follows from here:
 
 - the permission vocabulary is ``statemachine.permissions.Action`` and the transition rows are
-  ``statemachine.machine.TRANSITIONS`` (the pure core, which may import neither pydantic's
+  ``statemachine.machine.TRANSITIONS`` (the pure core, which imports neither the workflow's
   message models nor Temporal); each spec looks its row up there (:attr:`ActionSpec.transition`);
 - the workflow's update handlers (``workflows/ticket.py``) are one line each, dispatching here;
-- the client's :data:`tierflow.client.ACTIONS` and typed methods, the CLI's ``tierflow ticket``
-  commands (``cli/tickets.py``) and the HTTP routes (``api.py``) are named and documented from
-  here.
+- the client's :data:`tierflow.client.ACTIONS` and typed methods (``tierflow/_acting.py``),
+  the CLI's ``tierflow ticket`` commands (``cli/tickets.py``) are named and documented from
+  here, and the HTTP routes (``api/actions.py``) are made from it.
 
 ``tests/workflows/test_action_registry.py`` checks that all of them agree with this table, and
 that none of them offers an action this table does not list.
