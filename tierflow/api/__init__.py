@@ -28,6 +28,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from tierflow import __version__
 from tierflow._guards import (
     MAX_BODY_BYTES,
     BodyLimit,
@@ -166,7 +167,7 @@ def create_app(
     app = FastAPI(
         title="Tierflow",
         summary="Durable help-desk ticket escalation on Temporal.",
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
     )
 

@@ -90,7 +90,7 @@ Tickets = Annotated[TicketClient, Depends(_tickets)]
 async def may_read(
     request: Request, ticket_id: str, caller: Principal | None
 ) -> TicketStatus | None:
-    """ActionForbidden (403) unless the caller may read the ticket (README, Who may act); the
+    """ActionForbidden (403) unless the caller may read the ticket (docs/who-may-act.md); the
     ticket's status when the check read it. Without authentication every read is allowed."""
     if caller is None:
         return None
