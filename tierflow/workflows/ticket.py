@@ -87,7 +87,7 @@ MAX_PLANNED_WHILE_FULL = 40
 # patch is a hotfix tool only, entered in PATCHES.md with its recording and its retirement.
 
 # The effects activity's retries: it hands back what still fails after its quick retry (the
-# ticket retries that on its own timer: tierflow/workflows/deliveries.py); further attempts
+# ticket retries that on its own timer: tierflow/workflows/outbox/); further attempts
 # only follow an attempt that never answered (a worker that died).
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
