@@ -20,55 +20,33 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import re
-import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal, TypeVar
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, StringConstraints, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 from temporalio.client import (
-    Client,
     WorkflowExecutionDescription,
-    WorkflowHandle,
-    WorkflowUpdateFailedError,
 )
 from temporalio.client import (
     WorkflowExecutionStatus as ExecutionStatus,
 )
 from temporalio.common import (
-    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from tierflow.contracts import WORKFLOW_TYPE
-from tierflow.statemachine import Area, CustomerStatus, Policy, Priority, Ticket, default_policy
-from tierflow.workflows import BUSY, FORBIDDEN, REJECTED, TicketWorkflow
-from tierflow.workflows import search_attributes as sa
+from tierflow.statemachine import Area, Policy, Ticket, default_policy
+from tierflow.workflows import TicketWorkflow
 from tierflow.workflows.messages import (
-    AddNote,
-    Assign,
-    Close,
-    CustomerFeedback,
-    CustomerReply,
-    Decide,
-    Escalate,
     OpenTicket,
-    Reopen,
-    RequestEscalation,
-    Resolve,
-    Respond,
-    SetPriority,
-    TicketStatus,
     TimelineEntry,
     TimelinePage,
     TimelineQuery,
-    WaitCustomer,
 )
-from tierflow.workflows.outbox.failing import DeliveryView, DropDelivery, RetryDeliveries
+from tierflow.workflows.outbox.failing import DeliveryView
 from tierflow.workflows.state import TicketRun
 from tierflow.workflows.visibility import (
     opening_search_attributes,
@@ -76,10 +54,19 @@ from tierflow.workflows.visibility import (
     static_summary,
 )
 
-from ._unready import answer_or_diagnose, task_failure
-from .config import DEFAULT_TASK_QUEUE
+from ._acting import (
+    ACTIONS,
+    QUERY_TIMEOUT,
+    REQUEST_ID_PATTERN,
+    TICKET_ID_PATTERN,
+    ActingClient,
+    _bounded_int,
+    _checked_id,
+    _validated,
+    workflow_id_for,
+)
+from ._unready import task_failure
 from .errors import (
-    TASK_FAILING,
     ActionForbidden,
     ActionRejected,
     InvalidInput,
@@ -91,15 +78,20 @@ from .errors import (
     TicketNotReady,
     UnexpectedError,
     invalid_input,
-    not_ready,
     translated,
-    update_aborted,
-    workflow_not_ready,
+)
+from .listing import (
+    TicketFilter,
+    TicketSummary,
+    _summary_of,
+    ticket_filter,
+    visibility_query,
 )
 
 __all__ = [
     "ACTIONS",
     "REQUEST_ID_PATTERN",
+    "TICKET_ID_PATTERN",
     "ActionForbidden",
     "ActionRejected",
     "InvalidInput",
@@ -109,6 +101,7 @@ __all__ = [
     "TicketClient",
     "TicketClosed",
     "TicketError",
+    "TicketFilter",
     "TicketNotFound",
     "TicketNotReady",
     "TicketSummary",
@@ -117,62 +110,7 @@ __all__ = [
     "workflow_id_for",
 ]
 
-M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
-
-# The workflow's refusals (ApplicationError types) and the error each becomes: the ticket's
-# state does not allow the action, or its policy does not let this caller take it.
-_REFUSALS: dict[str, type[ActionRejected]] = {REJECTED: ActionRejected, FORBIDDEN: ActionForbidden}
-# How the SDK's workflow refuses an update it has no handler for (a worker from before the
-# update existed).
-_UNKNOWN_UPDATE = "expected but not found"
-# A caller's request id (the HTTP API's Idempotency-Key): printable ASCII, no spaces.
-REQUEST_ID_PATTERN = r"^[!-~]{1,128}$"
-
-
-def _update_id(name: str, request_id: str | None) -> str:
-    """The update id of one request: the caller's id (scoped to the action, so that one id
-    reused for another action is not taken for a resend), else a fresh one. Kept across the
-    client's own resends, so that the ticket applies the request once."""
-    if request_id is None:
-        return str(uuid.uuid4())
-    if not re.fullmatch(REQUEST_ID_PATTERN, request_id):
-        raise InvalidInput("invalid request id: 1 to 128 printable ASCII characters, no spaces")
-    return f"{name}:{request_id}"
-
-
-# Pauses (seconds) before asking a busy ticket again: about 1.5 s in all, then TicketBusy.
-_BUSY_PAUSES = (0.1, 0.2, 0.4, 0.8)
-
-
-async def _asking_again_while_busy(send: Callable[[], Awaitable[T]]) -> T:
-    """``send()``'s answer; while the ticket answers TicketBusy (nothing written, same update
-    id), sent again after each of :data:`_BUSY_PAUSES`, then the TicketBusy is the caller's."""
-    for pause in _BUSY_PAUSES:
-        try:
-            return await send()
-        except TicketBusy:
-            await asyncio.sleep(pause)
-    return await send()
-
-
-WORKFLOW_ID_PREFIX = "ticket-"
-
-# Each action's update name and input type: the CLI and the HTTP API dispatch through this.
-ACTIONS: dict[str, type[BaseModel]] = {
-    "assign": Assign,
-    "respond": Respond,
-    "escalate": Escalate,
-    "request_escalation": RequestEscalation,
-    "approve": Decide,
-    "reject": Decide,
-    "set_priority": SetPriority,
-    "note": AddNote,
-    "wait_customer": WaitCustomer,
-    "resolve": Resolve,
-    "reopen": Reopen,
-    "close": Close,
-}
 
 
 class OpenedTicket(BaseModel):
@@ -184,18 +122,6 @@ class OpenedTicket(BaseModel):
     created: bool
 
 
-def _ticket_id_pattern() -> str:
-    """The pattern a ticket id must match: the one the Ticket model enforces."""
-    for constraint in Ticket.model_fields["id"].metadata:
-        pattern = getattr(constraint, "pattern", None)
-        if isinstance(pattern, str):
-            return pattern
-    raise RuntimeError("Ticket.id has no pattern")  # pragma: no cover (a programming error)
-
-
-TICKET_ID_PATTERN = _ticket_id_pattern()
-_TICKET_ID = TypeAdapter(Annotated[str, StringConstraints(strict=True, pattern=TICKET_ID_PATTERN)])
-
 # The timeline, read page by page: at most this many entries per call (the HTTP API's page
 # limit is lower), and at most this many runs walked back (each closed run is replayed by a
 # worker to answer its query). A run holds up to 2,000 entries or 512 KiB of them.
@@ -204,11 +130,7 @@ TIMELINE_PAGES_MAX = 128
 # One call returns at most this much (at least one entry): more is read with ``before``.
 TIMELINE_MAX_BYTES = 1024 * 1024
 LIST_MAX = 100_000
-# A query (read-only) that no worker answers within this is TemporalUnavailable, not a hang.
-# Updates have no such bound: one that timed out might still be applied later.
-QUERY_TIMEOUT = timedelta(seconds=30)
 
-_UPDATE_ATTEMPTS = 6
 # Tickets a listing describes at once (its summaries, its workflow-task check).
 _DESCRIBE_CONCURRENCY = 32
 
@@ -217,145 +139,7 @@ def _entry_size(entry: TimelineEntry) -> int:
     return len(entry.model_dump_json())
 
 
-def workflow_id_for(ticket_id: str) -> str:
-    """The workflow id of a ticket, derived from its id in the host system."""
-    return f"{WORKFLOW_ID_PREFIX}{ticket_id}"
-
-
-class TicketSummary(BaseModel):
-    """One ticket as the visibility store lists it (no query, so no worker needed)."""
-
-    ticket_id: str
-    state: str | None
-    tier: str | None
-    team: str | None
-    priority: str | None
-    breached: bool
-    escalations: int
-    customer_status: str | None
-    sla_due: datetime | None
-    status: Literal["running", "closed"]
-    summary: str | None = None
-    # Some delivery of the ticket keeps failing (retried until its horizon).
-    delivery_failing: bool = False
-    # Why the ticket cannot be read now (its workflow task is failing), when the listing
-    # checked (``check_tasks``); None: readable, or not checked.
-    unreadable: str | None = None
-
-
-# Keyword values go into the query between single quotes. Rather than trust an escaping scheme,
-# only plain names are accepted: every tier, team, state and status Tierflow knows matches this.
-_SAFE_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
-
-
-def _literal(field: str, value: str) -> str:
-    if not _SAFE_VALUE.fullmatch(value):
-        raise TicketError(f"invalid {field} {value!r}: use letters, digits and . _ : / - only")
-    return f"'{value}'"
-
-
-def _check_filters(names: Mapping[str, object], choices: Mapping[str, list[str]]) -> None:
-    """Refuse a filter value that is not a plain name, or not one of the known choices,
-    without repeating it (it may be long, or not text at all)."""
-    for field, value in names.items():
-        if value is not None and not (isinstance(value, str) and _SAFE_VALUE.fullmatch(value)):
-            raise InvalidInput(f"invalid {field}: use letters, digits and . _ : / - only")
-    for field, known in choices.items():
-        value = names.get(field)
-        if value is not None and value not in known:
-            # A plain name (checked above) is safe to repeat.
-            raise InvalidInput(f"unknown {field} {value!r}; known: {', '.join(known)}")
-
-
-def _choice(field: str, value: str, choices: type[Priority] | type[CustomerStatus]) -> str:
-    known = [c.value for c in choices]
-    if value not in known:
-        raise TicketError(f"unknown {field} {value!r}; known: {', '.join(known)}")
-    return f"'{value}'"
-
-
-def _area_clause(area: Area) -> str:
-    """The visibility clause for the tickets of ``area`` (a caller's read scope): those of its
-    tiers, of its teams, and of its tiers while they have no team. A team whose name is not a
-    plain name cannot be queried safely and is left out (its tickets are not listed)."""
-    tier, team = sa.TICKET_TIER.name, sa.TICKET_TEAM.name
-    plain = _SAFE_VALUE.fullmatch
-    parts = [f"{tier} = '{t}'" for t in sorted(area.tiers) if plain(t)]
-    parts += [f"{team} = '{t}'" for t in sorted(area.teams) if plain(t)]
-    parts += [f"({tier} = '{t}' AND {team} IS NULL)" for t in sorted(area.teamless) if plain(t)]
-    # No ticket has an empty workflow id: an area of no place lists nothing.
-    return f"({' OR '.join(parts)})" if parts else "WorkflowId = ''"
-
-
-def visibility_query(
-    *,
-    state: str | None = None,
-    tier: str | None = None,
-    team: str | None = None,
-    priority: str | None = None,
-    breached: bool | None = None,
-    customer_status: str | None = None,
-    running_only: bool = False,
-    task_queue: str | None = None,
-    delivery_failing: bool | None = None,
-    within: Area | None = None,
-) -> str:
-    """The Temporal visibility query for a ticket list; raises InvalidInput on a bad value.
-    ``within`` narrows it to the tickets of an area (a caller's read scope)."""
-    _check_filters(
-        {
-            "state": state,
-            "tier": tier,
-            "team": team,
-            "priority": priority,
-            "customer status": customer_status,
-            "task queue": task_queue,
-        },
-        {
-            "priority": [p.value for p in Priority],
-            "customer status": [c.value for c in CustomerStatus],
-        },
-    )
-    if not isinstance(breached, bool | None) or not isinstance(running_only, bool):
-        raise InvalidInput("breached and running_only are true or false")
-    if not isinstance(delivery_failing, bool | None):
-        raise InvalidInput("delivery_failing is true or false")
-    clauses = [
-        f"WorkflowType = '{WORKFLOW_TYPE}'",
-        # Each continue-as-new leaves a finished run behind; only the newest run is the ticket.
-        "ExecutionStatus != 'ContinuedAsNew'",
-    ]
-    if state is not None:
-        clauses.append(f"{sa.TICKET_STATE.name} = {_literal('state', state)}")
-    if tier is not None:
-        clauses.append(f"{sa.TICKET_TIER.name} = {_literal('tier', tier)}")
-    if team is not None:
-        clauses.append(f"{sa.TICKET_TEAM.name} = {_literal('team', team)}")
-    if priority is not None:
-        clauses.append(f"{sa.TICKET_PRIORITY.name} = {_choice('priority', priority, Priority)}")
-    if breached is not None:
-        clauses.append(f"{sa.TICKET_SLA_BREACHED.name} = {'true' if breached else 'false'}")
-    if customer_status is not None:
-        value = _choice("customer status", customer_status, CustomerStatus)
-        clauses.append(f"{sa.TICKET_CUSTOMER_STATUS.name} = {value}")
-    if delivery_failing is True:
-        clauses.append(f"{sa.TICKET_DELIVERY_FAILING.name} = true")
-    elif delivery_failing is False:
-        # Unset on tickets that never had a failing delivery.
-        clauses.append(
-            f"({sa.TICKET_DELIVERY_FAILING.name} IS NULL OR "
-            f"{sa.TICKET_DELIVERY_FAILING.name} = false)"
-        )
-    if running_only:
-        clauses.append("ExecutionStatus = 'Running'")
-    if task_queue is not None:
-        clauses.append(f"TaskQueue = {_literal('task queue', task_queue)}")
-    if within is not None and not within.everything:
-        clauses.append(_area_clause(within))
-    return " AND ".join(clauses)
-
-
-class TicketClient:
+class TicketClient(ActingClient):
     """Open tickets, act on them, read them, list them.
 
     Every method raises only :class:`TicketError` subclasses; see the module's docstring.
@@ -364,13 +148,6 @@ class TicketClient:
     names none, and who opened the tickets it opens. (Whoever reaches the Temporal namespace
     may name anyone; the HTTP API sets it from the caller's credentials.)
     """
-
-    def __init__(
-        self, client: Client, task_queue: str = DEFAULT_TASK_QUEUE, *, actor: str | None = None
-    ) -> None:
-        self.client = client
-        self.task_queue = task_queue
-        self.actor = actor
 
     # --- opening ----------------------------------------------------------------------------
 
@@ -434,254 +211,7 @@ class TicketClient:
             created=True,
         )
 
-    # --- actions ---------------------------------------------------------------------------------
-
-    async def act(
-        self,
-        ticket_id: str,
-        action: str,
-        payload: BaseModel | Mapping[str, Any],
-        *,
-        request_id: str | None = None,
-    ) -> TicketStatus:
-        """Run an agent or supervisor action by name (see :data:`ACTIONS`); a payload that
-        names no ``actor`` acts as the client's.
-
-        ``request_id`` (the HTTP API's ``Idempotency-Key``) makes a resend safe: the same
-        action with the same id is applied once, whatever happened to the first answer."""
-        ticket_id = _checked_id(ticket_id)
-        model = ACTIONS.get(action) if isinstance(action, str) else None
-        if model is None:
-            raise InvalidInput(f"unknown action; known: {', '.join(ACTIONS)}")
-        status: TicketStatus = await self._agent_update(
-            ticket_id,
-            action,
-            model,
-            payload,
-            TicketStatus,
-            what=f"{action} action",
-            request_id=request_id,
-        )
-        return status
-
-    async def _agent_update(
-        self,
-        ticket_id: str,
-        name: str,
-        model: type[BaseModel],
-        payload: object,
-        result_type: Any,
-        *,
-        what: str,
-        request_id: str | None = None,
-    ) -> Any:
-        """Validate ``payload`` as ``model`` (acting as the client's actor when it names none),
-        run update ``name`` and turn its refusals into the client's errors."""
-        if isinstance(payload, Mapping) and payload.get("actor") is None and self.actor:
-            payload = {**payload, "actor": self.actor}
-        message = _validated(model, payload, what=what)
-        update_id = _update_id(name, request_id)
-        return await _asking_again_while_busy(
-            lambda: self._agent_update_once(ticket_id, name, message, result_type, update_id)
-        )
-
-    async def _agent_update_once(
-        self, ticket_id: str, name: str, message: BaseModel, result_type: Any, update_id: str
-    ) -> Any:
-        with translated(ticket_id, name):
-            try:
-                return await self._update(
-                    self._handle(ticket_id), name, message, result_type, update_id
-                )
-            except WorkflowUpdateFailedError as err:
-                cause = err.cause
-                if isinstance(cause, ApplicationError):
-                    if cause.type == BUSY:
-                        raise TicketBusy(f"ticket {ticket_id!r} is busy: {cause.message}") from None
-                    refusal = _REFUSALS.get(cause.type or "")
-                    if refusal is not None:
-                        raise refusal(cause.message) from None
-                raise UnexpectedError(f"{name} on ticket {ticket_id!r} failed") from err
-            except RPCError as err:
-                if err.status == RPCStatusCode.NOT_FOUND and await self._exists(ticket_id):
-                    raise TicketClosed(
-                        f"cannot {name!r} ticket {ticket_id!r}: it is closed"
-                    ) from None
-                if workflow_not_ready(err):
-                    why = await task_failure(self.client, workflow_id_for(ticket_id))
-                    raise not_ready(ticket_id, why or TASK_FAILING, name) from None
-                raise
-
-    @staticmethod
-    async def _update(
-        handle: WorkflowHandle[Any, Any],
-        action: str,
-        message: BaseModel,
-        result_type: Any,
-        update_id: str,
-    ) -> Any:
-        """Run an update, again when the server dropped it unaccepted.
-
-        When the workflow task that was to accept an update fails (for instance because a
-        signal arrived while the ticket continued as new, which the server answers by failing
-        the task and handing it back), the server drops the update before acceptance and tells
-        the caller "workflow not ready". So it does when the run the update was sent to
-        continues as new before accepting it ("workflow update was aborted"). Nothing was
-        written then, so sending it again (same update id) is safe. The ticket remembers the
-        ids of the updates it applied lately, across runs, and applies none twice.
-        """
-        for attempt in range(_UPDATE_ATTEMPTS):
-            try:
-                return await handle.execute_update(
-                    action, message, id=update_id, result_type=result_type
-                )
-            except RPCError as err:
-                again = workflow_not_ready(err) or update_aborted(err)
-                if not again or attempt == _UPDATE_ATTEMPTS - 1:
-                    raise
-            await asyncio.sleep(0.1 * 2**attempt)
-        raise AssertionError("unreachable")
-
-    async def assign(self, ticket_id: str, a: Assign | Mapping[str, Any]) -> TicketStatus:
-        return await self.act(ticket_id, "assign", a)
-
-    async def respond(self, ticket_id: str, a: Respond | Mapping[str, Any]) -> TicketStatus:
-        return await self.act(ticket_id, "respond", a)
-
-    async def escalate(self, ticket_id: str, a: Escalate | Mapping[str, Any]) -> TicketStatus:
-        return await self.act(ticket_id, "escalate", a)
-
-    async def request_escalation(
-        self, ticket_id: str, a: RequestEscalation | Mapping[str, Any]
-    ) -> TicketStatus:
-        return await self.act(ticket_id, "request_escalation", a)
-
-    async def approve(self, ticket_id: str, a: Decide | Mapping[str, Any]) -> TicketStatus:
-        return await self.act(ticket_id, "approve", a)
-
-    async def reject(self, ticket_id: str, a: Decide | Mapping[str, Any]) -> TicketStatus:
-        return await self.act(ticket_id, "reject", a)
-
-    async def set_priority(
-        self, ticket_id: str, a: SetPriority | Mapping[str, Any]
-    ) -> TicketStatus:
-        return await self.act(ticket_id, "set_priority", a)
-
-    async def note(self, ticket_id: str, a: AddNote | Mapping[str, Any]) -> TicketStatus:
-        return await self.act(ticket_id, "note", a)
-
-    async def wait_customer(
-        self, ticket_id: str, a: WaitCustomer | Mapping[str, Any]
-    ) -> TicketStatus:
-        return await self.act(ticket_id, "wait_customer", a)
-
-    async def resolve(self, ticket_id: str, a: Resolve | Mapping[str, Any]) -> TicketStatus:
-        return await self.act(ticket_id, "resolve", a)
-
-    async def reopen(self, ticket_id: str, a: Reopen | Mapping[str, Any]) -> TicketStatus:
-        return await self.act(ticket_id, "reopen", a)
-
-    async def close(self, ticket_id: str, a: Close | Mapping[str, Any]) -> TicketStatus:
-        return await self.act(ticket_id, "close", a)
-
-    # --- customer events -------------------------------------------------------------------------
-
-    async def customer_reply(
-        self,
-        ticket_id: str,
-        e: CustomerReply | Mapping[str, Any],
-        *,
-        request_id: str | None = None,
-    ) -> None:
-        """The customer wrote back (it resumes a waiting ticket, reopens a resolved one).
-
-        Refused with :class:`TicketClosed` on a closed ticket, and for a moment with
-        :class:`TicketBusy` (send it again after ``retry_after`` seconds) while the ticket
-        hands over to a new run: nothing is written then. ``request_id`` makes a resend
-        safe (see :meth:`act`)."""
-        ticket_id = _checked_id(ticket_id)
-        event = _validated(CustomerReply, e, what="customer reply")
-        if not await self._customer_event(ticket_id, "customer_reply", event, request_id):
-            await self._signal(ticket_id, "customer_reply", event)
-
-    async def customer_feedback(
-        self,
-        ticket_id: str,
-        e: CustomerFeedback | Mapping[str, Any],
-        *,
-        request_id: str | None = None,
-    ) -> None:
-        """The customer's survey answer. Feedback counts once the ticket is resolved: for a
-        ticket in any other state it is refused with :class:`ActionRejected`."""
-        ticket_id = _checked_id(ticket_id)
-        event = _validated(CustomerFeedback, e, what="customer feedback")
-        if await self._customer_event(ticket_id, "customer_feedback", event, request_id):
-            return
-        # A worker from before customer events were updates: check, then signal.
-        status = await self.status(ticket_id)
-        if status.state == "closed":
-            raise TicketClosed(f"ticket {ticket_id!r} is closed; feedback no longer counts")
-        if status.state != "resolved":
-            raise ActionRejected(
-                f"feedback counts once the ticket is resolved; ticket {ticket_id!r} is "
-                f"{status.state}"
-            )
-        await self._signal(ticket_id, "customer_feedback", event)
-
-    async def _customer_event(
-        self, ticket_id: str, name: str, event: BaseModel, request_id: str | None = None
-    ) -> bool:
-        """Send a customer event as the ticket's update ``name``; False when the ticket's
-        worker predates that update (the caller signals instead). A ticket busy handing over
-        to a new run (usually a fraction of a second) is asked again a few times before
-        :class:`TicketBusy` reaches the caller."""
-        update_id = _update_id(name, request_id)
-        return await _asking_again_while_busy(
-            lambda: self._customer_event_once(ticket_id, name, event, update_id)
-        )
-
-    async def _customer_event_once(
-        self, ticket_id: str, name: str, event: BaseModel, update_id: str
-    ) -> bool:
-        with translated(ticket_id, name.replace("_", " ")):
-            try:
-                await self._update(self._handle(ticket_id), name, event, None, update_id)
-            except WorkflowUpdateFailedError as err:
-                cause = err.cause
-                if not isinstance(cause, ApplicationError):
-                    raise UnexpectedError(f"{name} on ticket {ticket_id!r} failed") from err
-                if cause.type == BUSY:
-                    raise TicketBusy(f"ticket {ticket_id!r} is busy: {cause.message}") from None
-                if cause.type == REJECTED and "closed" in cause.message:
-                    raise TicketClosed(f"ticket {ticket_id!r} is closed") from None
-                refusal = _REFUSALS.get(cause.type or "")
-                if refusal is not None:
-                    raise refusal(cause.message) from None
-                if _UNKNOWN_UPDATE in cause.message:
-                    return False
-                raise UnexpectedError(f"{name} on ticket {ticket_id!r} failed") from err
-            except RPCError as err:
-                if err.status == RPCStatusCode.NOT_FOUND and await self._exists(ticket_id):
-                    raise TicketClosed(f"ticket {ticket_id!r} is closed") from None
-                raise
-        return True
-
-    async def _signal(self, ticket_id: str, name: str, event: BaseModel) -> None:
-        with translated(ticket_id, name.replace("_", " ")):
-            try:
-                await self._handle(ticket_id).signal(name, event)
-            except RPCError as err:
-                if err.status == RPCStatusCode.NOT_FOUND and await self._exists(ticket_id):
-                    raise TicketClosed(f"ticket {ticket_id!r} is closed") from None
-                raise
-
     # --- reading ---------------------------------------------------------------------------------
-
-    async def status(self, ticket_id: str) -> TicketStatus:
-        """The ticket now (closed tickets answer too, while a worker runs)."""
-        ticket_id = _checked_id(ticket_id)
-        status: TicketStatus = await self._query(ticket_id, "status", TicketStatus)
-        return status
 
     async def timeline(
         self,
@@ -747,28 +277,6 @@ class TicketClient:
         )
         return page
 
-    async def _query(self, ticket_id: str, name: str, result_type: Any) -> Any:
-        return await self._read(
-            ticket_id,
-            name,
-            self._handle(ticket_id).query(name, result_type=result_type, rpc_timeout=QUERY_TIMEOUT),
-        )
-
-    async def _read(self, ticket_id: str, what: str, query: Awaitable[T]) -> T:
-        """A query's answer, in the client's errors: :class:`TicketNotReady` (with the reason)
-        for a ticket whose workflow task is failing, or that a worker cannot replay."""
-        with translated(ticket_id, what):
-            return await answer_or_diagnose(
-                self.client, ticket_id, workflow_id_for(ticket_id), query
-            )
-
-    async def _exists(self, ticket_id: str) -> bool:
-        try:
-            await self._handle(ticket_id).describe()
-        except RPCError:
-            return False
-        return True
-
     async def is_running(self, ticket_id: str) -> bool:
         """Whether the ticket is open (its newest run is running)."""
         ticket_id = _checked_id(ticket_id)
@@ -791,52 +299,24 @@ class TicketClient:
         )
         return found
 
-    async def retry_deliveries(
-        self, ticket_id: str, a: RetryDeliveries | Mapping[str, Any]
-    ) -> builtins.list[DeliveryView]:
-        """Retry the ticket's failing deliveries now; answers the list as it was."""
-        return await self._delivery_update(ticket_id, "retry_deliveries", RetryDeliveries, a)
-
-    async def drop_delivery(
-        self, ticket_id: str, a: DropDelivery | Mapping[str, Any]
-    ) -> builtins.list[DeliveryView]:
-        """Give up one failing delivery (a final failure on the timeline); answers the rest."""
-        return await self._delivery_update(ticket_id, "drop_delivery", DropDelivery, a)
-
-    async def _delivery_update(
-        self, ticket_id: str, name: str, model: type[M], payload: object
-    ) -> builtins.list[DeliveryView]:
-        found: builtins.list[DeliveryView] = await self._agent_update(
-            _checked_id(ticket_id),
-            name,
-            model,
-            payload,
-            builtins.list[DeliveryView],
-            what=name.replace("_", " "),
-        )
-        return found
-
     # --- listing ---------------------------------------------------------------------------------
 
     async def list(
         self,
+        filters: TicketFilter | Mapping[str, Any] | None = None,
         *,
-        state: str | None = None,
-        tier: str | None = None,
-        team: str | None = None,
-        priority: str | None = None,
-        breached: bool | None = None,
-        customer_status: str | None = None,
-        running_only: bool = False,
         limit: int = 100,
         task_queue: str | None = None,
         with_summary: bool = False,
-        delivery_failing: bool | None = None,
         check_tasks: bool = False,
         within: Area | None = None,
+        **fields: Any,
     ) -> builtins.list[TicketSummary]:
-        """Tickets matching every given filter, newest first, from Temporal's visibility store
-        (no worker is asked: a ticket that cannot be read is listed like any other).
+        """Tickets matching every given filter (a :class:`TicketFilter`, or its fields as
+        keyword arguments: ``state``, ``tier``, ``team``, ``priority``, ``breached``,
+        ``customer_status``, ``running_only``, ``delivery_failing``), newest first, from
+        Temporal's visibility store (no worker is asked: a ticket that cannot be read is
+        listed like any other).
 
         Visibility is eventually consistent: a change shows up here a moment after the update
         that made it returned. ``task_queue`` narrows to tickets started on one task queue;
@@ -846,16 +326,7 @@ class TicketClient:
         the tickets of an area (a caller's read scope, :func:`statemachine.readable_area`).
         """
         query = visibility_query(
-            state=state,
-            tier=tier,
-            team=team,
-            priority=priority,
-            breached=breached,
-            customer_status=customer_status,
-            running_only=running_only,
-            task_queue=task_queue,
-            delivery_failing=delivery_failing,
-            within=within,
+            ticket_filter(filters, **fields), task_queue=task_queue, within=within
         )
         limit = _bounded_int("limit", limit, 1, LIST_MAX) or LIST_MAX
         found: builtins.list[TicketSummary] = []
@@ -897,66 +368,10 @@ class TicketClient:
                 update["unreadable"] = why
         return row.model_copy(update=update) if update else row
 
-    # --- helpers ---------------------------------------------------------------------------------
-
-    def _handle(self, ticket_id: str) -> WorkflowHandle[Any, Any]:
-        return self.client.get_workflow_handle(workflow_id_for(ticket_id))
-
-
-def _validated(model: type[M], value: object, what: str | None = None) -> M:
-    """``value`` as ``model`` (validated even when it already is one: models are frozen, but a
-    caller may have built one with ``model_construct``)."""
-    try:
-        if isinstance(value, model):
-            value = value.model_dump()
-        return model.model_validate(value)
-    except ValidationError as err:
-        raise invalid_input(err, what or model.__name__) from None
-
-
-def _checked_id(ticket_id: object) -> str:
-    try:
-        return _TICKET_ID.validate_python(ticket_id)
-    except ValidationError:
-        raise InvalidInput(
-            "invalid ticket id: 1 to 128 letters, digits and . _ : - (starting with a letter or "
-            "digit)"
-        ) from None
-
-
-def _bounded_int(name: str, value: object, low: int, high: int | None) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(f"{name} must be a whole number")
-    if value < low or (high is not None and value > high):
-        bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
-        raise InvalidInput(f"{name} must be {bounds}")
-    return value
-
 
 def _closed(ticket_id: str, desc: WorkflowExecutionDescription) -> TicketClosed:
     when = f" at {desc.close_time:%Y-%m-%d %H:%M:%S} UTC" if desc.close_time else ""
     return TicketClosed(
         f"ticket {ticket_id!r} closed{when}; a closed ticket's id is not reused: open the "
         "customer's new request under a new id"
-    )
-
-
-def _summary_of(
-    workflow_id: str, status: ExecutionStatus | None, attrs: TypedSearchAttributes
-) -> TicketSummary:
-    due = attrs.get(sa.TICKET_SLA_DUE)
-    return TicketSummary(
-        ticket_id=workflow_id.removeprefix(WORKFLOW_ID_PREFIX),
-        state=attrs.get(sa.TICKET_STATE),
-        tier=attrs.get(sa.TICKET_TIER),
-        team=attrs.get(sa.TICKET_TEAM),
-        priority=attrs.get(sa.TICKET_PRIORITY),
-        breached=bool(attrs.get(sa.TICKET_SLA_BREACHED)),
-        escalations=attrs.get(sa.TICKET_ESCALATIONS) or 0,
-        customer_status=attrs.get(sa.TICKET_CUSTOMER_STATUS),
-        sla_due=due,
-        status="running" if status == ExecutionStatus.RUNNING else "closed",
-        delivery_failing=bool(attrs.get(sa.TICKET_DELIVERY_FAILING)),
     )

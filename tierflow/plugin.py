@@ -41,6 +41,7 @@ PLUGIN_NAME = "tierflow.TierflowPlugin"
 WORKFLOW_HELPERS: Sequence[str] = tuple(
     f"tierflow.workflows.{name}"
     for name in (
+        "actions",
         "deliveries",
         "messages",
         "metrics",

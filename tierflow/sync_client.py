@@ -28,12 +28,18 @@ from tierflow.client import OpenedTicket, TicketClient, TicketSummary
 from tierflow.config import TemporalSettings
 from tierflow.connect import ServerUnreachableError, connect
 from tierflow.errors import InvalidInput, TemporalUnavailable, TicketError
+from tierflow.listing import FILTERS
 from tierflow.statemachine import Policy, Ticket
 from tierflow.workflows.messages import TicketStatus, TimelineEntry
 from tierflow.workflows.outbox.failing import DeliveryView, DropDelivery, RetryDeliveries
 
 T = TypeVar("T")
-_FILTERS = [name for name in inspect.signature(TicketClient.list).parameters if name != "self"]
+_NOT_NAMED = ("self", "filters", "fields")
+# What ``list`` takes: the filters (TicketFilter's fields) and the listing's options.
+_FILTERS = [
+    *FILTERS,
+    *(p for p in inspect.signature(TicketClient.list).parameters if p not in _NOT_NAMED),
+]
 
 
 class SyncTicketClient:

@@ -33,10 +33,8 @@ class TestVisibilityQuery:
         assert "TicketPriority = 'high'" in query
         assert "TicketSlaBreached = false" in query
         assert "ExecutionStatus = 'Running'" in query
-        assert query.startswith(
-            "(WorkflowType = 'tierflow.Ticket' OR (WorkflowType = 'Ticket' "
-            "AND WorkflowId STARTS_WITH 'ticket-'))"
-        )
+        # Only Tierflow's tickets: since 1.0 no ticket runs under the pre-namespacing type.
+        assert query.startswith("WorkflowType = 'tierflow.Ticket' AND ")
 
     def test_unknown_priority_is_a_clear_error(self) -> None:
         """A priority that does not exist names the known ones."""

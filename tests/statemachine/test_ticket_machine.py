@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tierflow.statemachine import (
-    ACTIONS,
+    EVENTS,
     DomainError,
     InvalidAction,
     MachineState,
@@ -33,27 +33,36 @@ SETUPS: dict[str, MachineState] = {
 EXPECTED: dict[tuple[str, str], tuple[dict[str, Any], str]] = {
     ("new", "triage"): ({}, "triage"),
     ("new", "note"): ({}, "new"),
+    ("new", "set_priority"): ({"priority": "high"}, "new"),
     ("triage", "route"): ({"tier": "tier1"}, "tier1"),
     ("triage", "note"): ({}, "triage"),
+    ("triage", "set_priority"): ({"priority": "high"}, "triage"),
     ("tier2", "assign"): ({"assignee": "riley"}, "tier2"),
+    ("tier2", "respond"): ({"message": "on it"}, "tier2"),
     ("tier2", "transfer"): ({"team": "billing"}, "tier2"),
     ("tier2", "escalate"): ({"tier": "tier3"}, "tier3"),
     ("tier2", "request_escalation"): ({"tier": "tier3"}, "approval"),
     ("tier2", "wait_customer"): ({}, "waiting"),
     ("tier2", "resolve"): ({}, "resolved"),
     ("tier2", "note"): ({}, "tier2"),
+    ("tier2", "set_priority"): ({"priority": "high"}, "tier2"),
     ("waiting", "resume"): ({}, "tier2"),
     ("waiting", "resolve"): ({}, "resolved"),
+    ("waiting", "respond"): ({}, "waiting"),
     ("waiting", "note"): ({}, "waiting"),
+    ("waiting", "set_priority"): ({"priority": "high"}, "waiting"),
     ("approval", "approve"): ({}, "tier3"),
     ("approval", "reject"): ({}, "tier2"),
+    ("approval", "respond"): ({}, "approval"),
     ("approval", "note"): ({}, "approval"),
+    ("approval", "set_priority"): ({"priority": "high"}, "approval"),
     ("resolved", "reopen"): ({}, "tier2"),
     ("resolved", "close"): ({}, "closed"),
     ("resolved", "note"): ({}, "resolved"),
+    ("resolved", "set_priority"): ({"priority": "high"}, "resolved"),
 }
 ALLOWED_PAIRS = sorted(EXPECTED)
-REJECTED_PAIRS = [(s, a) for s in SETUPS for a in ACTIONS if (s, a) not in EXPECTED]
+REJECTED_PAIRS = [(s, a) for s in SETUPS for a in EVENTS if (s, a) not in EXPECTED]
 
 
 def machine_in(state: str) -> TicketMachine:
@@ -74,7 +83,7 @@ class TestTransitions:
     @pytest.mark.parametrize("state", list(SETUPS))
     def test_allowed_actions_match_table(self, state: str) -> None:
         """allowed_actions lists exactly the actions the table allows in a state."""
-        expected = [a for a in ACTIONS if (state, a) in EXPECTED]
+        expected = [a for a in EVENTS if (state, a) in EXPECTED]
 
         assert machine_in(state).allowed_actions() == expected
 
@@ -286,4 +295,8 @@ class TestSharedDefinition:
         a.apply("request_escalation", tier="tier3")
         b = TicketMachine.restore(TIERS, a.snapshot())
         assert b.snapshot() == a.snapshot()
-        assert b.allowed_actions() == a.allowed_actions() == ["approve", "reject", "note"]
+        assert (
+            b.allowed_actions()
+            == a.allowed_actions()
+            == ["respond", "approve", "reject", "note", "set_priority"]
+        )

@@ -12,8 +12,9 @@ from tierflow.cli import analytics, service
 from tierflow.cli._common import GlobalOptions, GuardedGroup
 from tierflow.cli.api_keys import api_keys_app
 from tierflow.cli.keys import keys_app
+from tierflow.cli.listing import tickets_app
 from tierflow.cli.policy import policy_app
-from tierflow.cli.tickets import ticket_app, tickets_app
+from tierflow.cli.tickets import ticket_app
 
 app = typer.Typer(
     name="tierflow",

@@ -4,26 +4,24 @@ tickets list``. Every action's input is validated by its pydantic model before c
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import BaseModel
 
-from tierflow.client import ACTIONS, TicketClient
+from tierflow.client import TicketClient
 from tierflow.files import load_policy, read_text
 from tierflow.statemachine import (
     Channel,
     CustomerStatus,
     EscalationReason,
     EscalationType,
-    Forbidden,
     Policy,
     Priority,
     Ticket,
-    default_policy,
-    readable_area,
 )
 from tierflow.statemachine.inputs import (
     MAX_FILE_BYTES,
@@ -32,6 +30,7 @@ from tierflow.statemachine.inputs import (
     load_json,
     quoted,
 )
+from tierflow.workflows.actions import ACTION_SPECS
 from tierflow.workflows.messages import CustomerFeedback, CustomerReply, TicketStatus
 from tierflow.workflows.outbox.failing import DeliveryView, DropDelivery, RetryDeliveries
 
@@ -39,7 +38,7 @@ from . import render
 from ._common import console, default_actor, fail, guarded, run_with_client
 
 ticket_app = typer.Typer(help="Open one ticket, read it, and act on it.", no_args_is_help=True)
-tickets_app = typer.Typer(help="Find tickets.", no_args_is_help=True)
+CommandFunction = TypeVar("CommandFunction", bound=Callable[..., Any])
 
 # Every ticket's id has this shape (Ticket.id); anything else is refused before connecting.
 _TICKET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
@@ -168,10 +167,17 @@ def timeline(ctx: typer.Context, ticket_id: TicketId) -> None:
 # --- actions ---------------------------------------------------------------------------------
 
 
+def _action_command(name: str) -> Callable[[CommandFunction], CommandFunction]:
+    """Register a ``tierflow ticket`` command for the registry's action ``name``
+    (workflows/actions.py): its command name and help come from there."""
+    spec = ACTION_SPECS[name]
+    return ticket_app.command(spec.command, help=spec.summary)
+
+
 def _act(ctx: typer.Context, ticket_id: str, action: str, payload: dict[str, Any]) -> None:
     """Validate the action's input, run it, print where the ticket is now."""
     with guarded():
-        message: BaseModel = ACTIONS[action].model_validate(payload)
+        message: BaseModel = ACTION_SPECS[action].message.model_validate(payload)
 
     async def work(tickets: TicketClient) -> TicketStatus:
         return await tickets.act(ticket_id, action, message)
@@ -180,7 +186,7 @@ def _act(ctx: typer.Context, ticket_id: str, action: str, payload: dict[str, Any
     console.print(render.status_line(status))
 
 
-@ticket_app.command("assign")
+@_action_command("assign")
 def assign(
     ctx: typer.Context,
     ticket_id: TicketId,
@@ -188,18 +194,16 @@ def assign(
     actor: ActorOpt,
     team: Annotated[str | None, typer.Option(help="a team of the same tier")] = None,
 ) -> None:
-    """Give the ticket to an agent."""
     _act(ctx, ticket_id, "assign", {"actor": actor, "assignee": assignee, "team": team})
 
 
-@ticket_app.command("respond")
+@_action_command("respond")
 def respond(
     ctx: typer.Context,
     ticket_id: TicketId,
     actor: ActorOpt,
     message: Annotated[str, typer.Option(help="what the customer was told")] = "",
 ) -> None:
-    """Record a reply to the customer (meets the response target)."""
     _act(ctx, ticket_id, "respond", {"actor": actor, "message": message})
 
 
@@ -208,7 +212,7 @@ ReasonsOpt = Annotated[
 ]
 
 
-@ticket_app.command("escalate")
+@_action_command("escalate")
 def escalate(
     ctx: typer.Context,
     ticket_id: TicketId,
@@ -222,7 +226,6 @@ def escalate(
     assignee: Annotated[str | None, typer.Option()] = None,
     note: NoteOpt = "",
 ) -> None:
-    """Escalate up a tier (hierarchical) or to another team (--functional --team T)."""
     kind = EscalationType.FUNCTIONAL if functional else EscalationType.HIERARCHICAL
     payload = {
         "actor": actor,
@@ -236,7 +239,7 @@ def escalate(
     _act(ctx, ticket_id, "escalate", payload)
 
 
-@ticket_app.command("request-escalation")
+@_action_command("request_escalation")
 def request_escalation(
     ctx: typer.Context,
     ticket_id: TicketId,
@@ -246,24 +249,21 @@ def request_escalation(
     team: Annotated[str | None, typer.Option()] = None,
     note: NoteOpt = "",
 ) -> None:
-    """Ask a supervisor to approve an escalation."""
     payload = {"actor": actor, "tier": tier, "team": team, "reasons": reasons, "note": note}
     _act(ctx, ticket_id, "request_escalation", payload)
 
 
-@ticket_app.command("approve")
+@_action_command("approve")
 def approve(ctx: typer.Context, ticket_id: TicketId, actor: ActorOpt, note: NoteOpt = "") -> None:
-    """Approve the pending escalation request (supervisors)."""
     _act(ctx, ticket_id, "approve", {"actor": actor, "note": note})
 
 
-@ticket_app.command("reject")
+@_action_command("reject")
 def reject(ctx: typer.Context, ticket_id: TicketId, actor: ActorOpt, note: NoteOpt = "") -> None:
-    """Reject the pending escalation request (supervisors)."""
     _act(ctx, ticket_id, "reject", {"actor": actor, "note": note})
 
 
-@ticket_app.command("set-priority")
+@_action_command("set_priority")
 def set_priority(
     ctx: typer.Context,
     ticket_id: TicketId,
@@ -271,51 +271,45 @@ def set_priority(
     actor: ActorOpt,
     note: NoteOpt = "",
 ) -> None:
-    """Change the priority (the SLA budgets follow)."""
     _act(ctx, ticket_id, "set_priority", {"actor": actor, "priority": priority, "note": note})
 
 
-@ticket_app.command("note")
+@_action_command("note")
 def note(
     ctx: typer.Context, ticket_id: TicketId, text: Annotated[str, typer.Argument()], actor: ActorOpt
 ) -> None:
-    """Add an internal note."""
     _act(ctx, ticket_id, "note", {"actor": actor, "text": text})
 
 
-@ticket_app.command("wait-customer")
+@_action_command("wait_customer")
 def wait_customer(
     ctx: typer.Context, ticket_id: TicketId, actor: ActorOpt, note: NoteOpt = ""
 ) -> None:
-    """Wait on the customer (pauses the SLA until they reply)."""
     _act(ctx, ticket_id, "wait_customer", {"actor": actor, "note": note})
 
 
-@ticket_app.command("resolve")
+@_action_command("resolve")
 def resolve(
     ctx: typer.Context,
     ticket_id: TicketId,
     resolution: Annotated[str, typer.Argument(help="what fixed it")],
     actor: ActorOpt,
 ) -> None:
-    """Resolve the ticket (the follow-up survey comes later)."""
     _act(ctx, ticket_id, "resolve", {"actor": actor, "resolution": resolution})
 
 
-@ticket_app.command("reopen")
+@_action_command("reopen")
 def reopen(
     ctx: typer.Context,
     ticket_id: TicketId,
     reason: Annotated[str, typer.Argument()],
     actor: ActorOpt,
 ) -> None:
-    """Reopen a resolved ticket."""
     _act(ctx, ticket_id, "reopen", {"actor": actor, "reason": reason})
 
 
-@ticket_app.command("close")
+@_action_command("close")
 def close(ctx: typer.Context, ticket_id: TicketId, actor: ActorOpt, note: NoteOpt = "") -> None:
-    """Close the ticket for good."""
     _act(ctx, ticket_id, "close", {"actor": actor, "note": note})
 
 
@@ -390,9 +384,8 @@ def deliveries(ctx: typer.Context, ticket_id: TicketId) -> None:
     _print_deliveries(ticket_id, run_with_client(ctx, work))
 
 
-@ticket_app.command("retry-delivery")
+@_action_command("retry_deliveries")
 def retry_delivery(ctx: typer.Context, ticket_id: TicketId, actor: ActorOpt) -> None:
-    """Retry the ticket's failing deliveries now."""
     with guarded():
         message = RetryDeliveries(actor=actor)
 
@@ -403,14 +396,13 @@ def retry_delivery(ctx: typer.Context, ticket_id: TicketId, actor: ActorOpt) -> 
     console.print(f"[bold]{ticket_id}[/bold]: retrying {len(found)} delivery(ies) now")
 
 
-@ticket_app.command("drop-delivery")
+@_action_command("drop_delivery")
 def drop_delivery(
     ctx: typer.Context,
     ticket_id: TicketId,
     key: Annotated[str, typer.Argument(help="the delivery's key, as `deliveries` lists it")],
     actor: ActorOpt,
 ) -> None:
-    """Give up one failing delivery (a final failure on the ticket's timeline)."""
     with guarded():
         message = DropDelivery(actor=actor, key=key)
 
@@ -420,92 +412,4 @@ def drop_delivery(
     _print_deliveries(ticket_id, run_with_client(ctx, work))
 
 
-# --- listing ---------------------------------------------------------------------------------
-
-
-@tickets_app.command("list")
-def list_tickets(
-    ctx: typer.Context,
-    actor: Annotated[
-        str,
-        typer.Option(
-            "--actor",
-            default_factory=default_actor,
-            help="whose tickets: those this person reads (env TIERFLOW_ACTOR, or $USER)",
-        ),
-    ],
-    state: Annotated[str | None, typer.Option(help="e.g. triage, tier2, waiting, resolved")] = None,
-    tier: Annotated[str | None, typer.Option()] = None,
-    team: Annotated[str | None, typer.Option()] = None,
-    priority: Annotated[Priority | None, typer.Option()] = None,
-    breached: Annotated[
-        bool | None, typer.Option("--breached/--not-breached", help="SLA breached or not")
-    ] = None,
-    customer_status: Annotated[CustomerStatus | None, typer.Option()] = None,
-    running: Annotated[bool, typer.Option("--running", help="open tickets only")] = False,
-    delivery_failing: Annotated[
-        bool | None,
-        typer.Option(
-            "--delivery-failing/--delivery-ok", help="some delivery keeps failing, or none"
-        ),
-    ] = None,
-    limit: Annotated[int, typer.Option(min=1)] = 100,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
-    every: Annotated[
-        bool, typer.Option("--all", help="every ticket, whoever reads it (an operator's view)")
-    ] = False,
-    policy_file: Annotated[
-        Path | None, typer.Option("--policy", help="the policy YAML that says who reads what")
-    ] = None,
-) -> None:
-    """Tickets matching every filter given (Temporal visibility; newest first), of the tiers
-    and teams the actor reads under the policy (default: the packaged one); --all lists every
-    ticket.
-
-    A running ticket whose workflow task is failing is marked, and named with the reason.
-    """
-    within = None
-    if not every:
-        with guarded():
-            policy = load_policy(policy_file) if policy_file is not None else default_policy()
-        try:
-            within = readable_area(policy, actor)
-        except Forbidden as err:
-            fail(f"{err.message} (an operator lists every ticket with --all)")
-
-    async def work(tickets: TicketClient) -> None:
-        found = await tickets.list(
-            within=within,
-            state=state,
-            tier=tier,
-            team=team,
-            priority=priority.value if priority else None,
-            breached=breached,
-            customer_status=customer_status.value if customer_status else None,
-            running_only=running,
-            delivery_failing=delivery_failing,
-            limit=limit,
-            with_summary=not as_json,
-            check_tasks=True,
-        )
-        if as_json:
-            for row in found:
-                typer.echo(row.model_dump_json())
-        elif found:
-            console.print(render.list_table(found))
-            for row in found:
-                if row.unreadable is not None:
-                    # Plain text: the id may hold characters rich would read as markup.
-                    console.print(
-                        f"{row.ticket_id} cannot be read now: {row.unreadable}",
-                        markup=False,
-                        highlight=False,
-                        soft_wrap=True,
-                    )
-        else:
-            console.print("no tickets match")
-
-    run_with_client(ctx, work)
-
-
-__all__ = ["ticket_app", "tickets_app"]
+__all__ = ["ticket_app"]

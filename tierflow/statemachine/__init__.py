@@ -18,9 +18,9 @@ from tierflow.statemachine.errors import (
 )
 from tierflow.statemachine.escalation import EscalationReason, EscalationRecord, EscalationType
 from tierflow.statemachine.machine import (
-    ACTIONS,
     APPROVAL,
     CLOSED,
+    EVENTS,
     NEW,
     RESOLVED,
     TRANSITIONS,
@@ -79,9 +79,9 @@ from tierflow.statemachine.sla import ClockEvent, SlaClock, SlaTarget, TargetClo
 from tierflow.statemachine.ticket import Channel, Customer, CustomerStatus, Priority, Ticket
 
 __all__ = [
-    "ACTIONS",
     "APPROVAL",
     "CLOSED",
+    "EVENTS",
     "NEW",
     "RESOLVED",
     "ROLES",

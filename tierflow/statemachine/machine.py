@@ -52,6 +52,7 @@ TRANSITIONS: Final[tuple[Transition, ...]] = (
     Transition("triage", (NEW,), TRIAGE, "start triage"),
     Transition("route", (TRIAGE,), TARGET, "send the triaged ticket to a tier"),
     Transition("assign", (TIERS,), SAME, "give the ticket to an agent of the tier"),
+    Transition("respond", (TIERS, WAITING, APPROVAL), SAME, "answer the customer"),
     Transition("transfer", (TIERS,), SAME, "functional escalation to another team, same tier"),
     Transition("escalate", (TIERS,), TARGET, "move to another tier"),
     Transition("request_escalation", (TIERS,), APPROVAL, "ask a supervisor to approve"),
@@ -63,8 +64,12 @@ TRANSITIONS: Final[tuple[Transition, ...]] = (
     Transition("reopen", (RESOLVED,), LAST_TIER, "the customer says it is not solved"),
     Transition("close", (RESOLVED,), CLOSED, "done for good"),
     Transition("note", (ANY_BUT_CLOSED,), SAME, "add a note"),
+    Transition("set_priority", (ANY_BUT_CLOSED,), SAME, "change the priority (SLA budgets follow)"),
 )
-ACTIONS: Final = tuple(dict.fromkeys(t.action for t in TRANSITIONS))
+# Every event the machine knows: the agents' actions that move (or keep) the ticket, and the
+# workflow's own (triage, route, transfer, resume). Permissions name only the agents' actions
+# (statemachine/permissions.py, ``Action``).
+EVENTS: Final = tuple(dict.fromkeys(t.action for t in TRANSITIONS))
 # Actions whose destination is a tier named by the caller.
 TARGETED_ACTIONS: Final = frozenset({"route", "escalate", "request_escalation"})
 
@@ -144,7 +149,7 @@ class MachineDefinition:
         self.allowed: dict[str, tuple[str, ...]] = {
             state: tuple(
                 action
-                for action in ACTIONS
+                for action in EVENTS
                 if any(
                     state in _expand_sources(row.sources, tiers)
                     for row in TRANSITIONS

@@ -113,13 +113,9 @@ class TicketOperations(TicketWakeUps):
         if s.policy.notify.on_assignment:
             self.effects.assigned(now)
 
-    def check_respond(self, a: Respond) -> None:
-        self.authorize("respond", a)
-        if self.state.machine.state not in (*self.state.policy.tier_names(), "waiting", "approval"):
-            raise InvalidAction("respond", self.state.machine.state, self._allowed())
-
     def respond(self, a: Respond, now: datetime) -> None:
         s = self.state
+        self._move("respond")  # an internal transition: the state stays
         s.responded = True
         for target in (SlaTarget.FIRST_RESPONSE, SlaTarget.NEXT_RESPONSE):
             if s.clock.stop(target, now, s.policy.calendar):
@@ -272,11 +268,7 @@ class TicketOperations(TicketWakeUps):
         )
 
     def check_set_priority(self, a: SetPriority) -> None:
-        self.authorize("set_priority", a)
-        # Allowed wherever a note is (the machine has no transition for it), named as itself.
-        allowed = self._allowed()
-        if "note" not in allowed:
-            raise InvalidAction("set_priority", self.state.machine.state, allowed)
+        self.check_action("set_priority", a)
         if a.priority == self.state.priority:
             raise InvalidAction(
                 "set_priority",
@@ -287,6 +279,7 @@ class TicketOperations(TicketWakeUps):
 
     def set_priority(self, a: SetPriority, now: datetime) -> None:
         s = self.state
+        self._move("set_priority")  # an internal transition: the state stays
         old, s.priority = s.priority, a.priority
         self._rebudget()
         s.record(

@@ -34,8 +34,10 @@ with workflow.unsafe.imports_passed_through():
     from tierflow.statemachine import DomainError, EscalationRecord, Forbidden
     from tierflow.workflows import search_attributes as sa
     from tierflow.workflows import views, visibility
+    from tierflow.workflows.actions import ACTION_SPECS
     from tierflow.workflows.messages import (
         AddNote,
+        AgentAction,
         Assign,
         Close,
         CustomerFeedback,
@@ -85,7 +87,7 @@ MAX_PLANNED_WHILE_FULL = 40
 # patch is a hotfix tool only, entered in PATCHES.md with its recording and its retirement.
 
 # The effects activity's retries: it hands back what still fails after its quick retry (the
-# ticket retries that on its own timer: tierflow/workflows/deliveries.py); further attempts
+# ticket retries that on its own timer: tierflow/workflows/outbox/); further attempts
 # only follow an attempt that never answered (a worker that died).
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -407,137 +409,116 @@ class TicketWorkflow:
 
     # --- agent and supervisor actions (updates) -----------------------------------------------
 
-    @workflow.update
-    def assign(self, a: Assign) -> TicketStatus:
+    # One handler and one validator per action of the registry (workflows/actions.py): the SDK
+    # needs a method per update, with its argument's type; what an action does is the
+    # registry's. The names and argument types are the ticket's interface: running tickets and
+    # recorded histories hold them (tests/workflows/test_replay.py).
+
+    def _act(self, name: str, a: AgentAction) -> TicketStatus:
+        """Apply the action ``name`` once (a resent update is only answered)."""
         if self._repeated():
             return self.ops.status(workflow.now())
-        self.ops.assign(a, workflow.now())
+        ACTION_SPECS[name].perform(self.ops, a, workflow.now())
         return self._changed()
+
+    def _validate(self, name: str, a: AgentAction) -> None:
+        self._refuse(lambda: ACTION_SPECS[name].validate(self.ops, a))
+
+    @workflow.update
+    def assign(self, a: Assign) -> TicketStatus:
+        return self._act("assign", a)
 
     @assign.validator
     def _check_assign(self, a: Assign) -> None:
-        self._refuse(lambda: self.ops.check_assign(a))
+        self._validate("assign", a)
 
     @workflow.update
     def respond(self, a: Respond) -> TicketStatus:
-        if self._repeated():
-            return self.ops.status(workflow.now())
-        self.ops.respond(a, workflow.now())
-        return self._changed()
+        return self._act("respond", a)
 
     @respond.validator
     def _check_respond(self, a: Respond) -> None:
-        self._refuse(lambda: self.ops.check_respond(a))
+        self._validate("respond", a)
 
     @workflow.update
     def escalate(self, a: Escalate) -> TicketStatus:
-        if self._repeated():
-            return self.ops.status(workflow.now())
-        self.ops.escalate(a, workflow.now())
-        return self._changed()
+        return self._act("escalate", a)
 
     @escalate.validator
     def _check_escalate(self, a: Escalate) -> None:
-        self._refuse(lambda: self.ops.check_escalate(a))
+        self._validate("escalate", a)
 
     @workflow.update
     def request_escalation(self, a: RequestEscalation) -> TicketStatus:
-        if self._repeated():
-            return self.ops.status(workflow.now())
-        self.ops.request_escalation(a, workflow.now())
-        return self._changed()
+        return self._act("request_escalation", a)
 
     @request_escalation.validator
     def _check_request_escalation(self, a: RequestEscalation) -> None:
-        self._refuse(lambda: self.ops.check_request_escalation(a))
+        self._validate("request_escalation", a)
 
     @workflow.update
     def approve(self, a: Decide) -> TicketStatus:
-        if self._repeated():
-            return self.ops.status(workflow.now())
-        self.ops.approve(a, workflow.now())
-        return self._changed()
+        return self._act("approve", a)
 
     @approve.validator
     def _check_approve(self, a: Decide) -> None:
-        self._refuse(lambda: self.ops.check_decide("approve", a))
+        self._validate("approve", a)
 
     @workflow.update
     def reject(self, a: Decide) -> TicketStatus:
-        if self._repeated():
-            return self.ops.status(workflow.now())
-        self.ops.reject(a, workflow.now())
-        return self._changed()
+        return self._act("reject", a)
 
     @reject.validator
     def _check_reject(self, a: Decide) -> None:
-        self._refuse(lambda: self.ops.check_decide("reject", a))
+        self._validate("reject", a)
 
     @workflow.update
     def set_priority(self, a: SetPriority) -> TicketStatus:
-        if self._repeated():
-            return self.ops.status(workflow.now())
-        self.ops.set_priority(a, workflow.now())
-        return self._changed()
+        return self._act("set_priority", a)
 
     @set_priority.validator
     def _check_set_priority(self, a: SetPriority) -> None:
-        self._refuse(lambda: self.ops.check_set_priority(a))
+        self._validate("set_priority", a)
 
     @workflow.update
     def note(self, a: AddNote) -> TicketStatus:
-        if self._repeated():
-            return self.ops.status(workflow.now())
-        self.ops.note(a, workflow.now())
-        return self._changed()
+        return self._act("note", a)
 
     @note.validator
     def _check_note(self, a: AddNote) -> None:
-        self._refuse(lambda: self.ops.check_action("note", a))
+        self._validate("note", a)
 
     @workflow.update
     def wait_customer(self, a: WaitCustomer) -> TicketStatus:
-        if self._repeated():
-            return self.ops.status(workflow.now())
-        self.ops.wait_customer(a, workflow.now())
-        return self._changed()
+        return self._act("wait_customer", a)
 
     @wait_customer.validator
     def _check_wait_customer(self, a: WaitCustomer) -> None:
-        self._refuse(lambda: self.ops.check_action("wait_customer", a))
+        self._validate("wait_customer", a)
 
     @workflow.update
     def resolve(self, a: Resolve) -> TicketStatus:
-        if self._repeated():
-            return self.ops.status(workflow.now())
-        self.ops.resolve(a, workflow.now())
-        return self._changed()
+        return self._act("resolve", a)
 
     @resolve.validator
     def _check_resolve(self, a: Resolve) -> None:
-        self._refuse(lambda: self.ops.check_action("resolve", a))
+        self._validate("resolve", a)
 
     @workflow.update
     def reopen(self, a: Reopen) -> TicketStatus:
-        if self._repeated():
-            return self.ops.status(workflow.now())
-        self.ops.reopen_by(a, workflow.now())
-        return self._changed()
+        return self._act("reopen", a)
 
     @reopen.validator
     def _check_reopen(self, a: Reopen) -> None:
-        self._refuse(lambda: self.ops.check_action("reopen", a))
+        self._validate("reopen", a)
 
     @workflow.update
     def close(self, a: Close) -> TicketStatus:
-        if self._repeated():
-            return self.ops.status(workflow.now())
-        self.ops.close_by(a, workflow.now())
-        return self._changed()
+        return self._act("close", a)
 
     @close.validator
     def _check_close(self, a: Close) -> None:
-        self._refuse(lambda: self.ops.check_action("close", a))
+        self._validate("close", a)
 
     @workflow.update
     def retry_deliveries(self, a: RetryDeliveries) -> list[DeliveryView]:
