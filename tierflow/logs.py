@@ -60,6 +60,13 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    if json:
+        # What CPython itself writes to stderr goes through the same renderer, so that a JSON
+        # stream holds nothing but JSON lines (a log pipeline, or a supervisor's parent
+        # reading its children's lines): warnings (the "py.warnings" logger) and exceptions
+        # raised where nothing can catch them, such as a finalizer interrupted by Ctrl-C.
+        logging.captureWarnings(True)
+        sys.unraisablehook = _log_unraisable
     # `transitions` logs every state change at INFO; the ticket's timeline already says it,
     # and on a busy worker those lines cost a tenth of the CPU.
     logging.getLogger("transitions").setLevel(max(logging.WARNING, root.level))
@@ -67,6 +74,24 @@ def configure_logging(
     # webhook's URL is its secret. Delivery outcomes are logged by Tierflow, without URLs.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def _log_unraisable(unraisable: sys.UnraisableHookArgs) -> None:
+    """CPython's "Exception ignored in: …" as one log line (type and where, no locals)."""
+    where = unraisable.err_msg or "Exception ignored in"
+    # A function's qualified name, else the object's type: never its repr (customer text).
+    thing = unraisable.object
+    name = getattr(thing, "__qualname__", None) or type(thing).__name__
+    obj = "" if thing is None else f" {name}"
+    logging.getLogger("tierflow.unraisable").warning(
+        "%s%s: %s",
+        where,
+        obj,
+        unraisable.exc_type.__name__,
+        exc_info=(unraisable.exc_type, unraisable.exc_value, unraisable.exc_traceback)
+        if unraisable.exc_value is not None
+        else None,
+    )
 
 
 ACCESS_LOGGERS = ("uvicorn.access",)

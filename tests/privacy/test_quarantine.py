@@ -94,26 +94,33 @@ class TestPoisonedMessages:
         client = await encrypting_client(address, worker_keys)
         starter = TicketClient(await encrypting_client(address, retired), task_queue)
         async with running_worker(client, task_queue):
-            t = ticket("Lost key")
-            await starter.open(t, fast_policy(resolution="1h"))
-            handle = client.get_workflow_handle(workflow_id_for(t.id))
+            for _ in range(3):
+                t = ticket("Lost key")
+                await starter.open(t, fast_policy(resolution="1h"))
+                handle = client.get_workflow_handle(workflow_id_for(t.id))
 
-            async def task_failed() -> bool:
-                return bool(failed_tasks(await handle.fetch_history()))
+                async def task_failed() -> bool:
+                    return bool(failed_tasks(await handle.fetch_history()))  # noqa: B023
 
-            await eventually(task_failed, within=30)
-            history = await handle.fetch_history()
-            event = next(
-                e
-                for e in history.events
-                if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
-            )
-            failure = event.workflow_task_failed_event_attributes.failure
-            error: BaseException | None = await client.data_converter.decode_failure(failure)
-            text = ""
-            while error is not None:  # the failure and its causes, decoded
-                text += f"{type(error).__name__}: {error}\n"
-                error = error.__cause__
+                await eventually(task_failed, within=30)
+                history = await handle.fetch_history()
+                event = next(
+                    e
+                    for e in history.events
+                    if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+                )
+                failure = event.workflow_task_failed_event_attributes.failure
+                error: BaseException | None = await client.data_converter.decode_failure(failure)
+                text = ""
+                while error is not None:  # the failure and its causes, decoded
+                    text += f"{type(error).__name__}: {error}\n"
+                    error = error.__cause__
+                # History keeps a task's first failure only: on a loaded machine that can be
+                # the SDK's 2 s deadlock detector cutting the sandbox's first import. That
+                # says nothing of the key; the ticket is set aside and the case tried again.
+                if "TMPRL1101" not in text:
+                    break
+                await handle.terminate("a deadlock-detector failure hid the task's own")
             assert "unknown encryption key id 'k-retired'" in text
             for path in (worker_keys, retired):
                 secret = path.read_text().split(":", 1)[1].strip()
