@@ -42,7 +42,7 @@ WORKFLOW_HELPERS: Sequence[str] = tuple(
     f"tierflow.workflows.{name}"
     for name in (
         "actions",
-        "deliveries",
+        "handlers",
         "messages",
         "metrics",
         "moves",
