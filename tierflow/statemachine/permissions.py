@@ -31,17 +31,30 @@ HTTP API, the command line, the Python client and anyone holding a raw Temporal 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tierflow.statemachine.errors import Forbidden
+from tierflow.statemachine.scopes import (
+    SCOPES,
+    Area,
+    Place,
+    Reach,
+    Scope,
+    TicketPlace,
+    area_of,
+    names_in_words,
+    places,
+    reaches,
+    roles_of,
+)
 from tierflow.statemachine.text import ACTOR_MAX, PersonName, excerpt
 
 if TYPE_CHECKING:
-    from tierflow.statemachine.policy import Policy, Recipient, Recipients
+    from tierflow.statemachine.policy import Policy, Recipients
 
 Role = Literal["agent", "supervisor", "manager", "director"]
 ROLES: Final[tuple[str, ...]] = get_args(Role)
@@ -75,16 +88,11 @@ Grant = Action | Literal["*"]
 SYSTEM_ACTOR: Final = "tierflow"  # the workflow itself: timers, routing rules, follow-up
 CUSTOMER_ACTOR: Final = "customer"  # customer events (signals)
 RESERVED_NAMES: Final = (SYSTEM_ACTOR, CUSTOMER_ACTOR)
-# Names in a refusal: enough to act on, and the line stays short.
-_NAMES_SHOWN: Final = 4
 _ECHO: Final = 60
 
 
-Scope = Literal["own", "team", "tier", "all"]
-SCOPES: Final[tuple[str, ...]] = get_args(Scope)
 # Each scope covers every ticket the narrower ones do.
 _WIDTH: Final[dict[str, int]] = {scope: width for width, scope in enumerate(SCOPES)}
-Reach = Literal["read", "act"]
 
 
 def _default_roles() -> dict[Role, list[Grant]]:
@@ -204,110 +212,6 @@ class Acting:
     via: str | None = None
 
 
-@dataclass(frozen=True)
-class Place:
-    """Where a person belongs: a team, a tier, or (both None) the whole policy."""
-
-    person: Recipient
-    tier: str | None
-    team: str | None
-
-
-def places(policy: Policy) -> Iterator[Place]:
-    """Every entry of every person: policy-wide, per tier and per team."""
-    for person in policy.recipients:
-        yield Place(person, None, None)
-    for tier in policy.tiers:
-        for person in tier.recipients:
-            yield Place(person, tier.name, None)
-    for team in policy.teams:
-        for person in team.recipients:
-            yield Place(person, team.tier, team.name)
-
-
-@dataclass(frozen=True)
-class TicketPlace:
-    """Where a ticket is, and whose it is: its tier and team, its assignee and its followers
-    (who escalated it or asked to, and stay responsible for it)."""
-
-    tier: str | None
-    team: str | None
-    assignee: str | None = None
-    followers: tuple[str, ...] = ()
-
-    def owned_by(self, name: str) -> bool:
-        """Assigned to ``name``, or followed by them."""
-        return name == self.assignee or name in self.followers
-
-
-@dataclass(frozen=True)
-class Area:
-    """The tickets a scope covers by where they are: every ticket, or those of some tiers (any
-    team), of some teams, and of some tiers while they have no team."""
-
-    everything: bool = False
-    tiers: frozenset[str] = frozenset()
-    teams: frozenset[str] = frozenset()
-    teamless: frozenset[str] = frozenset()
-
-    def __or__(self, other: Area) -> Area:
-        return Area(
-            self.everything or other.everything,
-            self.tiers | other.tiers,
-            self.teams | other.teams,
-            self.teamless | other.teamless,
-        )
-
-    @property
-    def empty(self) -> bool:
-        """Covers no ticket by its place (its own tickets still count)."""
-        return not (self.everything or self.tiers or self.teams or self.teamless)
-
-    def covers(self, tier: str | None, team: str | None) -> bool:
-        """Whether a ticket in ``tier``/``team`` is in the area."""
-        if self.everything:
-            return True
-        if tier is None:  # not routed yet
-            return False
-        if team is None:
-            return tier in self.tiers or tier in self.teamless
-        return tier in self.tiers or team in self.teams
-
-    def words(self) -> str:
-        """The area in a few words, e.g. ``tickets of frontline``."""
-        if self.everything:
-            return "every ticket"
-        names = sorted(self.tiers) + sorted(self.teams)
-        return f"tickets of {_names(names)}" if names else "no tickets by their place"
-
-
-def _area(place: Place, scope: Scope) -> Area:
-    """What ``scope`` covers for a person at ``place``."""
-    if scope == "own":
-        return Area()
-    if scope == "all" or place.tier is None:  # policy-wide people belong everywhere
-        return Area(everything=True)
-    if scope == "tier" or place.team is None:
-        return Area(tiers=frozenset({place.tier}))
-    return Area(teams=frozenset({place.team}), teamless=frozenset({place.tier}))
-
-
-def area_of(policy: Policy, name: str, reach: Reach) -> Area:
-    """Where ``name`` reads or acts, over every place the policy gives them (their own
-    tickets aside); empty for someone the policy does not name."""
-    area = Area()
-    for place in places(policy):
-        if place.person.name == name:
-            area |= _area(place, policy.permissions.scope(place.person.role, reach))
-    return area
-
-
-def reaches(policy: Policy, name: str, reach: Reach, ticket: TicketPlace) -> bool:
-    """Whether the person ``name`` may read (or act on) the ticket: their own, or in their
-    area."""
-    return ticket.owned_by(name) or area_of(policy, name, reach).covers(ticket.tier, ticket.team)
-
-
 def _scope_refusal(policy: Policy, name: str, reach: Reach, what: str) -> Forbidden:
     area = area_of(policy, name, reach)
     roles = _either(roles_of(policy, name))
@@ -360,15 +264,6 @@ def readable_area(policy: Policy, name: str, *, service: bool = False) -> Area:
     return area_of(policy, name, "read")
 
 
-def roles_of(policy: Policy, name: str) -> tuple[Role, ...]:
-    """The roles ``name`` holds anywhere in the policy (none: not one of its people)."""
-    found: list[Role] = []
-    for place in places(policy):
-        if place.person.name == name and place.person.role not in found:
-            found.append(place.person.role)
-    return tuple(found)
-
-
 def deciders(
     policy: Policy, action: str, tier: str, team: str | None, *, excluding: str | None = None
 ) -> list[str]:
@@ -404,12 +299,6 @@ def _either(items: Sequence[str]) -> str:
     return f"{', '.join(items[:-1])} or {items[-1]}"
 
 
-def _names(names: Sequence[str]) -> str:
-    shown = ", ".join(names[:_NAMES_SHOWN])
-    more = len(names) - _NAMES_SHOWN
-    return f"{shown} and {more} more" if more > 0 else shown
-
-
 def _quoted(name: str) -> str:
     return repr(excerpt(name, _ECHO))
 
@@ -422,7 +311,7 @@ def who_may(
         where = f"{tier}/{team}" if team else tier
         people = deciders(policy, action, tier, team, excluding=requester)
         other = " other than the requester" if requester else ""
-        named = f" — {_names(people)} —" if people else " (the policy names none)"
+        named = f" — {names_in_words(people)} —" if people else " (the policy names none)"
         return f"a supervisor or above of {where}{other}{named}"
     roles = [r for r in ROLES if policy.permissions.allows(r, action)]  # type: ignore[arg-type]
     if not roles:
