@@ -8,7 +8,7 @@ and how the command line and the HTTP API offer it. Everything else follows from
 - the permission vocabulary is ``statemachine.permissions.Action`` and the transition rows are
   ``statemachine.machine.TRANSITIONS`` (the pure core, which imports neither the workflow's
   message models nor Temporal); each spec looks its row up there (:attr:`ActionSpec.transition`);
-- the workflow's update handlers (``workflows/ticket.py``) are one line each, dispatching here;
+- the workflow's update handlers (``workflows/handlers.py``) are one line each, dispatching here;
 - the client's :data:`tierflow.client.ACTIONS` and typed methods (``tierflow/_acting.py``),
   the CLI's ``tierflow ticket`` commands (``cli/tickets.py``) are named and documented from
   here, and the HTTP routes (``api/actions.py``) are made from it.
