@@ -46,6 +46,22 @@ def run_until(ops: TicketOperations, until: datetime, since: datetime = T0) -> N
         ops.on_deadline(deadline, now)
 
 
+class TestTriageEscalations:
+    def test_a_rule_past_the_default_tier_is_an_automatic_escalation(self) -> None:
+        """A security breach goes straight past tier 1: counted as an escalation by rule."""
+        ops = opened("Security breach: account compromised")
+        assert ops.state.tier not in ("tier0", "tier1")
+        [record] = ops.state.escalations
+        assert record.reasons == ["rule"]
+
+    def test_a_rule_below_the_default_tier_is_routing_not_an_escalation(self) -> None:
+        """Password resets go to self-service (tier 0), below the default tier 1: no
+        escalation is counted."""
+        ops = opened("Password reset please")
+        assert ops.state.tier == "tier0"
+        assert ops.state.escalations == []
+
+
 class TestDefaultPolicyOverHours:
     def test_unresolved_for_four_hours_a_senior_takes_over(self) -> None:
         """The default policy: a normal ticket unresolved 4 h in tier 1 goes to tier 2."""

@@ -69,9 +69,10 @@ class TicketOperations(TicketWakeUps):
         )
         self._move("route", tier=result.tier)
         self._land(result.tier, result.team, now)
-        default_tier = s.policy.default_tier
-        if result.tier != default_tier and result.fired:
-            # Rules that send a ticket past the default tier are automatic escalations.
+        tiers = [t.name for t in s.policy.tiers]
+        if result.fired and tiers.index(result.tier) > tiers.index(s.policy.default_tier):
+            # Rules that send a ticket past the default tier are automatic escalations; one
+            # that sends it below (self-service in tier 0) is routing, not an escalation.
             self._add_escalation(
                 EscalationRecord(
                     type=EscalationType.AUTOMATIC,
