@@ -46,6 +46,10 @@ TICKET_TYPES: tuple[str, ...] = (WORKFLOW_TYPE,)
 # is tried on its own before the failure stands.
 DEADLOCK = "TMPRL1101"
 STALL_RETRIES = 2
+# A replay in this process is given this long plus a second per history (a sandboxed replay
+# takes about 45 ms of CPU per history) before it is cut.
+STALL_SECONDS = 60.0
+SECONDS_PER_HISTORY = 1.0
 # Histories fetched ahead of the replay: the server reads them while the replayer works.
 FETCH_AHEAD = 16
 # Past this many histories, replay runs in several processes (a spawned one costs about 2 s).
@@ -217,7 +221,23 @@ async def _again_alone(
 async def _replay_here(
     client: Client, replayer: Replayer, runs: list[WorkflowExecution], report: ReplayReport
 ) -> None:
-    """Replay ``runs`` in this process, fetching ahead while the replayer works."""
+    """Replay ``runs`` in this process, fetching ahead while the replayer works; a replay that
+    stops making progress (the SDK's replayer has been seen to wait for ever after a history it
+    could not decode) is cut after :data:`STALL_SECONDS` without a result, and every run it
+    left is reported apart, as not replayed, instead of hanging the caller."""
+    recorded_before = report.replayed
+    try:
+        async with asyncio.timeout(STALL_SECONDS + SECONDS_PER_HISTORY * len(runs)):
+            await _replay_runs_here(client, replayer, runs, report)
+    except TimeoutError:
+        done = report.replayed - recorded_before
+        for run in runs[done:]:
+            _record(report, run, (False, "not replayed: the replayer stopped making progress"))
+
+
+async def _replay_runs_here(
+    client: Client, replayer: Replayer, runs: list[WorkflowExecution], report: ReplayReport
+) -> None:
     order: deque[tuple[WorkflowExecution, WorkflowHistory]] = deque()
     stalled: list[tuple[WorkflowExecution, WorkflowHistory, tuple[bool, str] | None]] = []
 

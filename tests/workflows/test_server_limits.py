@@ -16,6 +16,7 @@ from temporalio.common import RawValue
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from tests import replaynet
 from tests.privacy.support import encrypting_client, key_file
 from tests.waiting import eventually, resent_while_busy
 from tierflow.client import TicketClient, workflow_id_for
@@ -202,6 +203,7 @@ class TestOnTheDevServer:
         client = await encrypting_client(address, key_file(tmp_path, "k1"))
         async with running_worker(client, task_queue) as tickets:
             t = maximal_ticket(f"T-max-{task_queue[-8:]}")
+            replaynet.decoded_by(workflow_id_for(t.id), client.data_converter)
             await tickets.open(t, maximal_policy(), history_limit=20)
             note = {"actor": "Dana Fox", "text": WIDE * NOTE_MAX}
             reply = {"message": WIDE * NOTE_MAX}
