@@ -189,6 +189,13 @@ def rpc_error(ticket_id: str, what: str, err: RPCError) -> TicketError:
             f"ticket {ticket_id!r} is busy: too many actions and events at once; "
             "send it again in a second"
         )
+    if status == RPCStatusCode.RESOURCE_EXHAUSTED and "workflow is closing" in err.message:
+        # An update that reaches a run while it hands over (continue-as-new): refused by the
+        # server before anything is written; the next run takes it.
+        return TicketBusy(
+            f"ticket {ticket_id!r} is busy: it is handing over to a new run; "
+            "send it again in a second"
+        )
     if status in _UNAVAILABLE:
         name = status.name.lower() if status is not None else "unknown"
         return TemporalUnavailable(

@@ -22,6 +22,7 @@ from tierflow.client import TicketClient
 from tierflow.errors import (
     InvalidInput,
     TemporalUnavailable,
+    TicketBusy,
     TicketNotFound,
     TicketNotReady,
     UnexpectedError,
@@ -66,6 +67,22 @@ class TestTranslation:
         assert isinstance(err, expected)
         assert message not in str(err)
         assert "T-1" in str(err)
+
+    @pytest.mark.parametrize(
+        "message",
+        [
+            "Too many in-flight updates for this workflow",
+            "workflow operation can not be applied because workflow is closing",
+        ],
+    )
+    def test_a_ticket_that_cannot_take_an_update_yet_is_busy(self, message: str) -> None:
+        """Too many updates at once, or a run handing over: nothing was written, so the
+        caller is told to send it again (TicketBusy), not that Temporal is down."""
+        err = rpc_error(
+            "T-1", "customer reply", RPCError(message, RPCStatusCode.RESOURCE_EXHAUSTED, b"")
+        )
+        assert isinstance(err, TicketBusy)
+        assert "send it again" in str(err)
 
     def test_workflow_task_in_failed_state_is_not_ready(self) -> None:
         """Temporal's passing "workflow task in failed state" is retry-later, not a bug."""
