@@ -16,7 +16,7 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 
 from tests.scale import scaled
-from tests.waiting import resent_while_busy
+from tests.waiting import eventually, resent_while_busy
 from tierflow.statemachine.text import DESCRIPTION_MAX, NOTE_MAX
 from tierflow.workflows.messages import CustomerReply, TimelineEntry, TimelinePage, TimelineQuery
 
@@ -69,13 +69,15 @@ class TestLongLivedTicket:
             await wait_for(tickets, t.id, lambda s: s.state == "tier1")
 
             handle = client.get_workflow_handle(opened.workflow_id)
-            # Follow the timeline back through every run; each answer stays small.
+            # Follow the timeline back through every run from the one current now (named, so a
+            # run that hands over meanwhile, its deliveries done, cannot shift the walk); each
+            # answer stays small.
             notes: set[str] = set()
             replies = 0
             seqs: set[int] = set()
-            run_id: str | None = None
+            run_id: str | None = (await handle.describe()).run_id
+            chain = [run_id]
             before: int | None = None
-            runs_read = 1
             while True:
                 page_handle = client.get_workflow_handle(opened.workflow_id, run_id=run_id)
                 page = await page_handle.query(
@@ -97,18 +99,26 @@ class TestLongLivedTicket:
                 if page.earlier_run_id is None:
                     break
                 run_id = page.earlier_run_id
-                runs_read += 1
+                chain.append(run_id)
             assert len(notes) == expected
             assert replies == expected
             assert seqs == set(range(1, max(seqs) + 1))  # no entry missing anywhere
 
-            runs = await _runs(client, opened.workflow_id)
-            assert len(runs) == runs_read
+            # The walk passed through every run up to the one it started from, oldest first
+            # (visibility may list a later run once the ticket hands over again).
+            chain.reverse()
+
+            async def listed() -> bool:
+                ids = [r for r, _ in await _runs(client, opened.workflow_id)]
+                return ids[: len(chain)] == chain
+
+            await eventually(listed)
+            runs = (await _runs(client, opened.workflow_id))[: len(chain)]
             # 40 KB notes and replies fill a run's timeline budget every dozen or so; what
             # arrives while a run waits for its deliveries before continuing is taken in by
             # that run (on a loaded machine, several rounds), then carried on in a small input.
             assert len(runs) >= 2
-            assert runs[-1][1] == WorkflowExecutionStatus.RUNNING
+            assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
             for run, _ in runs[1:]:
                 history = await client.get_workflow_handle(
                     opened.workflow_id, run_id=run
@@ -149,7 +159,8 @@ class TestReplyStream:
                 assert loop.time() < deadline, "the last reply never reached the timeline"
                 await asyncio.sleep(0.2)
             runs = await _runs(client, opened.workflow_id)
-            assert runs[-1][1] == WorkflowExecutionStatus.RUNNING
+            current = client.get_workflow_handle(opened.workflow_id)
+            assert (await current.describe()).status == WorkflowExecutionStatus.RUNNING
             assert len(runs) >= 2
             for run, _ in runs:
                 history = await client.get_workflow_handle(
