@@ -6,10 +6,12 @@ from pathlib import Path
 
 from benchmarks.profile import summarize
 
-RAW = """\
-main (bench/worker.py:10);run (asyncio/runners.py:44);activate (/x/site-packages/temporalio/worker/_workflow.py:5) 6
-main (bench/worker.py:10);run (asyncio/runners.py:44);activate (/x/site-packages/temporalio/worker/_workflow.py:7) 2
-main (bench/worker.py:10);run (asyncio/runners.py:44);to_payload (/x/site-packages/pydantic/main.py:3) 2
+_RUN = "main (bench/worker.py:10);run (asyncio/runners.py:44)"
+_SDK = "/x/site-packages/temporalio/worker/_workflow.py"
+RAW = f"""\
+{_RUN};activate ({_SDK}:5) 6
+{_RUN};activate ({_SDK}:7) 2
+{_RUN};to_payload (/x/site-packages/pydantic/main.py:3) 2
 not a stack line
 """
 
