@@ -352,12 +352,14 @@ async def run(
     server: BenchServer, cfg: CapacityConfig, say: Callable[[str], None] = lambda _: None
 ) -> list[ConfigResult]:
     results: list[ConfigResult] = []
-    for kind in cfg.kinds:
-        best: float | None = None
-        for n in sorted(cfg.processes):
-            r = await run_config(server, kind, n, cfg, start_at=best, say=say)
+    best: dict[Kind, float | None] = dict.fromkeys(cfg.kinds)
+    # Process count by process count, both kinds in turn: whatever else the machine does
+    # meanwhile weighs on both alike.
+    for n in sorted(cfg.processes):
+        for kind in cfg.kinds:
+            r = await run_config(server, kind, n, cfg, start_at=best[kind], say=say)
             results.append(r)
-            best = r.sustained if r.sustained is not None else best
+            best[kind] = r.sustained if r.sustained is not None else best[kind]
             if kind == "tierflow" and cfg.slow_channels:
                 for slowness in SLOW_CHANNELS:
                     step = await with_slow_channel(server, r, cfg, slowness, say)

@@ -25,6 +25,9 @@ from pydantic import BaseModel
 # "function (path/to/module.py:123)" as py-spy names a frame; the line is dropped so that one
 # function is one entry.
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^():]+)(?::\d+)?\)$")
+# Frames under which nearly everything runs (the event loop, threads, the entry point): left
+# out of the *total* entries, where they would only crowd out what the worker does.
+_PLUMBING = ("(asyncio/", "(threading.py", "(concurrent/", "(<frozen runpy>", "(benchmarks/")
 # Paths are shown from the package down (site-packages/temporalio/… → temporalio/…).
 _PACKAGE_ROOT = re.compile(r"^.*?/(?:site-packages|lib/python3\.\d+)/")
 
@@ -78,7 +81,8 @@ def summarize(raws: list[Path], top: int = 12, root: str = "") -> ProfileSummary
         samples += n
         own[frames[-1]] += n
         for name in set(frames):
-            under[name] += n
+            if not any(p in name for p in _PLUMBING):
+                under[name] += n
 
     def entries(c: Counter[str]) -> list[ProfileEntry]:
         return [

@@ -32,6 +32,7 @@ class TestSummary:
         total = {e.function: e.share for e in s.total_top}
         assert total["main (bench/worker.py)"] == 1.0
         assert total["activate (temporalio/worker/_workflow.py)"] == 0.8
+        assert "run (asyncio/runners.py)" not in total  # the loop's own frames are left out
 
     def test_no_samples_no_entries(self, tmp_path: Path) -> None:
         s = summarize([tmp_path / "absent.raw"])
