@@ -179,7 +179,7 @@ async def run(cfg: Config, console: Console, out: Path | None = None) -> dict[st
         """Write the figures so far: a long run that dies keeps its finished suites."""
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(doc, indent=2) + "\n")
+            out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
 
     async with bench_server(cfg.db_file) as server:
         storage = "SQLite file" if cfg.db_file else "SQLite in memory"
@@ -375,7 +375,7 @@ def run_faults(cfg: faults.FaultConfig, console: Console, out: Path) -> dict[str
         doc["faults"] = asyncio.run(faults.run(cfg, Path(tmp), console.print))
     doc["elapsed_s"] = round(time.monotonic() - began, 1)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=2) + "\n")
+    out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     return doc
 
 
