@@ -1,4 +1,4 @@
-"""A production-shaped Temporal cluster on loopback (``make cluster``, ``python -m tierflow.cluster``).
+"""A production-shaped Temporal cluster on loopback: `make cluster`, `python -m tierflow.cluster`.
 
 The Temporal server of the pinned version, built from its Go module (:mod:`.binaries`), on a
 private PostgreSQL from Debian's packages (:mod:`.postgres`), its schema applied by Temporal's
