@@ -285,7 +285,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConf
     f.add_argument("--channel-outage", type=float, help="seconds the chat webhook answers 503")
     f.add_argument("--sticky-timeout", type=float, help="the workers' sticky-queue timeout (3)")
     f.add_argument("--target", choices=["devserver", "cluster"], default="devserver",
-                   help="Temporal: the dev server, or make cluster's (docs/cluster.md)")  # fmt: skip
+                   help="Temporal: the dev server or make cluster's (docs/cluster.md)")  # fmt: skip
     f.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
                    help="kill a bare-Temporal baseline's worker alike (default: on)")  # fmt: skip
     args = p.parse_args(argv)
