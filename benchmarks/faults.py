@@ -477,9 +477,9 @@ class Suite:
         for receiver in self._receivers().values():
             receiver.start()
         self._slow()
-        await self.server.start()
-        self.workers = self._workers()
         try:
+            await self.server.start()
+            self.workers = self._workers()
             client, plain = await self.server.clients()
             for w in self.workers:
                 await w.start()

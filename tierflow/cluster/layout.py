@@ -218,7 +218,7 @@ class Layout:
     def server_env(self, service: Service, db_password: str) -> dict[str, str]:
         """The variables that fill ``deploy/temporal-server.yaml`` for one process."""
         env = {
-            "TEMPORAL_LOG_LEVEL": "warn",
+            "TEMPORAL_LOG_LEVEL": os.environ.get("TIERFLOW_CLUSTER_LOG_LEVEL", "warn"),
             "TEMPORAL_HISTORY_SHARDS": str(self.shards),
             "POSTGRES_SEEDS": "127.0.0.1",
             "DB_PORT": str(self.postgres_port),

@@ -59,18 +59,19 @@ class Cluster:
 
     def pid(self, name: str) -> int | None:
         """The pid of the live server process ``name`` of this cluster, or None."""
-        path = self._pid_file(self.layout.service(name))
+        child = self._children.get(name)
+        if child is not None:
+            # Started by this object: its own handle knows (right after the fork, before the
+            # exec, /proc would still show Python's command line).
+            return child.pid if child.poll() is None else None
+        service = self.layout.service(name)
         try:
-            pid = int(path.read_text())
+            pid = int(self._pid_file(service).read_text())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError):
             return None
-        # A recycled pid belongs to some other program: ours runs our template for this role.
-        expected = f"{self.layout.service(name).role}".encode()
-        child = self._children.get(name)
-        if child is not None and child.poll() is not None:
-            return None
-        if b"start" in cmdline and expected in cmdline and b"--allow-no-auth" in cmdline:
+        # A recycled pid belongs to some other program: ours runs the template for this role.
+        if b"--allow-no-auth" in cmdline and service.role.encode() in cmdline:
             return pid
         return None
 
@@ -143,8 +144,18 @@ class Cluster:
         return password
 
     def up(self) -> float:
-        """Bring every part up (reusing what a previous run built); the seconds it took."""
+        """Bring every part up (reusing what a previous run built); the seconds it took. If
+        any part fails to come up, everything is taken down again before the error is raised."""
         started = time.monotonic()
+        try:
+            self._up()
+        except BaseException:
+            self.say("Start-up failed: taking down what started")
+            self.down()
+            raise
+        return time.monotonic() - started
+
+    def _up(self) -> None:
         layout = self.layout
         for directory in (layout.run_dir, layout.log_dir, layout.pid_dir):
             directory.mkdir(parents=True, exist_ok=True)
@@ -176,15 +187,20 @@ class Cluster:
         layout.state_file.write_text(
             json.dumps({"shards": layout.shards, "base_port": layout.base_port}) + "\n"
         )
-        for service in layout.services:
+        # The first process on a new database writes the cluster's metadata; processes that
+        # start beside it race it to the same row and exit ("duplicate key"). So one first.
+        first, *others = layout.services
+        if self.pid(first.name) is None:
+            self.start_service(first.name, password)
+        self.wait_listening(first.name)
+        for service in others:
             if self.pid(service.name) is None:
                 self.start_service(service.name, password)
-        for service in layout.services:
+        for service in others:
             self.wait_listening(service.name)
         asyncio.run(self._register())
         layout.client_env_file.write_text(layout.client_env_text())
         layout.client_profile_file.write_text(layout.client_profile_text())
-        return time.monotonic() - started
 
     def _apply_schema(self, binaries: Binaries, password: str) -> None:
         env = {**os.environ, "SQL_PASSWORD": password}
