@@ -39,6 +39,7 @@ from tierflow.cluster.layout import (
 from tierflow.cluster.postgres import Postgres
 from tierflow.connect import resolve
 from tierflow.devserver import ensure_search_attributes, port_open
+from tierflow.workflows import search_attributes
 
 
 class ClusterError(RuntimeError):
@@ -280,12 +281,27 @@ class Cluster:
             try:
                 await service.describe_namespace(DescribeNamespaceRequest(namespace=NAMESPACE))
                 await ensure_search_attributes(client, NAMESPACE)
-                return
+                break
             except RPCError as err:
                 if err.status == RPCStatusCode.NOT_FOUND:
                     await self._register_namespace(client)
                 elif loop.time() > deadline:
                     raise ClusterError(f"registration did not take: {err.message}") from None
+                await asyncio.sleep(0.5)
+
+        # The frontend learns a namespace's attributes when it refreshes its namespace cache
+        # (every few seconds): until then a ticket's start is refused ("no mapping defined").
+        self.say("Waiting for the frontend to know Tierflow's search attributes")
+        query = " OR ".join(f"{key.name} IS NOT NULL" for key in search_attributes.ALL)
+        while True:
+            try:
+                await client.count_workflows(query)
+                return
+            except RPCError as err:
+                if loop.time() > deadline:
+                    raise ClusterError(
+                        f"the search attributes did not take: {err.message}"
+                    ) from None
                 await asyncio.sleep(0.5)
 
     @staticmethod
