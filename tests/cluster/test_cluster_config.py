@@ -14,6 +14,8 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from benchmarks.fault_targets import CLUSTER_FAULTS
+from benchmarks.faults import FaultConfig, schedule
 from tierflow.cluster import certs
 from tierflow.cluster.__main__ import main
 from tierflow.cluster.binaries import bin_dir
@@ -149,3 +151,18 @@ def test_bad_arguments_are_one_clear_line(
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
+
+
+def test_the_fault_suite_breaks_the_clusters_own_processes_on_the_cluster_target() -> None:
+    """FAULT_TARGET=cluster: each cluster fault once, within the fault span; no dev-server
+    stop (the cluster has no single server to stop)."""
+    cfg = FaultConfig.small()
+    cfg.target = "cluster"
+    plan = schedule(cfg)
+    kinds = [kind for _, kind in plan]
+    assert sorted(k for k in kinds if k in CLUSTER_FAULTS) == sorted(CLUSTER_FAULTS)
+    assert "server_sigterm" not in kinds
+    assert "server_sigkill" not in kinds
+    assert all(0 <= at <= cfg.fault_span for at, _ in plan)
+    assert kinds.count("worker_kill") == cfg.worker_kills
+    assert [kind for _, kind in schedule(FaultConfig.small())].count("server_sigkill") == 1
