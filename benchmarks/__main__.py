@@ -265,6 +265,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConf
                    help="escalations/s per step (5,10,20,40,60,80,120,160,240)")  # fmt: skip
     c.add_argument("--capacity-window", type=float, help="seconds each step lasts (default 30)")
     c.add_argument("--capacity-sample", type=int, help="histories read per step (default 1000)")
+    c.add_argument("--profile", type=Path, metavar="DIR",
+                   help="py-spy the workers into DIR; report the top entries")  # fmt: skip
     p.add_argument(
         "--replay",
         action=argparse.BooleanOptionalAction,
@@ -297,6 +299,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConf
     cfg.sandbox = args.sandbox
     cfg.lateness_baseline = args.lateness_baseline
     cfg.replay = args.replay
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        cfg.capacity.profile = args.profile
     for flag, attr in (
         ("tickets", "tickets"),
         ("agents", "agents"),

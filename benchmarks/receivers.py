@@ -11,8 +11,9 @@ Each can fail in the ways real ones do, dead or slow:
 - ``down``: the webhook answers 503, the SMTP server defers every message with 451;
 - ``hold(key)``: the SMTP server takes the message and answers ``DATA`` only that many seconds
   later (a slow relay; the message is kept whether or not the client still waits);
-- ``slow(key)``: the webhook reads the request and never answers (``"hang"``), or answers 200
-  and trickles its body one byte a second (``"trickle"``);
+- ``slow(key)``: the webhook reads the request and never answers (``"hang"``), answers 200
+  and trickles its body one byte a second (``"trickle"``), or answers 200 after two seconds
+  (``"delay"``);
 - ``stalled``: the webhook accepts connections and says nothing, so a TLS handshake (``tls``)
   never completes and a plain request is never read.
 
@@ -51,7 +52,9 @@ HOLD_MAX = 900.0
 # A trickled answer's body: this many bytes, one a second.
 TRICKLE_BYTES = 30
 
-Slowness = Literal["hang", "trickle"]
+Slowness = Literal["hang", "trickle", "delay"]
+# How long a ``delay``ed answer takes (a slow but working channel).
+DELAY_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -233,6 +236,8 @@ def _handler_for(hook: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
                 hook.wait_healed()  # never answered; the connection is closed once healed
                 self.close_connection = True
                 return
+            if slow == "delay":
+                time.sleep(DELAY_S)
             down = hook.down
             status, body = (503, b"unavailable") if down else (200, b"ok")
             if slow == "trickle" and not down:

@@ -174,6 +174,12 @@ def capacity(results: list[ConfigResult], cfg: CapacityConfig) -> dict[str, Any]
                 "workers_peak_rss_mib": round(r.peak_rss_mib, 1),
                 "steps": [step.as_dict() for step in r.steps],
             }
+            | ({"profile": r.profile.model_dump()} if r.profile is not None else {})
+            | (
+                {"slow_channel": {k: step.as_dict() for k, step in r.slow_channel.items()}}
+                if r.slow_channel
+                else {}
+            )
             for r in results
         ],
     }

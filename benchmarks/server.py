@@ -28,6 +28,8 @@ from temporalio.testing import WorkflowEnvironment
 from tierflow.devserver import ensure_temporal_binary, free_port
 from tierflow.workflows import search_attributes
 
+from .profile import Sampler
+
 _ACTION = re.compile(r'^action\{action_type="([^"]+)",namespace="default"[^}]*\} (\S+)$')
 
 
@@ -115,10 +117,15 @@ class WorkerProcess:
     # Which of several worker processes on the same task queue (names its log and ready file).
     instance: int = 0
     sample_every: float = 0.5
+    # Where py-spy writes this worker's stacks while it runs (None: not profiled).
+    profile: Path | None = None
+    # Tierflow's chat channel (a loopback receiver), the only one configured.
+    chat_webhook: str | None = None
     samples: list[tuple[float, int]] = field(default_factory=list)
     peak_hwm_kib: int = 0
     _proc: subprocess.Popen[bytes] | None = None
     _sampler: asyncio.Task[None] | None = None
+    _profiler: Sampler | None = None
 
     @property
     def peak_rss_mib(self) -> float:
@@ -153,6 +160,7 @@ class WorkerProcess:
                     "--sandbox" if self.sandbox else "--no-sandbox",
                     "--ready",
                     str(ready),
+                    *(["--chat-webhook", self.chat_webhook] if self.chat_webhook else []),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -167,6 +175,9 @@ class WorkerProcess:
                 raise RuntimeError(f"benchmark worker did not start; see {self.server.workdir}")
             await asyncio.sleep(0.05)
         self._sampler = asyncio.create_task(self._sample())
+        if self.profile is not None:
+            self._profiler = Sampler(self._proc.pid, self.profile)
+            self._profiler.start()
         return self
 
     async def _sample(self) -> None:
@@ -191,6 +202,8 @@ class WorkerProcess:
             self.peak_hwm_kib = max(self.peak_hwm_kib, hwm)
         if self._sampler is not None:
             self._sampler.cancel()
+        if self._profiler is not None:
+            await asyncio.to_thread(self._profiler.stop)
         self._proc.terminate()
         try:
             await asyncio.to_thread(self._proc.wait, 30)

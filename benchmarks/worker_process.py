@@ -5,7 +5,8 @@
 
 It writes FILE once polling and runs until SIGTERM or SIGINT. Tierflow's worker is built by
 ``worker.build_worker`` exactly as production runs it, with every channel unconfigured (each
-delivery is skipped and logged): the benchmark measures Tierflow and Temporal, not SMTP.
+delivery is skipped and logged): the benchmark measures Tierflow and Temporal, not SMTP — but
+for ``--chat-webhook``, the capacity suite's slow channel.
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ TEMPORAL_STICKY_TIMEOUT = 10.0
 
 
 def _worker(
-    kind: str, client: Client, task_queue: str, cache: int, sandbox: bool, sticky: float | None
+    kind: str,
+    client: Client,
+    task_queue: str,
+    cache: int,
+    sandbox: bool,
+    sticky: float | None,
+    chat_webhook: str | None = None,
 ) -> Worker:
     if kind == "baseline":
         return Worker(
@@ -47,7 +54,7 @@ def _worker(
                 seconds=TEMPORAL_STICKY_TIMEOUT if sticky is None else sticky
             ),
         )
-    settings = Settings(_env_file=None)
+    settings = Settings(_env_file=None, chat_webhook_url=chat_webhook)
     tuning = WorkerSettings(max_cached_workflows=cache, workflow_sandbox=sandbox)
     if sticky is not None:
         tuning.sticky_queue_timeout = sticky
@@ -94,13 +101,14 @@ async def serve(
     sandbox: bool,
     ready: Path,
     sticky: float | None = None,
+    chat_webhook: str | None = None,
 ) -> None:
     client = await _connect_waiting(address, kind)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with _worker(kind, client, task_queue, cache, sandbox, sticky):
+    async with _worker(kind, client, task_queue, cache, sandbox, sticky, chat_webhook):
         await asyncio.to_thread(ready.write_text, str(os.getpid()))
         # What `tierflow worker` logs once it polls (the fault suite waits for this line).
         print("worker started", flush=True)
@@ -118,6 +126,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--sticky-timeout", type=float, help="sticky queue schedule-to-start timeout, seconds"
     )
+    parser.add_argument(
+        "--chat-webhook", help="Tierflow's chat channel (the only one configured), a URL"
+    )
     args = parser.parse_args(argv)
     # Channel settings of the host must not leak in: every delivery is skipped.
     for key in [k for k in os.environ if k.startswith("TIERFLOW_")]:
@@ -132,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
             args.sandbox,
             args.ready,
             args.sticky_timeout,
+            args.chat_webhook,
         )
     )
 
