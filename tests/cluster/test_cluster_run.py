@@ -20,6 +20,8 @@ from temporalio.service import RPCError
 from benchmarks import fault_analysis, history, tickets
 from tests.cluster.conftest import RunningCluster
 from tierflow.client import TicketClient, workflow_id_for
+from tierflow.cluster.layout import Layout
+from tierflow.cluster.processes import Cluster, ClusterError
 from tierflow.connect import ServerUnreachableError, connect
 
 TICKETS = 6
@@ -128,3 +130,16 @@ async def test_tickets_escalate_once_through_a_history_process_kill(
     cluster.start_service("history-2")
     cluster.wait_listening("history-2")
     assert cluster.status()["history-2"].startswith("running")
+
+
+def test_a_refused_up_leaves_the_running_cluster_alone(temporal_cluster: RunningCluster) -> None:
+    """A second `up` with another shard count or base port is refused with what to do, and
+    the cluster that runs keeps running."""
+    layout = temporal_cluster.cluster.layout
+    other_shards = Cluster(Layout(layout.run_dir, layout.base_port, layout.shards + 1))
+    with pytest.raises(ClusterError, match=f"--shards {layout.shards}"):
+        other_shards.up()
+    elsewhere = Cluster(Layout(layout.run_dir, layout.base_port + 100, layout.shards))
+    with pytest.raises(ClusterError, match="`down` it first"):
+        elsewhere.up()
+    assert all(state != "stopped" for state in temporal_cluster.cluster.status().values())

@@ -122,7 +122,14 @@ class Cluster:
         state = self.layout.state_file
         if not state.exists() or not self.postgres.initialized:
             return
-        shards = int(json.loads(state.read_text())["shards"])
+        recorded = json.loads(state.read_text())
+        shards, base_port = int(recorded["shards"]), int(recorded["base_port"])
+        running = [s.name for s in self.layout.services if self.pid(s.name)]
+        if running and base_port != self.layout.base_port:
+            raise ClusterError(
+                f"the cluster runs on base port {base_port} ({', '.join(running)}): `down` it "
+                f"first to move it to {self.layout.base_port}"
+            )
         if shards != self.layout.shards:
             raise ClusterError(
                 f"the cluster's database was made with {shards} history shards, not "
@@ -146,8 +153,14 @@ class Cluster:
 
     def up(self) -> float:
         """Bring every part up (reusing what a previous run built); the seconds it took. If
-        any part fails to come up, everything is taken down again before the error is raised."""
+        any part fails to come up, everything is taken down again before the error is raised
+        (but a cluster already running is left alone when this ``up`` is refused)."""
         started = time.monotonic()
+        layout = self.layout
+        for directory in (layout.run_dir, layout.log_dir, layout.pid_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(layout.run_dir, 0o700)
+        self._check_state()
         try:
             self._up()
         except BaseException:
@@ -158,10 +171,6 @@ class Cluster:
 
     def _up(self) -> None:
         layout = self.layout
-        for directory in (layout.run_dir, layout.log_dir, layout.pid_dir):
-            directory.mkdir(parents=True, exist_ok=True)
-        os.chmod(layout.run_dir, 0o700)
-        self._check_state()
         self._binaries = binaries = ensure_binaries(self.say)
         if certs.ensure_certificates(layout.tls_dir):
             self.say(f"Made a test CA and the cluster's certificates in {layout.tls_dir}")
