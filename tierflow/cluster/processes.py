@@ -28,6 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from tierflow.cluster import certs
 from tierflow.cluster.binaries import Binaries, ensure_binaries
 from tierflow.cluster.layout import (
+    CONFIG_TEMPLATE,
     DB_USER,
     NAMESPACE,
     RETENTION,
@@ -119,6 +120,11 @@ class Cluster:
     # Up.
     def _check_state(self) -> None:
         """A second ``up`` must use the shard count the database was made with."""
+        if not CONFIG_TEMPLATE.is_file():
+            raise ClusterError(
+                f"the server's configuration {CONFIG_TEMPLATE} is missing: the cluster runs from "
+                "a Tierflow checkout (make cluster)"
+            )
         state = self.layout.state_file
         if not state.exists() or not self.postgres.initialized:
             return
