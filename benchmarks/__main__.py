@@ -43,6 +43,12 @@ from .server import BenchServer, WorkerProcess, bench_server
 SUITES = ("throughput", "latency", "lateness", "cost", "capacity", "memory")
 DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
 FAULTS_JSON = Path(__file__).parent / "results" / "faults.json"
+# What each fault target runs Temporal on (the fault suite's --target).
+SERVERS = {
+    "devserver": "Temporal CLI dev server (SQLite file, stopped and restarted)",
+    "cluster": "Temporal server 1.29.1 cluster on PostgreSQL (make cluster: frontend, 2 history, "
+    "matching, worker processes; one killed at a time, PostgreSQL restarted)",
+}
 
 
 @dataclass
@@ -280,6 +286,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConf
                    help="slow-channel groups beside the control (default: on)")  # fmt: skip
     f.add_argument("--channel-outage", type=float, help="seconds the chat webhook answers 503")
     f.add_argument("--sticky-timeout", type=float, help="the workers' sticky-queue timeout (3)")
+    f.add_argument("--target", choices=["devserver", "cluster"], default="devserver",
+                   help="Temporal: the dev server or make cluster's (docs/cluster.md)")  # fmt: skip
     f.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
                    help="kill a bare-Temporal baseline's worker alike (default: on)")  # fmt: skip
     args = p.parse_args(argv)
@@ -347,6 +355,7 @@ def _fault_config(args: argparse.Namespace) -> faults.FaultConfig:
     cfg.sandbox = args.sandbox
     cfg.baseline = args.baseline
     cfg.slow_channels = args.slow_channels
+    cfg.target = args.target
     for flag, attr in (
         ("tickets", "tickets"),
         ("spread_seconds", "spread"),
@@ -369,7 +378,7 @@ def run_faults(cfg: faults.FaultConfig, console: Console, out: Path) -> dict[str
     doc: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": report.machine(),
-        "temporal": {"server": "Temporal CLI dev server (SQLite file, stopped and restarted)"},
+        "temporal": {"server": SERVERS[cfg.target]},
     }
     with tempfile.TemporaryDirectory(prefix="tierflow-faults-") as tmp:
         doc["faults"] = asyncio.run(faults.run(cfg, Path(tmp), console.print))

@@ -1,7 +1,11 @@
-"""What the fault suite breaks: a dev server on a database file, and supervised workers.
+"""What the fault suite breaks: a dev server on a database file or a production-shaped cluster,
+and supervised workers.
 
 :class:`FileServer` is ``temporal server start-dev --db-filename`` on a fixed port, which can be
 stopped (SIGTERM) or killed (SIGKILL) and started again on the same port and file.
+:class:`ClusterServer` is :mod:`tierflow.cluster` (separate frontend, history, matching and
+worker processes on PostgreSQL, the frontend on mTLS), one of whose processes is killed with
+SIGKILL and started again, or whose PostgreSQL is restarted.
 :class:`Supervised` runs a worker command in a child process, kills it with SIGKILL (or stops
 it gracefully with SIGTERM) and starts it again when told, and — like systemd or Kubernetes
 would — starts it again whenever it exits by itself (each such exit is recorded).
@@ -17,8 +21,15 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from tierflow.devserver import DevServer, ensure_temporal_binary, free_port
+from temporalio.client import Client
+
+from tierflow.cluster.layout import MAX_BASE_PORT, PORT_SPAN, Layout
+from tierflow.cluster.processes import Cluster
+from tierflow.config import TemporalSettings
+from tierflow.connect import connect, connect_local, resolve
+from tierflow.devserver import DevServer, ensure_temporal_binary, free_port, port_open
 
 # How long a worker told to stop gracefully may take (its own grace for running activities
 # is 10 s, see tierflow.worker) before it is killed.
@@ -61,6 +72,88 @@ class FileServer:
 
     def close(self) -> None:
         self._dev.stop()
+
+    def client_env(self) -> dict[str, str]:
+        """What a worker needs beyond ``--address`` to connect: nothing (plaintext)."""
+        return {}
+
+    async def clients(self) -> tuple[Client, Client]:
+        """Tierflow's client and a plain SDK client (the bare baseline's)."""
+        return await connect_local(self.address), await Client.connect(self.address)
+
+
+# The cluster's faults: (kind, the process SIGKILLed, or None for PostgreSQL's restart).
+CLUSTER_FAULTS = {
+    "history_sigkill": "history-2",
+    "matching_sigkill": "matching",
+    "frontend_sigkill": "frontend",
+    "postgres_restart": None,
+}
+
+
+def free_base_port() -> int:
+    """A base port whose neighbours nothing listens on (the cluster uses PORT_SPAN of them)."""
+    for base in range(22000, MAX_BASE_PORT, PORT_SPAN * 2):
+        if not any(port_open("127.0.0.1", base + i) for i in range(PORT_SPAN)):
+            return base
+    raise RuntimeError("no free range of ports for the cluster")
+
+
+class ClusterServer:
+    """The production-shaped cluster, in the suite's work directory, reached over mTLS exactly
+    as a production client would (the client certificate the cluster's test CA signed)."""
+
+    def __init__(self, workdir: Path, shards: int = 16) -> None:
+        layout = Layout(workdir / "cluster", base_port=free_base_port(), shards=shards)
+        self.cluster = Cluster(layout, say=lambda line: None)
+
+    @property
+    def address(self) -> str:
+        return self.cluster.layout.address
+
+    def _settings(self) -> TemporalSettings:
+        tls = self.cluster.layout.tls_dir
+        return TemporalSettings.model_construct(
+            temporal_address=self.address,
+            tls_ca=tls / "ca.pem",
+            tls_cert=tls / "client.pem",
+            tls_key=tls / "client-key.pem",
+            tls_server_name="localhost",
+        )
+
+    def client_env(self) -> dict[str, str]:
+        return self.cluster.layout.client_settings()
+
+    async def clients(self) -> tuple[Client, Client]:
+        settings = self._settings()
+        tierflow = await connect(settings, environment=False)
+        target = resolve(settings, environment=False)
+        return tierflow, await Client.connect(target.address, tls=target.tls)
+
+    async def start(self) -> float:
+        """Bring the cluster up (cold: CA, database, schema); the epoch moment it answered."""
+        await asyncio.to_thread(self.cluster.up)
+        return time.time()
+
+    async def fault(self, kind: str, down: float) -> dict[str, Any]:
+        """One fault: SIGKILL a process and start it again ``down`` s later (as a process
+        manager would), or restart PostgreSQL (a fast shutdown, then start)."""
+        name = CLUSTER_FAULTS[kind]
+        stopped = time.time()
+        if name is None:
+            await asyncio.to_thread(self.cluster.postgres.stop)
+            await asyncio.sleep(down)
+            await asyncio.to_thread(self.cluster.postgres.start)
+        else:
+            await asyncio.to_thread(self.cluster.kill, name, signal.SIGKILL)
+            await asyncio.sleep(down)
+            await asyncio.to_thread(self.cluster.start_service, name)
+            await asyncio.to_thread(self.cluster.wait_listening, name)
+        return {"signal": kind, "stopped": stopped, "listening": time.time()}
+
+    def close(self) -> None:
+        """Down, database and all: nothing of the cluster stays running or on disk."""
+        self.cluster.down(purge=True)
 
 
 @dataclass

@@ -44,13 +44,12 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from tierflow.client import TicketClient, workflow_id_for
-from tierflow.connect import connect_local
 from tierflow.replay import replay_all
 from tierflow.statemachine import Ticket
 
 from . import baseline, fault_analysis, history, tickets
 from .fault_analysis import Fate, Window
-from .fault_targets import FileServer, Supervised
+from .fault_targets import CLUSTER_FAULTS, ClusterServer, FileServer, Supervised
 from .lateness import auto_lead
 from .receivers import (
     SelfSignedCert,
@@ -123,6 +122,9 @@ class FaultConfig:
     # The faults fall in this first part of the window; in the rest the slow channels stay
     # slow with the workers and server up, so those deadlines compare with the control's.
     fault_span: float = 0.6
+    # What runs Temporal: "devserver" (stopped with SIGTERM and SIGKILL) or "cluster" (one
+    # history process, matching and the frontend SIGKILLed, PostgreSQL restarted).
+    target: str = "devserver"
 
     @classmethod
     def small(cls) -> FaultConfig:
@@ -142,12 +144,17 @@ class FaultConfig:
 def schedule(cfg: FaultConfig) -> list[tuple[float, str]]:
     """(fraction of the deadline window, fault) in order, within its first ``fault_span``:
     kills spread evenly from 10 % to 90 % of that span, graceful worker stops from 45 % to
-    80 %, the graceful server stop at 25 % and the hard one at 60 %."""
+    80 %; the dev server's graceful stop at 25 % and its hard one at 60 %, or the cluster's
+    faults (:data:`CLUSTER_FAULTS`) evenly from 20 % to 80 %."""
     n, m = cfg.worker_kills, cfg.worker_stops
     kills = [0.1 + 0.8 * i / max(1, n - 1) for i in range(n)] if n > 1 else [0.5] * n
     stops = [0.45 + 0.35 * i / max(1, m - 1) for i in range(m)]
     plan = [(f, "worker_kill") for f in kills] + [(f, "worker_sigterm") for f in stops]
-    plan += [(0.25, "server_sigterm"), (0.6, "server_sigkill")]
+    if cfg.target == "cluster":
+        step = 0.6 / max(1, len(CLUSTER_FAULTS) - 1)
+        plan += [(0.2 + step * i, kind) for i, kind in enumerate(CLUSTER_FAULTS)]
+    else:
+        plan += [(0.25, "server_sigterm"), (0.6, "server_sigkill")]
     return sorted((round(f * cfg.fault_span, 4), fault) for f, fault in plan)
 
 
@@ -200,7 +207,9 @@ class Suite:
         self.cfg = cfg
         self.workdir = workdir
         self.say = say
-        self.server = FileServer(workdir)
+        self.server: FileServer | ClusterServer = (
+            ClusterServer(workdir) if cfg.target == "cluster" else FileServer(workdir)
+        )
         self.cert: SelfSignedCert = make_self_signed_cert(workdir)
         self.smtp = SmtpReceiver()
         self.hook = WebhookReceiver()
@@ -269,6 +278,8 @@ class Suite:
             "TIERFLOW_DELIVERY_ITEM_TIMEOUT": str(cfg.item_timeout),
             # httpx trusts the loopback webhook's certificate through this.
             "SSL_CERT_FILE": str(self.cert.cert_file),
+            # The cluster's client certificate and CA (TEMPORAL_TLS_*), as in production.
+            **self.server.client_env(),
         }
         workers = [
             Supervised(
@@ -294,7 +305,7 @@ class Suite:
                         *(sys.executable, "-m", "benchmarks.worker_process", *bare),
                         *("--cache", str(cfg.cache), *flags.split()),
                     ],
-                    _child_env({}),
+                    _child_env(self.server.client_env()),
                     self.workdir / "worker-baseline.log",
                     restart_delay=cfg.restart_delay,
                 )
@@ -345,7 +356,14 @@ class Suite:
         record.append(entry | ({"killed": entry["signalled"]} if sig == signal.SIGKILL else {}))
         self.say(f"  workers {sig.name}: started again")
 
+    async def _cluster_fault(self, kind: str) -> None:
+        assert isinstance(self.server, ClusterServer)
+        entry = await self.server.fault(kind, self.cfg.server_down)
+        self.timeline.server_stops.append(entry)
+        self.say(f"  cluster {kind}: back in {entry['listening'] - entry['stopped']:.1f} s")
+
     async def _stop_server(self, sig: signal.Signals) -> None:
+        assert isinstance(self.server, FileServer)
         stopped = await self.server.stop(sig)
         await asyncio.sleep(self.cfg.server_down)
         listening = await self.server.start()
@@ -373,6 +391,8 @@ class Suite:
             "server_sigterm": lambda: self._stop_server(signal.SIGTERM),
             "server_sigkill": lambda: self._stop_server(signal.SIGKILL),
         }
+        for kind in CLUSTER_FAULTS:
+            actions[kind] = lambda kind=kind: self._cluster_fault(kind)  # type: ignore[misc]
         for fraction, fault in schedule(self.cfg):
             await asyncio.sleep(max(0.0, first_deadline + fraction * self.cfg.spread - time.time()))
             await actions[fault]()
@@ -457,11 +477,10 @@ class Suite:
         for receiver in self._receivers().values():
             receiver.start()
         self._slow()
-        await self.server.start()
-        self.workers = self._workers()
         try:
-            client = await connect_local(self.server.address)
-            plain = await Client.connect(self.server.address)
+            await self.server.start()
+            self.workers = self._workers()
+            client, plain = await self.server.clients()
             for w in self.workers:
                 await w.start()
             lead = auto_lead(len(self.tierflow) * cfg.tickets) if cfg.lead is None else cfg.lead
@@ -663,6 +682,8 @@ class Suite:
                 "recovery_after_worker_kill_s": [
                     _r(w.recovery_s) for w in bw if w.kind == "worker_kill"
                 ],
+                # Each fault's recovery beside Tierflow's (doc["faults"]), in the same order.
+                "faults": [{"kind": w.kind, "recovery_s": _r(w.recovery_s)} for w in bw],
                 "after_worker_kill": self._after_polling(bare, "baseline"),
             }
         slow = self._slow_figures([*fates, *bare], read, t0)

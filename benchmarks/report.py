@@ -393,8 +393,13 @@ def render_faults(f: dict[str, Any], console: Console) -> None:
     table = Table(
         title=(
             f"Fault suite: {f['tickets']} tickets over {cfg['spread']:.0f} s, "
-            f"{cfg['worker_kills']} worker kills, server SIGTERM + SIGKILL, "
-            f"chat down {f['channel_down_s']:.0f} s, sticky timeout {cfg['sticky_timeout']:g} s"
+            f"{cfg['worker_kills']} worker kills, "
+            + (
+                "cluster: history, matching, frontend SIGKILL, PostgreSQL restart, "
+                if cfg.get("target") == "cluster"
+                else "server SIGTERM + SIGKILL, "
+            )
+            + f"chat down {f['channel_down_s']:.0f} s, sticky timeout {cfg['sticky_timeout']:g} s"
         )
     )
     table.add_column("figure")
@@ -437,9 +442,11 @@ def render_faults(f: dict[str, Any], console: Console) -> None:
     )
     for s in f["server_stops"]:
         table.add_row(f"server {s['signal']}: down", f"{s['down_s']:.1f} s", "")
-    for w in f["faults"]:
+    bare_recovery = [w["recovery_s"] for w in b.get("faults", [])]
+    for i, w in enumerate(f["faults"]):
         if w["kind"] != "worker_kill":
-            table.add_row(f"recovery after server {w['kind']}", f"{w['recovery_s']} s", "")
+            bare = f"{bare_recovery[i]} s" if i < len(bare_recovery) else ""
+            table.add_row(f"recovery after server {w['kind']}", f"{w['recovery_s']} s", bare)
     table.add_row(
         "worker exits on their own (restarted)",
         str(f["worker_exits_on_their_own"].get("tierflow", 0)),

@@ -24,7 +24,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from benchmarks.baseline import BaselineAgentTicket, BaselineTicket, baseline_effects
 from tierflow.activities import Settings, TierflowActivities
-from tierflow.connect import connect_local
+from tierflow.config import TemporalSettings
+from tierflow.connect import connect, connect_local, resolve
 from tierflow.logs import configure_logging
 from tierflow.worker import WorkerSettings, build_worker
 
@@ -67,11 +68,22 @@ def _worker(
 SERVER_WAIT = 120.0
 
 
+async def _connect_mtls(address: str, kind: str) -> Client:
+    """The fault suite's cluster target (benchmarks.fault_targets): mTLS, as its client
+    configuration (TEMPORAL_TLS_*) says."""
+    settings = TemporalSettings.model_construct(temporal_address=address)
+    if kind != "baseline":
+        return await connect(settings)
+    return await Client.connect(address, tls=resolve(settings).tls)
+
+
 async def _connect_waiting(address: str, kind: str) -> Client:
     loop = asyncio.get_running_loop()
     give_up = loop.time() + SERVER_WAIT
     while True:
         try:
+            if os.environ.get("TEMPORAL_TLS_CLIENT_CERT_PATH"):
+                return await _connect_mtls(address, kind)
             if kind == "baseline":
                 return await Client.connect(address)
             return await connect_local(address)

@@ -60,6 +60,7 @@ LANE_OF_FIXTURE = {
     "chromium": "browser",  # the Temporal UI in a headless browser
     "tierflow_command": "subprocess",  # `tierflow …` as a child process (seconds to start)
     "worker_script": "subprocess",  # worker.py as a child process
+    "temporal_cluster": "cluster",  # a Temporal cluster on PostgreSQL (tests/cluster)
 }
 
 

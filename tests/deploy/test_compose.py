@@ -14,6 +14,14 @@ import pytest
 import yaml
 
 from tierflow.activities import Settings
+from tierflow.cluster.layout import (
+    COMPOSE_CONFIG_DIR,
+    CONFIG_TEMPLATE,
+    SCHEMA_STEPS,
+    compose_schema_command,
+    compose_server_command,
+    compose_setup_command,
+)
 from tierflow.encryption import KEY_ID_ENV, KEYS_ENV
 from tierflow.identity import IdentitySettings
 from tierflow.server_limits import DYNAMIC_CONFIG
@@ -82,6 +90,33 @@ class TestComposeFile:
         command = " ".join(compose()["services"]["temporal-setup"]["command"])
         created = dict(re.findall(r"--name (\w+) --type (\w+)", command))
         assert created == search_attributes.cli_definitions()
+
+    def test_one_source_with_make_cluster(self) -> None:
+        """The schema steps, the server's command and configuration file, and the
+        registrations are those `make cluster` runs (tierflow/cluster/layout.py)."""
+        services = compose()["services"]
+
+        def words(service: str) -> str:
+            return " ".join(" ".join(services[service]["command"]).split())
+
+        assert words("temporal-schema") == compose_schema_command()
+        assert words("temporal-setup") == compose_setup_command()
+        assert words("temporal") == compose_server_command()
+        mounts = {m.split(":")[1]: m.split(":")[0] for m in services["temporal"]["volumes"]}
+        mounted = mounts[f"{COMPOSE_CONFIG_DIR}/{CONFIG_TEMPLATE.name}"]
+        assert (ROOT / mounted).resolve() == CONFIG_TEMPLATE
+
+    def test_the_server_reads_only_variables_compose_sets_or_defaults(self) -> None:
+        """Every variable the configuration template reads without a default is set."""
+        template = CONFIG_TEMPLATE.read_text()
+        bare = set(re.findall(r'\{\{-? env "(\w+)" \}\}', template))
+        bare |= set(re.findall(r'\(env "(\w+)"\) \}\}', template)) - set(
+            re.findall(r'default "[^"]*" \(env "(\w+)"\)', template)
+        )
+        assert {"POSTGRES_USER", "POSTGRES_PWD", "TEMPORAL_TLS_DIR"} <= bare
+        environment = compose()["services"]["temporal"]["environment"]
+        # TLS is off in the stack (the frontend stays on its network): its files go unread.
+        assert bare - {"TEMPORAL_TLS_DIR"} <= set(environment)
 
     def test_worker_never_forces_an_empty_channel_setting(self) -> None:
         """Channel variables pass through from the shell or stay unset: no empty default
@@ -195,7 +230,7 @@ class TestNothingInClearOrOpen:
             assert value.startswith(f"${{{variable}:?"), (service, key, value)
         schema = " ".join(services["temporal-schema"]["command"])
         assert "-u temporal " not in schema
-        assert schema.count('-u "$$SQL_USER"') == 5
+        assert schema.count('-u "$$SQL_USER"') == len(SCHEMA_STEPS)
 
     def test_the_server_runs_with_tierflows_limits(self) -> None:
         """The server reads the dynamic-config file mounted from deploy/, and that file holds
