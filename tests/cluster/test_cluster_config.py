@@ -8,6 +8,7 @@ import os
 import stat
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -25,7 +26,7 @@ from tierflow.connect import resolve
 
 def test_every_port_is_distinct_and_fits_temporals_membership_table(tmp_path: Path) -> None:
     layout = Layout(tmp_path, base_port=MAX_BASE_PORT)
-    assert len(set(layout.ports)) == len(layout.ports) == 2 * len(layout.services) + 2
+    assert len(set(layout.ports)) == len(layout.ports) == 2 * len(layout.services) + 3
     assert max(layout.ports) <= 32767  # a smallint in cluster_membership
     assert layout.frontend_port == MAX_BASE_PORT
     assert [s.name for s in layout.services] == [
@@ -47,6 +48,9 @@ def test_each_history_process_gets_ports_of_its_own(tmp_path: Path) -> None:
     assert frontend["TEMPORAL_FRONTEND_GRPC_PORT"] == "20000"
     assert frontend["TEMPORAL_HISTORY_SHARDS"] == "8"
     assert frontend["DB_PORT"] == str(layout.postgres_port)
+    # Only the frontend serves metrics (it alone counts actions); one port, one process.
+    assert frontend["TEMPORAL_METRICS_ADDRESS"] == f"127.0.0.1:{layout.metrics_port}"
+    assert "TEMPORAL_METRICS_ADDRESS" not in one
 
 
 @pytest.mark.skipif(
@@ -56,12 +60,7 @@ def test_the_server_renders_the_template_as_the_cluster_means(tmp_path: Path) ->
     """The server's own rendering of deploy/temporal-server.yaml for history-2."""
     layout = Layout(tmp_path, base_port=21000, shards=8)
     service = layout.service("history-2")
-    command = layout.server_command(bin_dir() / "server", service)
-    render = [*command[: command.index("start")], "render-config"]
-    render.remove("--allow-no-auth")
-    env = {"PATH": os.environ["PATH"], **layout.server_env(service, "secret")}
-    out = subprocess.run(render, env=env, capture_output=True, text=True, check=True).stdout
-    config = yaml.safe_load(out)
+    config = _rendered(layout, service.name)
     assert config["persistence"]["numHistoryShards"] == 8
     store = config["persistence"]["datastores"]["postgres-default"]["sql"]
     assert store["connectAddr"] == f"127.0.0.1:{layout.postgres_port}"
@@ -73,6 +72,22 @@ def test_the_server_renders_the_template_as_the_cluster_means(tmp_path: Path) ->
     assert config["publicClient"]["hostPort"] == layout.address
     assert config["dynamicConfigClient"]["filepath"] == str(DYNAMIC_CONFIG)
     assert CONFIG_TEMPLATE.read_text().startswith("# enable-template")
+    assert config["global"]["metrics"] is None
+    # The frontend alone serves Prometheus metrics, on its own port.
+    frontend = _rendered(layout, "frontend")["global"]["metrics"]["prometheus"]
+    assert frontend["listenAddress"] == f"127.0.0.1:{layout.metrics_port}"
+
+
+def _rendered(layout: Layout, name: str) -> dict[str, Any]:
+    """The server's ``render-config`` of the template, with process ``name``'s variables."""
+    service = layout.service(name)
+    command = layout.server_command(bin_dir() / "server", service)
+    render = [*command[: command.index("start")], "render-config"]
+    render.remove("--allow-no-auth")
+    env = {"PATH": os.environ["PATH"], **layout.server_env(service, "secret")}
+    out = subprocess.run(render, env=env, capture_output=True, text=True, check=True).stdout
+    config: dict[str, Any] = yaml.safe_load(out)
+    return config
 
 
 def test_the_test_ca_signs_a_server_and_client_certificates(tmp_path: Path) -> None:

@@ -139,6 +139,16 @@ class Layout:
         return self.base_port + 1
 
     @property
+    def metrics_port(self) -> int:
+        """The frontend's Prometheus metrics (plain HTTP, loopback): among them the ``action``
+        counters Temporal Cloud would bill, which only the frontend counts."""
+        return self.base_port + 3
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    @property
     def postgres_port(self) -> int:
         return self.base_port + 40
 
@@ -171,7 +181,7 @@ class Layout:
     @property
     def ports(self) -> list[int]:
         """Every port the cluster listens on."""
-        ports = [self.frontend_http_port, self.postgres_port]
+        ports = [self.frontend_http_port, self.metrics_port, self.postgres_port]
         for service in self.services:
             ports += [service.grpc_port, service.membership_port]
         return sorted(ports)
@@ -231,6 +241,8 @@ class Layout:
             "TEMPORAL_FRONTEND_HTTP_PORT": str(self.frontend_http_port),
             "DYNAMIC_CONFIG_FILE_PATH": str(DYNAMIC_CONFIG),
         }
+        if service.role == "frontend":
+            env["TEMPORAL_METRICS_ADDRESS"] = f"127.0.0.1:{self.metrics_port}"
         for other in self.services:
             # The template has one history section: each history process gets its own ports;
             # the others never listen on history's.
