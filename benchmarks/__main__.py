@@ -1,6 +1,7 @@
-"""Run Tierflow's benchmarks against a dev server of their own.
+"""Run Tierflow's benchmarks against a Temporal server of their own.
 
     python -m benchmarks [--suite all|throughput|latency|lateness|cost|capacity|memory]
+        [--target devserver|cluster]
         [--tickets N] [--agents 50] [--lateness-tickets 10000] [--spread-seconds 180]
         [--no-lateness-baseline] [--no-replay] [--json PATH] [--tiny]
         [--capacity-processes 1,2,4] [--capacity-kinds tierflow,baseline]
@@ -15,7 +16,8 @@ Prints the figures and the targets' verdicts, and writes them as JSON
 unless ``--json`` says otherwise). Before its server stops, every ticket history is replayed with
 the production worker's configuration (``--no-replay`` skips it, except in the fault suite);
 nondeterminism makes the command fail. The fault suite (``benchmarks.faults``) runs alone: it starts
-and breaks a dev server of its own.
+and breaks a server of its own. ``--target cluster`` runs any suite on a production-shaped cluster
+of its own (``make cluster``'s, docs/cluster.md) instead of the Temporal CLI's dev server.
 """
 
 from __future__ import annotations
@@ -34,20 +36,27 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from tierflow.cluster.layout import DEFAULT_SHARDS, HISTORY_PROCESSES, SERVER_VERSION
 from tierflow.config import DEFAULT_CACHE_SIZE, MAX_WORKER_PROCESSES
 from tierflow.replay import replay_all
 
 from . import capacity, cost, faults, latency, lateness, lifecycle, memory, report
-from .server import BenchServer, WorkerProcess, bench_server
+from .server import TARGETS, BenchServer, WorkerProcess, bench_server
 
 SUITES = ("throughput", "latency", "lateness", "cost", "capacity", "memory")
 DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
 FAULTS_JSON = Path(__file__).parent / "results" / "faults.json"
-# What each fault target runs Temporal on (the fault suite's --target).
+# What each target (--target) runs Temporal on: every JSON document names it.
 SERVERS = {
-    "devserver": "Temporal CLI dev server (SQLite file, stopped and restarted)",
-    "cluster": "Temporal server 1.29.1 cluster on PostgreSQL (make cluster: frontend, 2 history, "
-    "matching, worker processes; one killed at a time, PostgreSQL restarted)",
+    "devserver": "Temporal CLI dev server",
+    "cluster": f"Temporal server {SERVER_VERSION} cluster on PostgreSQL (make cluster: frontend, "
+    f"{HISTORY_PROCESSES} history, matching, worker processes; {DEFAULT_SHARDS} history shards; "
+    "mTLS)",
+}
+# ... and what the fault suite does to it.
+FAULT_SERVERS = {
+    "devserver": f"{SERVERS['devserver']} (SQLite file, stopped and restarted)",
+    "cluster": f"{SERVERS['cluster']}, one process killed at a time, PostgreSQL restarted",
 }
 
 
@@ -68,6 +77,8 @@ class Config:
     cache: int = DEFAULT_CACHE_SIZE
     sandbox: bool = True
     db_file: bool = False
+    # Which Temporal the suites run on: one of server.TARGETS.
+    target: str = "devserver"
     # Replay every ticket history with the production worker's configuration at the end.
     replay: bool = True
     shape: lifecycle.LifecycleShape = field(default_factory=lifecycle.LifecycleShape)
@@ -187,9 +198,11 @@ async def run(cfg: Config, console: Console, out: Path | None = None) -> dict[st
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
 
-    async with bench_server(cfg.db_file) as server:
-        storage = "SQLite file" if cfg.db_file else "SQLite in memory"
-        doc["temporal"] = {"server": f"Temporal CLI dev server ({storage})"}
+    async with bench_server(cfg.db_file, cfg.target) as server:
+        label = SERVERS[cfg.target]
+        if cfg.target == "devserver":
+            label += " (SQLite file)" if cfg.db_file else " (SQLite in memory)"
+        doc["temporal"] = {"target": cfg.target, "server": label}
         if "throughput" in cfg.suites:
             doc["throughput"] = await _throughput(server, cfg, console)
             save()
@@ -258,6 +271,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConf
     p.add_argument(
         "--db-file", action="store_true", help="server database on disk (default: in memory)"
     )
+    p.add_argument("--target", choices=TARGETS, default="devserver",
+                   help="Temporal: the dev server or make cluster's (docs/cluster.md)")  # fmt: skip
     c = p.add_argument_group("capacity suite (--suite capacity)")
     c.add_argument("--capacity-processes", type=_ints, help="worker process counts (1,2,4)")
     c.add_argument("--capacity-kinds", type=_kinds, help="tierflow,baseline (default both)")
@@ -286,16 +301,17 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConf
                    help="slow-channel groups beside the control (default: on)")  # fmt: skip
     f.add_argument("--channel-outage", type=float, help="seconds the chat webhook answers 503")
     f.add_argument("--sticky-timeout", type=float, help="the workers' sticky-queue timeout (3)")
-    f.add_argument("--target", choices=["devserver", "cluster"], default="devserver",
-                   help="Temporal: the dev server or make cluster's (docs/cluster.md)")  # fmt: skip
     f.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
                    help="kill a bare-Temporal baseline's worker alike (default: on)")  # fmt: skip
     args = p.parse_args(argv)
+    if args.db_file and args.target != "devserver":
+        p.error("--db-file is the dev server's: the cluster's database is PostgreSQL")
     if args.suite == "faults":
         return _fault_config(args), args.json or FAULTS_JSON
     suites = SUITES if args.suite == "all" else (args.suite,)
     cfg = Config.tiny(suites) if args.tiny else Config(suites=suites)
     cfg.db_file = args.db_file
+    cfg.target = args.target
     cfg.sandbox = args.sandbox
     cfg.lateness_baseline = args.lateness_baseline
     cfg.replay = args.replay
@@ -378,7 +394,7 @@ def run_faults(cfg: faults.FaultConfig, console: Console, out: Path) -> dict[str
     doc: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": report.machine(),
-        "temporal": {"server": SERVERS[cfg.target]},
+        "temporal": {"target": cfg.target, "server": FAULT_SERVERS[cfg.target]},
     }
     with tempfile.TemporaryDirectory(prefix="tierflow-faults-") as tmp:
         doc["faults"] = asyncio.run(faults.run(cfg, Path(tmp), console.print))

@@ -28,7 +28,6 @@ history is then replayed with the production worker's configuration (:mod:`tierf
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import sys
@@ -58,6 +57,7 @@ from .receivers import (
     WebhookReceiver,
     make_self_signed_cert,
 )
+from .server import worker_env
 from .stats import summarize
 
 Say = Callable[[str], None]
@@ -196,12 +196,6 @@ def _ticket(prefix: str) -> Ticket:
     return Ticket.model_validate(data)
 
 
-def _child_env(extra: dict[str, str]) -> dict[str, str]:
-    """The host's environment without its Tierflow or Temporal settings, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TIERFLOW_", "TEMPORAL_"))}
-    return env | extra
-
-
 class Suite:
     def __init__(self, cfg: FaultConfig, workdir: Path, say: Say) -> None:
         self.cfg = cfg
@@ -289,7 +283,7 @@ class Suite:
                     *("--task-queue", w.queue, "--cache", str(w.cache)),
                     *flags.split(),
                 ],
-                _child_env(channels),
+                worker_env(channels),
                 self.workdir / f"worker-{w.name}.log",
                 restart_delay=cfg.restart_delay,
             )
@@ -305,7 +299,7 @@ class Suite:
                         *(sys.executable, "-m", "benchmarks.worker_process", *bare),
                         *("--cache", str(cfg.cache), *flags.split()),
                     ],
-                    _child_env(self.server.client_env()),
+                    worker_env(self.server.client_env()),
                     self.workdir / "worker-baseline.log",
                     restart_delay=cfg.restart_delay,
                 )

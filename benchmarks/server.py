@@ -1,14 +1,18 @@
-"""The benchmark's own Temporal dev server and worker processes.
+"""The benchmark's own Temporal server and worker processes.
 
-Each run starts a dev server of its own on free ports, with its SQLite file in a temporary
-folder, so figures never mix with another run's tickets. Workers run in child processes
-(``benchmarks.worker_process``); their resident memory is sampled from ``/proc``.
+Each run starts a server of its own on free ports, so figures never mix with another run's
+tickets: by default the Temporal CLI's dev server, its SQLite in memory or in a temporary folder;
+with ``target="cluster"`` the production-shaped cluster of :mod:`tierflow.cluster` (separate
+frontend, history, matching and worker processes on PostgreSQL), its run directory and database
+in the temporary folder, reached over mTLS with the cluster's client certificate. Workers run in
+child processes (``benchmarks.worker_process``); their resident memory is sampled from ``/proc``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import subprocess
 import sys
@@ -28,21 +32,25 @@ from temporalio.testing import WorkflowEnvironment
 from tierflow.devserver import ensure_temporal_binary, free_port
 from tierflow.workflows import search_attributes
 
+from .fault_targets import ClusterServer
 from .profile import Sampler
 
 _ACTION = re.compile(r'^action\{action_type="([^"]+)",namespace="default"[^}]*\} (\S+)$')
+TARGETS = ("devserver", "cluster")
 
 
 @dataclass
 class BenchServer:
-    """A running dev server: its address, a Tierflow client and a plain-JSON client."""
+    """A running server: its address, a Tierflow client and a plain-JSON client."""
 
-    env: WorkflowEnvironment
     address: str
+    # The frontend's Prometheus metrics (the dev server's, or the cluster frontend's).
     metrics_url: str
     client: Client
     plain: Client
     workdir: Path
+    # What a worker process needs beyond --address to connect (the cluster's TEMPORAL_TLS_*).
+    client_env: dict[str, str] = field(default_factory=dict)
 
     def actions(self) -> dict[str, float]:
         """The server's own ``action`` counters (what Temporal Cloud would bill), by type."""
@@ -54,42 +62,81 @@ class BenchServer:
                 totals[m.group(1)] = totals.get(m.group(1), 0.0) + float(m.group(2))
         return totals
 
+    def child_env(self) -> dict[str, str] | None:
+        """A worker process's environment (None: the host's, as on the dev server)."""
+        return worker_env(self.client_env) if self.client_env else None
+
+
+def worker_env(client_env: dict[str, str]) -> dict[str, str]:
+    """The host's environment without its Temporal or Tierflow settings, plus the server's
+    client configuration: a worker connects to the run's server, never to the host's."""
+    host = {k: v for k, v in os.environ.items() if not k.startswith(("TIERFLOW_", "TEMPORAL_"))}
+    return host | client_env
+
 
 @contextlib.asynccontextmanager
-async def bench_server(db_file: bool = False) -> AsyncIterator[BenchServer]:
-    """Start a dev server on free ports; stop it and delete its data on exit.
+async def bench_server(
+    db_file: bool = False, target: str = "devserver"
+) -> AsyncIterator[BenchServer]:
+    """Start a server of the run's own; stop it and delete its data on exit.
 
-    By default its SQLite database is in memory (as ``WorkflowEnvironment.start_local`` and the
-    test suite run it). With ``db_file`` it is a file in the temporary folder: on a small
-    machine the server's synchronous disk writes then bound every figure, not Tierflow.
+    On the dev server, by default its SQLite database is in memory (as
+    ``WorkflowEnvironment.start_local`` and the test suite run it). With ``db_file`` it is a file in
+    the temporary folder: on a small machine the server's synchronous disk writes then bound every
+    figure, not Tierflow. ``target="cluster"`` brings up a cluster instead (``db_file`` does not
+    apply: its database is PostgreSQL).
     """
     with tempfile.TemporaryDirectory(prefix="tierflow-bench-") as tmp:
-        metrics_port = free_port()
-        db = ["--db-filename", str(Path(tmp) / "temporal.db")] if db_file else []
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(ensure_temporal_binary()),
-            search_attributes=search_attributes.ALL,
-            data_converter=pydantic_data_converter,
-            dev_server_log_level="error",
-            dev_server_extra_args=[
-                "--metrics-port",
-                str(metrics_port),
-                *db,
-            ],
+        if target == "cluster":
+            async with _cluster(Path(tmp)) as server:
+                yield server
+        else:
+            async with _devserver(Path(tmp), db_file) as server:
+                yield server
+
+
+@contextlib.asynccontextmanager
+async def _devserver(workdir: Path, db_file: bool) -> AsyncIterator[BenchServer]:
+    metrics_port = free_port()
+    db = ["--db-filename", str(workdir / "temporal.db")] if db_file else []
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(ensure_temporal_binary()),
+        search_attributes=search_attributes.ALL,
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+        dev_server_extra_args=["--metrics-port", str(metrics_port), *db],
+    )
+    try:
+        address = env.client.service_client.config.target_host
+        yield BenchServer(
+            address=address,
+            metrics_url=f"http://127.0.0.1:{metrics_port}/metrics",
+            client=env.client,
+            plain=await Client.connect(address),
+            workdir=workdir,
         )
-        try:
-            address = env.client.service_client.config.target_host
-            plain = await Client.connect(address)
-            yield BenchServer(
-                env=env,
-                address=address,
-                metrics_url=f"http://127.0.0.1:{metrics_port}/metrics",
-                client=env.client,
-                plain=plain,
-                workdir=Path(tmp),
-            )
-        finally:
-            await env.shutdown()
+    finally:
+        await env.shutdown()
+
+
+@contextlib.asynccontextmanager
+async def _cluster(workdir: Path) -> AsyncIterator[BenchServer]:
+    """The cluster, cold in ``workdir/cluster`` (test CA, database, schema, registrations);
+    down and purged on exit, so nothing of it keeps running or stays on disk."""
+    cluster = ClusterServer(workdir)
+    try:
+        await cluster.start()
+        client, plain = await cluster.clients()
+        yield BenchServer(
+            address=cluster.address,
+            metrics_url=cluster.cluster.layout.metrics_url,
+            client=client,
+            plain=plain,
+            workdir=workdir,
+            client_env=cluster.client_env(),
+        )
+    finally:
+        await asyncio.to_thread(cluster.close)
 
 
 def read_rss_kib(pid: int) -> tuple[int, int]:
@@ -162,6 +209,7 @@ class WorkerProcess:
                     str(ready),
                     *(["--chat-webhook", self.chat_webhook] if self.chat_webhook else []),
                 ],
+                env=self.server.child_env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

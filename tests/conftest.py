@@ -61,6 +61,7 @@ LANE_OF_FIXTURE = {
     "tierflow_command": "subprocess",  # `tierflow …` as a child process (seconds to start)
     "worker_script": "subprocess",  # worker.py as a child process
     "temporal_cluster": "cluster",  # a Temporal cluster on PostgreSQL (tests/cluster)
+    "cluster_benchmark": "cluster",  # the benchmarks on a cluster of their own (tests/cluster)
 }
 
 

@@ -155,6 +155,11 @@ class TestTinyRun:
             )
         assert doc["cost_baseline"]["per_lifecycle"]["heartbeats"] == 0
 
+    def test_the_document_names_its_server(self, doc: dict[str, Any]) -> None:
+        """The figures say which Temporal they came from: here the dev server's."""
+        assert doc["temporal"]["target"] == doc["config"]["target"] == "devserver"
+        assert doc["temporal"]["server"] == "Temporal CLI dev server (SQLite in memory)"
+
     def test_every_suite_ran(self, doc: dict[str, Any]) -> None:
         """``--tiny`` with no ``--suite`` runs every benchmark and records the machine."""
         assert {"throughput", "latency", "lateness", "cost", "capacity", "cost_reads"} <= set(doc)

@@ -3,14 +3,17 @@ brought up cold in a fresh run directory and taken down, database and all, after
 
 from __future__ import annotations
 
+import json
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from benchmarks.__main__ import main as run_benchmarks
 from tierflow.cluster.layout import MAX_BASE_PORT, PORT_SPAN, Layout
 from tierflow.cluster.processes import Cluster
 from tierflow.devserver import port_open
@@ -48,3 +51,20 @@ def temporal_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runni
         yield RunningCluster(cluster, cold, warm)
     finally:
         cluster.down(purge=True)
+
+
+ClusterBenchmark = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture(scope="session")
+def cluster_benchmark(tmp_path_factory: pytest.TempPathFactory) -> ClusterBenchmark:
+    """``python -m benchmarks <args> --target cluster --json <file>``: the benchmarks on a
+    cluster of their own (up cold, down and purged at the end); the figures as written."""
+
+    def run(*args: str) -> dict[str, Any]:
+        out = tmp_path_factory.mktemp("bench") / "figures.json"
+        run_benchmarks([*args, "--target", "cluster", "--json", str(out)])
+        written: dict[str, Any] = json.loads(out.read_text())
+        return written
+
+    return run
