@@ -410,13 +410,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if isinstance(cfg, faults.FaultConfig):
         doc = run_faults(cfg, console, out)
         report.render_faults(doc["faults"], console)
-        console.print(f"figures written to {out}")
+        console.print(f"on {doc['temporal']['server']}; figures written to {out}")
         return doc
     doc = asyncio.run(run(cfg, console, out))
     report.render(doc, console)
     if "memory" in doc:
         memory.render(doc["memory"], console)
-    console.print(f"figures written to {out}")
+    console.print(f"on {doc['temporal']['server']}; figures written to {out}")
     return doc
 
 
