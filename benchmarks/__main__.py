@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import functools
 import json
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -36,9 +37,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from tierflow.config import DEFAULT_CACHE_SIZE, MAX_WORKER_PROCESSES
 from tierflow.replay import replay_all
+from tierflow.worker import DEFAULT_WORKFLOW_TASK_SLOTS as DEFAULT_SLOTS
 
 from . import capacity, cost, faults, latency, lateness, lifecycle, memory, report
 from .server import BenchServer, WorkerProcess, bench_server
+from .worker_process import SLOTS_ENV
 
 SUITES = ("throughput", "latency", "lateness", "cost", "capacity", "memory")
 DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
@@ -177,7 +180,8 @@ async def run(cfg: Config, console: Console, out: Path | None = None) -> dict[st
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": report.machine(),
         "config": {k: v for k, v in vars(cfg).items() if k not in ("suites", "shape", "capacity")}
-        | {"lifecycle_shape_s": vars(cfg.shape), "capacity": vars(cfg.capacity)},
+        | {"lifecycle_shape_s": vars(cfg.shape), "capacity": vars(cfg.capacity)}
+        | {"tierflow_workflow_task_slots": int(os.environ.get(SLOTS_ENV) or DEFAULT_SLOTS)},
     }
     began = time.monotonic()
 
@@ -256,6 +260,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConf
         help="run workflows in Temporal's Python sandbox (default: on, as the worker does)",
     )
     p.add_argument(
+        "--workflow-task-slots",
+        type=int,
+        help="workflow tasks a Tierflow worker process runs at once (default: Tierflow's)",
+    )
+    p.add_argument(
         "--db-file", action="store_true", help="server database on disk (default: in memory)"
     )
     c = p.add_argument_group("capacity suite (--suite capacity)")
@@ -291,6 +300,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConf
     f.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
                    help="kill a bare-Temporal baseline's worker alike (default: on)")  # fmt: skip
     args = p.parse_args(argv)
+    if args.workflow_task_slots is not None:
+        if args.workflow_task_slots < 2:
+            p.error("--workflow-task-slots: at least 2")
+        # The worker processes read it (benchmarks.worker_process).
+        os.environ[SLOTS_ENV] = str(args.workflow_task_slots)
     if args.suite == "faults":
         return _fault_config(args), args.json or FAULTS_JSON
     suites = SUITES if args.suite == "all" else (args.suite,)
