@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import functools
 import json
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -39,9 +40,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from tierflow.cluster.layout import DEFAULT_SHARDS, HISTORY_PROCESSES, SERVER_VERSION
 from tierflow.config import DEFAULT_CACHE_SIZE, MAX_WORKER_PROCESSES
 from tierflow.replay import replay_all
+from tierflow.worker import DEFAULT_WORKFLOW_TASK_SLOTS as DEFAULT_SLOTS
 
 from . import capacity, cost, faults, latency, lateness, lifecycle, memory, report
 from .server import TARGETS, BenchServer, WorkerProcess, bench_server
+from .worker_process import SLOTS_ENV
 
 SUITES = ("throughput", "latency", "lateness", "cost", "capacity", "memory")
 DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
@@ -188,7 +191,8 @@ async def run(cfg: Config, console: Console, out: Path | None = None) -> dict[st
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": report.machine(),
         "config": {k: v for k, v in vars(cfg).items() if k not in ("suites", "shape", "capacity")}
-        | {"lifecycle_shape_s": vars(cfg.shape), "capacity": vars(cfg.capacity)},
+        | {"lifecycle_shape_s": vars(cfg.shape), "capacity": vars(cfg.capacity)}
+        | {"tierflow_workflow_task_slots": int(os.environ.get(SLOTS_ENV) or DEFAULT_SLOTS)},
     }
     began = time.monotonic()
 
@@ -269,6 +273,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConf
         help="run workflows in Temporal's Python sandbox (default: on, as the worker does)",
     )
     p.add_argument(
+        "--workflow-task-slots",
+        type=int,
+        help="workflow tasks a Tierflow worker process runs at once (default: Tierflow's)",
+    )
+    p.add_argument(
         "--db-file", action="store_true", help="server database on disk (default: in memory)"
     )
     p.add_argument("--target", choices=TARGETS, default="devserver",
@@ -306,6 +315,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config | faults.FaultConf
     args = p.parse_args(argv)
     if args.db_file and args.target != "devserver":
         p.error("--db-file is the dev server's: the cluster's database is PostgreSQL")
+    if args.workflow_task_slots is not None:
+        if args.workflow_task_slots < 2:
+            p.error("--workflow-task-slots: at least 2")
+        # The worker processes read it (benchmarks.worker_process).
+        os.environ[SLOTS_ENV] = str(args.workflow_task_slots)
     if args.suite == "faults":
         return _fault_config(args), args.json or FAULTS_JSON
     suites = SUITES if args.suite == "all" else (args.suite,)

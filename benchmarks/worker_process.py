@@ -29,6 +29,8 @@ from tierflow.connect import connect, connect_local, resolve
 from tierflow.logs import configure_logging
 from tierflow.worker import WorkerSettings, build_worker
 
+# How many workflow tasks a Tierflow benchmark worker runs at once, when not its default.
+SLOTS_ENV = "BENCH_WORKFLOW_TASK_SLOTS"
 # Temporal's own default for how long a dead worker's sticky tasks wait before any worker.
 TEMPORAL_STICKY_TIMEOUT = 10.0
 
@@ -56,6 +58,10 @@ def _worker(
         )
     settings = Settings(_env_file=None, chat_webhook_url=chat_webhook)
     tuning = WorkerSettings(max_cached_workflows=cache, workflow_sandbox=sandbox)
+    # `python -m benchmarks --workflow-task-slots N` (default: Tierflow's own default).
+    slots = os.environ.get(SLOTS_ENV)
+    if slots:
+        tuning.max_concurrent_workflow_tasks = int(slots)
     if sticky is not None:
         tuning.sticky_queue_timeout = sticky
     return build_worker(
