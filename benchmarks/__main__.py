@@ -40,7 +40,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from tierflow.cluster.layout import DEFAULT_SHARDS, HISTORY_PROCESSES, SERVER_VERSION
 from tierflow.config import DEFAULT_CACHE_SIZE, MAX_WORKER_PROCESSES
 from tierflow.replay import replay_all
-from tierflow.worker import DEFAULT_WORKFLOW_TASK_SLOTS as DEFAULT_SLOTS
 
 from . import capacity, cost, faults, latency, lateness, lifecycle, memory, report
 from .server import TARGETS, BenchServer, WorkerProcess, bench_server
@@ -192,7 +191,8 @@ async def run(cfg: Config, console: Console, out: Path | None = None) -> dict[st
         "machine": report.machine(),
         "config": {k: v for k, v in vars(cfg).items() if k not in ("suites", "shape", "capacity")}
         | {"lifecycle_shape_s": vars(cfg.shape), "capacity": vars(cfg.capacity)}
-        | {"tierflow_workflow_task_slots": int(os.environ.get(SLOTS_ENV) or DEFAULT_SLOTS)},
+        # None: Temporal's default.
+        | {"tierflow_workflow_task_slots": os.environ.get(SLOTS_ENV)},
     }
     began = time.monotonic()
 

@@ -48,20 +48,10 @@ log = structlog.get_logger("tierflow.worker")
 CHILD_STOP_TIMEOUT = 30.0
 
 
-# Workflow tasks one worker process runs at once unless told otherwise (Temporal's default is
-# 100, on up to 500 threads). A ticket's workflow task is pure Python under one GIL: run 100 at
-# once and each takes 100 times as long, and the next SLA timer, which the server starts only
-# when the task that armed it completes, starts that much late. Measured on two cores
-# (docs/benchmarks.md, capacity): with 8, a task's start-to-completion stays in milliseconds
-# under load and one process sustains several times the escalation rate it does with 100.
-DEFAULT_WORKFLOW_TASK_SLOTS = 8
-
-
 class WorkerSettings(BaseSettings):
     """How a Tierflow worker runs: cache, sandbox and tuning. Environment variables
     ``TIERFLOW_<FIELD>`` (e.g. ``TIERFLOW_MAX_CACHED_WORKFLOWS``); flags of ``tierflow worker``
-    override them. Unset tuning fields keep Temporal's defaults, but for the workflow task
-    slots (:data:`DEFAULT_WORKFLOW_TASK_SLOTS` unless a resource-based tuner is chosen)."""
+    override them. Unset tuning fields keep Temporal's defaults."""
 
     model_config = SettingsConfigDict(env_prefix="TIERFLOW_", extra="ignore", env_ignore_empty=True)
 
@@ -130,11 +120,8 @@ class WorkerSettings(BaseSettings):
                 use_worker_versioning=True,
                 default_versioning_behavior=VersioningBehavior.PINNED,
             )
-        workflow_slots = self.max_concurrent_workflow_tasks
-        if workflow_slots is None and "tuner" not in options:
-            workflow_slots = DEFAULT_WORKFLOW_TASK_SLOTS
         for name, value in (
-            ("max_concurrent_workflow_tasks", workflow_slots),
+            ("max_concurrent_workflow_tasks", self.max_concurrent_workflow_tasks),
             ("max_concurrent_activities", self.max_concurrent_activities),
             # A ticket's own wake-ups send as local activities: the same cap holds for them,
             # or a limit meant to spare a rate-limited mail relay would not.
