@@ -112,7 +112,8 @@ cluster-status: install
 	$(PY) -m tierflow.cluster status $(CLUSTER_ARGS)
 
 # The cluster lane: up cold and warm, tickets over mTLS through a history-process SIGKILL,
-# down (about a minute). Not in `make test`; `make bench` runs it.
+# down; then every benchmark suite at its tiny size on a cluster of its own (about four
+# minutes in all). Not in `make test`; `make bench` runs it.
 cluster-test: install postgresql
 	$(VENV)/bin/pytest -q -m cluster tests/cluster
 
