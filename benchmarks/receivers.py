@@ -188,6 +188,10 @@ class WebhookReceiver(_Log):
     def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         super().__init__()
         self.slow: Callable[[str], Slowness | None] = lambda key: None
+        # The sender's own limit on an answer (its item timeout), if known: an answer finished
+        # later reached a sender that had given up (the write into the socket's buffer still
+        # succeeds), so it is not a confirmation.
+        self.answer_within: float | None = None
         self.stalled = False
         self._stalled_connections = 0
         self._server = _Server(self, tls)
@@ -226,6 +230,7 @@ def _handler_for(hook: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def do_POST(self) -> None:
+            began = time.monotonic()
             length = int(self.headers.get("Content-Length") or 0)
             if length:
                 self.rfile.read(length)
@@ -259,7 +264,9 @@ def _handler_for(hook: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
                 hook.add(key, accepted=not down, confirmed=False)
                 self.close_connection = True
                 return
-            hook.add(key, accepted=not down, confirmed=True)
+            limit = hook.answer_within
+            in_time = limit is None or time.monotonic() - began <= limit
+            hook.add(key, accepted=not down, confirmed=in_time)
 
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: the suite reads the arrivals, not an access log."""
