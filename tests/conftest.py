@@ -9,6 +9,8 @@ nondeterminism fails the run (``--no-replay-net`` skips it).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import sys
 import uuid
@@ -26,9 +28,13 @@ from temporalio.testing import WorkflowEnvironment
 from tests import replaynet
 from tierflow.devserver import ensure_temporal_binary
 from tierflow.logs import configure_logging
-from tierflow.replay import replay_all
+from tierflow.replay import ReplayFailure, ReplayReport, replay_all
 from tierflow.server_limits import dev_server_args
 from tierflow.workflows import search_attributes
+
+# How long the session's replay net may take in its teardown: well within pytest-timeout's
+# 300 s for that teardown, with the server's shutdown after it.
+REPLAY_NET_BUDGET = 200.0
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -162,16 +168,28 @@ async def temporal_env(request: pytest.FixtureRequest) -> AsyncIterator[Workflow
         yield env
         interrupted = request.session.exitstatus == pytest.ExitCode.INTERRUPTED
         if not (interrupted or request.config.getoption("--no-replay-net")):
-            report = await replay_all(
-                env.client, skip=replaynet.left_out(), converters=replaynet.converters()
-            )
+            try:
+                # Within the teardown's own time limit (pytest-timeout's 300 s): a net that
+                # cannot finish is reported, never a hung session.
+                async with asyncio.timeout(REPLAY_NET_BUDGET):
+                    report = await replay_all(
+                        env.client, skip=replaynet.left_out(), converters=replaynet.converters()
+                    )
+            except TimeoutError:
+                report = ReplayReport(seconds=REPLAY_NET_BUDGET)
+                report.other_failures.append(
+                    ReplayFailure("*", "*", "*", False, "the replay net did not finish in time")
+                )
             request.config.stash[replaynet.REPORT] = report
             # An xdist worker sends its report home; the controller judges (below).
             worker_output = getattr(request.config, "workeroutput", None)
             if worker_output is not None:
                 worker_output[replaynet.WORKER_OUTPUT_KEY] = replaynet.to_wire(report)
     finally:
-        await env.shutdown()
+        # A dev server that does not stop must not hang the session either.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(30):
+                await env.shutdown()
 
 
 @pytest.fixture
