@@ -4,7 +4,6 @@ every ticket once even though a history process is SIGKILLed while their deadlin
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from temporalio.service import RPCError
 
 from benchmarks import fault_analysis, history, tickets
 from tests.cluster.conftest import RunningCluster
+from tests.waiting import eventually
 from tierflow.client import TicketClient, workflow_id_for
 from tierflow.cluster.layout import Layout
 from tierflow.cluster.processes import Cluster, ClusterError
@@ -108,16 +108,17 @@ async def test_tickets_escalate_once_through_a_history_process_kill(
     assert cluster.pid("history-1") is not None
 
     # The surviving history process takes the dead one's shards over; every ticket escalates.
-    deadline = time.monotonic() + 180
     fates: list[fault_analysis.Fate] = []
-    while time.monotonic() < deadline:
+
+    async def all_escalated() -> bool:
+        nonlocal fates
         try:
             fates = [fault_analysis.fate(w, await history.fetch(client, w)) for w in ids]
         except RPCError:  # a shard being handed over answers "unavailable" for a moment
             fates = []
-        if fates and all(f.escalated is not None for f in fates):
-            break
-        await asyncio.sleep(2)
+        return bool(fates) and all(f.escalated is not None for f in fates)
+
+    await eventually(all_escalated, within=180, every=2)
     assert len(fates) == TICKETS, "the tickets' histories could not be read"
     assert [f.lost for f in fates] == [None] * TICKETS
     assert [f.escalations for f in fates] == [1] * TICKETS
