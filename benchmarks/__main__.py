@@ -135,23 +135,33 @@ async def _throughput(server: BenchServer, cfg: Config, console: Console) -> dic
 
 
 async def _latency(server: BenchServer, cfg: Config, console: Console) -> dict[str, Any]:
+    """Tierflow's agents, then the bare baseline's twice: updates only (the shape the targets
+    were set against), and updates whose assignments notify in an activity, as Tierflow's do."""
     results: dict[str, latency.LatencyResult] = {}
-    for kind in ("tierflow", "baseline"):
-        label = "agent actions" if kind == "tierflow" else "agent actions (bare)"
+    runs = (
+        ("tierflow", "agent actions", False),
+        ("baseline", "agent actions (bare)", False),
+        ("baseline_same_work", "agent actions (bare, notifying on assign)", True),
+    )
+    for name, label, notifies in runs:
+        kind: lifecycle.Kind = "tierflow" if name == "tierflow" else "baseline"
         client = server.client if kind == "tierflow" else server.plain
         with _progress(console) as bar:
             task = bar.add_task(label, total=cfg.agents * cfg.actions_per_agent)
             async with WorkerProcess(server, kind, cfg.cache, cfg.sandbox) as worker:
-                results[kind] = await latency.run(
+                results[name] = await latency.run(
                     client,
                     worker.task_queue,
-                    kind="tierflow" if kind == "tierflow" else "baseline",
+                    kind=kind,
                     agents=cfg.agents,
                     tickets_per_agent=cfg.tickets_per_agent,
                     actions_per_agent=cfg.actions_per_agent,
                     progress=functools.partial(bar.advance, task),
+                    bare_notifies=notifies,
                 )
-    return report.latency(results["tierflow"], results["baseline"])
+    return report.latency(
+        results["tierflow"], results["baseline"], same_work=results["baseline_same_work"]
+    )
 
 
 async def _lateness_of(
@@ -215,16 +225,14 @@ async def run(cfg: Config, console: Console, out: Path | None = None) -> dict[st
             save()
         if "cost" in cfg.suites:
             with console.status("cost: standard lifecycles, counting actions"):
-                doc["cost"] = report.cost(
-                    await cost.run(
-                        server, "tierflow", cfg.cost_tickets, cfg.cache, cfg.shape, cfg.sandbox
+                counted = {
+                    kind: await cost.run(
+                        server, kind, cfg.cost_tickets, cfg.cache, cfg.shape, cfg.sandbox
                     )
-                )
-                doc["cost_baseline"] = report.cost(
-                    await cost.run(
-                        server, "baseline", cfg.cost_tickets, cfg.cache, cfg.shape, cfg.sandbox
-                    )
-                )
+                    for kind in ("tierflow", "baseline")
+                }
+                doc["cost"] = report.cost(counted["tierflow"], counted["baseline"])
+                doc["cost_baseline"] = report.cost(counted["baseline"])
             with console.status("cost: one UI view, one GET /tickets/{id}, one report row"):
                 doc["cost_reads"] = report.read_costs(
                     await cost.read_costs(server, cfg.cache, cfg.sandbox)

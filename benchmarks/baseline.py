@@ -125,14 +125,22 @@ class AgentView:
 @workflow.defn(name="BaselineAgentTicket")
 class BaselineAgentTicket:
     """An open ticket agents act on, in plain Temporal: updates that validate, change the
-    state and answer it (as Tierflow's ``note`` and ``assign``), nothing else."""
+    state and answer it (as Tierflow's ``note`` and ``assign``).
 
-    def __init__(self) -> None:
+    With ``notify_assignee``, an assignment also tells the new assignee and the host, in one
+    activity the answer does not wait for: the work Tierflow's ``assign`` does (its policy
+    notifies on assignment and syncs the host), so that this shape costs the same tasks.
+    """
+
+    @workflow.init
+    def __init__(self, notify_assignee: bool = False) -> None:
         self.notes: list[str] = []
         self.assignee: str | None = None
+        self.notify_assignee = notify_assignee
+        self.effects: set[asyncio.Task[list[dict[str, Any]]]] = set()
 
     @workflow.run
-    async def run(self) -> None:
+    async def run(self, notify_assignee: bool = False) -> None:
         workflow.upsert_search_attributes(
             [TICKET_STATE.value_set("tier1"), TICKET_TIER.value_set("tier1")]
         )
@@ -154,6 +162,16 @@ class BaselineAgentTicket:
     @workflow.update
     def assign(self, assignee: str) -> AgentView:
         self.assignee = assignee
+        if self.notify_assignee:
+            task = asyncio.create_task(
+                workflow.execute_activity(
+                    baseline_effects,
+                    {"event": "assigned", "to": [assignee, "sync"]},
+                    start_to_close_timeout=timedelta(seconds=30),
+                )
+            )
+            self.effects.add(task)
+            task.add_done_callback(self.effects.discard)
         return self._view()
 
     @assign.validator

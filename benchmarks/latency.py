@@ -61,9 +61,15 @@ async def open_tickets(
 
 
 async def open_bare_tickets(
-    client: Client, task_queue: str, count: int, concurrency: int = 32
+    client: Client,
+    task_queue: str,
+    count: int,
+    concurrency: int = 32,
+    *,
+    notify_assignee: bool = False,
 ) -> list[str]:
-    """Start ``count`` bare tickets; wait until each ran its first task (its tier-1 upsert)."""
+    """Start ``count`` bare tickets; wait until each ran its first task (its tier-1 upsert).
+    With ``notify_assignee`` their assignments notify as Tierflow's do (one activity)."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one() -> str:
@@ -71,6 +77,7 @@ async def open_bare_tickets(
         async with gate:
             await client.start_workflow(
                 baseline.BaselineAgentTicket.run,
+                notify_assignee,
                 id=workflow_id,
                 task_queue=task_queue,
                 search_attributes=baseline.initial_attributes(),
@@ -90,13 +97,15 @@ async def run(
     tickets_per_agent: int = 2,
     actions_per_agent: int = 20,
     progress: Callable[[], None] | None = None,
+    bare_notifies: bool = False,
 ) -> LatencyResult:
-    """Each agent alternates ``note`` and ``assign`` on its own tickets, as fast as answered."""
+    """Each agent alternates ``note`` and ``assign`` on its own tickets, as fast as answered.
+    ``bare_notifies``: the bare tickets' assignments notify too (Tierflow's always do)."""
     count = agents * tickets_per_agent
     if kind == "tierflow":
         ids = await open_tickets(client, task_queue, count, agents=agents)
     else:
-        ids = await open_bare_tickets(client, task_queue, count)
+        ids = await open_bare_tickets(client, task_queue, count, notify_assignee=bare_notifies)
     tc = TicketClient(client, task_queue)
     by_action: dict[str, list[float]] = {"note": [], "assign": []}
 
