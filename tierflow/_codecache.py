@@ -10,6 +10,13 @@ Code objects are immutable, so one compiled copy can serve every load: :func:`in
 finder in front of ``sys.meta_path`` that, for Tierflow's own modules only, hands Python's
 import system the code compiled on first load (recompiled if the file changes). The module is
 still executed afresh in each sandbox, exactly as before — only the compilation is shared.
+
+The sandbox also enters itself through a few lines of source it hands to ``exec``: to run an
+activation, and — once for every payload sequence it encodes, decodes or stores — to ask the
+workflow for its serialization context. ``exec`` of a string compiles it every time: under an
+agents' burst that was a tenth of the worker's CPU (py-spy, docs/benchmarks.md).
+:class:`SharedCodeRunner` is the SDK's sandboxed runner whose instances run those same lines
+compiled once per process; what runs, in which globals, is unchanged.
 """
 
 from __future__ import annotations
@@ -20,7 +27,16 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from types import CodeType, ModuleType
+from typing import Any, cast
+
+from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
+# The SDK's sandbox instance; private, so its use is pinned by tests/test_sandbox_cost.py.
+from temporalio.worker.workflow_sandbox._runner import _Instance
 
 PREFIX = "tierflow."
 
@@ -75,3 +91,24 @@ def compiled_paths() -> set[str]:
     """The source files whose compiled code is shared (for tests)."""
     with _lock:
         return {path for path, _mtime, _size in _codes}
+
+
+@lru_cache(maxsize=64)
+def sandbox_entry(source: str) -> CodeType:
+    """``source`` compiled as ``exec`` would compile it (the sandbox hands over a handful of
+    fixed strings; the cache's bound only guards against an SDK that builds them)."""
+    return compile(source, "<string>", "exec")
+
+
+class _SharedEntryInstance(_Instance):
+    def _run_code(self, code: str, **extra_globals: Any) -> None:
+        # exec takes a code object as it takes a string: the same lines, compiled once.
+        super()._run_code(cast(str, sandbox_entry(code)), **extra_globals)
+
+
+@dataclass(frozen=True)
+class SharedCodeRunner(SandboxedWorkflowRunner):
+    """Temporal's sandboxed runner, entering each sandbox through code compiled once."""
+
+    def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
+        return _SharedEntryInstance(det, self.runner_class, self.restrictions)

@@ -153,6 +153,6 @@ def _runner(existing: WorkflowRunner | None, *, sandboxed: bool) -> WorkflowRunn
         kwargs = {}
     else:
         return existing  # a host's own runner (unsandboxed, say) is the host's choice
-    return SandboxedWorkflowRunner(
+    return _codecache.SharedCodeRunner(
         restrictions=restrictions.with_passthrough_modules(*SANDBOX_PASSTHROUGH), **kwargs
     )

@@ -12,7 +12,7 @@ from temporalio.client import Client
 from benchmarks import memory, tickets
 from tests.benchmarks.conftest import RunBenchmark
 from tests.waiting import eventually
-from tierflow._codecache import compiled_paths
+from tierflow._codecache import compiled_paths, sandbox_entry
 from tierflow.activities import Settings, TierflowActivities
 from tierflow.client import TicketClient
 from tierflow.worker import WorkerSettings, build_worker
@@ -58,6 +58,21 @@ class TestInTheWorker:
             assert c.policy.sla != a.policy.sla
         # The sandbox loaded the workflow module through the shared compiled code.
         assert any(p.endswith("ticket.py") for p in compiled_paths())
+
+    async def test_the_sandbox_is_entered_through_code_compiled_once(
+        self, client: Client, task_queue: str
+    ) -> None:
+        """Every activation and serialization-context call of the sandboxed tickets ran
+        through the entry lines compiled once per process: many uses, a handful of compiles."""
+        tc = TicketClient(client, task_queue)
+        before = sandbox_entry.cache_info()
+        async with _worker(client, task_queue, cache=10):
+            for _ in range(3):
+                await tc.open(tickets.ticket("EN"), memory.far_policy())
+            await memory.wait_in_tier1(client, task_queue, 3, timeout=60)
+        after = sandbox_entry.cache_info()
+        assert after.hits - before.hits >= 3 * 2  # at least a load and an activation each
+        assert after.misses - before.misses <= 8  # the SDK's few fixed entry strings
 
     async def test_tickets_held_are_bounded_by_the_cache(
         self, client: Client, task_queue: str
