@@ -9,7 +9,12 @@ import pkgutil
 from pathlib import Path
 from types import ModuleType
 
-from temporalio.worker.workflow_sandbox._runner import _Instance
+from temporalio import workflow
+from temporalio.api.common.v1 import Payloads
+from temporalio.api.failure.v1 import Failure
+from temporalio.converter import DataConverter
+from temporalio.worker import WorkflowInstanceDetails
+from temporalio.worker.workflow_sandbox._runner import _fake_info, _Instance
 
 import tierflow.workflows
 from tierflow._codecache import (
@@ -20,6 +25,7 @@ from tierflow._codecache import (
     sandbox_entry,
 )
 from tierflow.plugin import SANDBOX_PASSTHROUGH, _runner
+from tierflow.workflows.ticket import TicketWorkflow
 
 
 def _load(name: str, path: list[str]) -> ModuleType:
@@ -60,6 +66,25 @@ class TestSharedCode:
         assert (first.answer(), second.answer()) == (1, 22)
 
 
+def _ticket_details() -> WorkflowInstanceDetails:
+    """What the worker hands a runner for a ticket, with the SDK's stand-in run info (as its
+    own ``prepare_workflow`` check does)."""
+    return WorkflowInstanceDetails(
+        payload_converter_factory=DataConverter.default._new_payload_converter,
+        failure_converter_class=DataConverter.default.failure_converter_class,
+        interceptor_classes=[],
+        defn=workflow._Definition.must_from_class(TicketWorkflow),
+        info=_fake_info,
+        randomness_seed=-1,
+        extern_functions={},
+        disable_eager_activity_execution=False,
+        worker_level_failure_exception_types=[],
+        patch_activation_callback=None,
+        last_completion_result=Payloads(),
+        last_failure=Failure(),
+    )
+
+
 class TestSharedEntry:
     def test_the_plugins_runner_enters_the_sandbox_through_shared_code(self) -> None:
         """The worker's sandboxed runner is the SDK's, with its instances' entry lines compiled
@@ -68,6 +93,18 @@ class TestSharedEntry:
         assert isinstance(runner, SharedCodeRunner)
         assert issubclass(_SharedEntryInstance, _Instance)
         assert _Instance._run_code.__code__.co_varnames[:2] == ("self", "code")
+
+    async def test_contexts_read_directly_are_the_ones_the_sandbox_gives(self) -> None:
+        """The serialization and external-store contexts a ticket's instance gives without
+        entering the sandbox equal the SDK's own answers from inside it."""
+        runner = _runner(None, sandboxed=True)
+        instance = runner.create_instance(_ticket_details())
+        assert isinstance(instance, _SharedEntryInstance)
+        assert instance._inside() is not None
+        for read in ("get_serialization_context", "get_external_store_context"):
+            direct = getattr(instance, read)(None)
+            assert direct == getattr(_Instance, read)(instance, None)
+            assert direct is not None
 
     def test_an_entry_is_compiled_once_and_runs_like_the_string(self) -> None:
         source = "__result = 6 * 7\n"

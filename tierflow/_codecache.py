@@ -17,6 +17,13 @@ workflow for its serialization context. ``exec`` of a string compiles it every t
 agents' burst that was a tenth of the worker's CPU (py-spy, docs/benchmarks.md).
 :class:`SharedCodeRunner` is the SDK's sandboxed runner whose instances run those same lines
 compiled once per process; what runs, in which globals, is unchanged.
+
+Two of those entries only read: the serialization context and the external-store context of a
+payload are built from the run's info and its pending commands (plain attribute reads and the
+SDK's own dataclasses; no import, no workflow code). Entering the sandbox for them — swapping
+the builtins and the import machinery in and out, for every payload sequence — was another
+tenth of the worker's CPU, so these instances ask the workflow's in-sandbox object directly;
+activations (the workflow's code) still run inside, as before.
 """
 
 from __future__ import annotations
@@ -33,10 +40,15 @@ from types import CodeType, ModuleType
 from typing import Any, cast
 
 from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-# The SDK's sandbox instance; private, so its use is pinned by tests/test_sandbox_cost.py.
+# Private parts of the SDK (its sandbox instance, the command a payload belongs to): their use
+# is pinned by tests/test_sandbox_cost.py, so that an SDK that moves them fails there.
+from temporalio.worker._command_aware_visitor import CommandInfo
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from temporalio.worker.workflow_sandbox._runner import _Instance
+
+# The name the SDK's instance gives the workflow's object in the sandbox's globals.
+_IN_SANDBOX = "__temporal_in_sandbox"
 
 PREFIX = "tierflow."
 
@@ -104,6 +116,22 @@ class _SharedEntryInstance(_Instance):
     def _run_code(self, code: str, **extra_globals: Any) -> None:
         # exec takes a code object as it takes a string: the same lines, compiled once.
         super()._run_code(cast(str, sandbox_entry(code)), **extra_globals)
+
+    def _inside(self) -> Any:
+        """The workflow's object inside the sandbox (None before it exists)."""
+        return self.globals_and_locals.get(_IN_SANDBOX)
+
+    def get_serialization_context(self, command_info: CommandInfo | None) -> Any:
+        inside = self._inside()
+        if inside is None:
+            return super().get_serialization_context(command_info)
+        return inside.get_serialization_context(command_info)
+
+    def get_external_store_context(self, command_info: CommandInfo | None) -> Any:
+        inside = self._inside()
+        if inside is None:
+            return super().get_external_store_context(command_info)
+        return inside.get_external_store_context(command_info)
 
 
 @dataclass(frozen=True)
