@@ -71,7 +71,7 @@ FULL_SCALE_TESTS := tests/interfaces/test_api_fuzz.py tests/interfaces/test_clie
 # The sizes of the figures in docs/benchmarks.md (benchmarks/results/latest.json); BENCH_ARGS
 # overrides them. The capacity configurations are profiled with py-spy (raw stacks in .data/).
 BENCH_ARGS ?= --cache 12000 --spread-seconds 300 --lead-seconds 360 --capacity-window 20 \
-	--capacity-rates 5,10,15,20,30,40,60 --profile .data/profiles
+	--capacity-rates 20,30,40,50,60,80 --profile .data/profiles
 
 bench: temporal
 	$(VENV)/bin/python -m benchmarks $(BENCH_ARGS)

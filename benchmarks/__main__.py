@@ -135,32 +135,31 @@ async def _throughput(server: BenchServer, cfg: Config, console: Console) -> dic
 
 
 async def _latency(server: BenchServer, cfg: Config, console: Console) -> dict[str, Any]:
-    """Tierflow's agents, then the bare baseline's twice: updates only (the shape the targets
-    were set against), and updates whose assignments notify in an activity, as Tierflow's do."""
-    results: dict[str, latency.LatencyResult] = {}
-    runs = (
-        ("tierflow", "agent actions", False),
-        ("baseline", "agent actions (bare)", False),
-        ("baseline_same_work", "agent actions (bare, notifying on assign)", True),
-    )
-    for name, label, notifies in runs:
-        kind: lifecycle.Kind = "tierflow" if name == "tierflow" else "baseline"
-        client = server.client if kind == "tierflow" else server.plain
-        with _progress(console) as bar:
-            task = bar.add_task(label, total=cfg.agents * cfg.actions_per_agent)
-            async with WorkerProcess(server, kind, cfg.cache, cfg.sandbox) as worker:
-                results[name] = await latency.run(
-                    client,
-                    worker.task_queue,
-                    kind=kind,
-                    agents=cfg.agents,
-                    tickets_per_agent=cfg.tickets_per_agent,
-                    actions_per_agent=cfg.actions_per_agent,
-                    progress=functools.partial(bar.advance, task),
-                    bare_notifies=notifies,
-                )
+    """Agents' round trips in two pairs, each Tierflow beside the bare workflow doing the same
+    work: actions that only change the ticket (the policy notifies nobody on assignment), and
+    assignments that tell the assignee and the host in an activity (Tierflow's default)."""
+    results: dict[tuple[str, bool], latency.LatencyResult] = {}
+    for notifying in (False, True):
+        for kind in ("tierflow", "baseline"):
+            label = f"agent actions ({kind}{', notifying' if notifying else ''})"
+            client = server.client if kind == "tierflow" else server.plain
+            with _progress(console) as bar:
+                task = bar.add_task(label, total=cfg.agents * cfg.actions_per_agent)
+                async with WorkerProcess(server, kind, cfg.cache, cfg.sandbox) as worker:
+                    results[kind, notifying] = await latency.run(
+                        client,
+                        worker.task_queue,
+                        kind="tierflow" if kind == "tierflow" else "baseline",
+                        agents=cfg.agents,
+                        tickets_per_agent=cfg.tickets_per_agent,
+                        actions_per_agent=cfg.actions_per_agent,
+                        progress=functools.partial(bar.advance, task),
+                        notifying=notifying,
+                    )
     return report.latency(
-        results["tierflow"], results["baseline"], same_work=results["baseline_same_work"]
+        results["tierflow", False],
+        results["baseline", False],
+        notifying=(results["tierflow", True], results["baseline", True]),
     )
 
 

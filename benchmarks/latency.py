@@ -42,12 +42,20 @@ class LatencyResult:
 
 
 async def open_tickets(
-    client: Client, task_queue: str, count: int, concurrency: int = 32, *, agents: int = 0
+    client: Client,
+    task_queue: str,
+    count: int,
+    concurrency: int = 32,
+    *,
+    agents: int = 0,
+    notify_on_assignment: bool = True,
 ) -> list[str]:
     """Open ``count`` tickets whose SLA will not fire during the run; wait until in tier 1.
     Their policy names ``agents`` frontline agents, who may act on them."""
     tc = TicketClient(client, task_queue)
-    policy = tickets.policy(timedelta(days=1), agents=agents)
+    policy = tickets.policy(
+        timedelta(days=1), agents=agents, notify_on_assignment=notify_on_assignment
+    )
     gate = asyncio.Semaphore(concurrency)
 
     async def one() -> str:
@@ -97,15 +105,19 @@ async def run(
     tickets_per_agent: int = 2,
     actions_per_agent: int = 20,
     progress: Callable[[], None] | None = None,
-    bare_notifies: bool = False,
+    notifying: bool = True,
 ) -> LatencyResult:
     """Each agent alternates ``note`` and ``assign`` on its own tickets, as fast as answered.
-    ``bare_notifies``: the bare tickets' assignments notify too (Tierflow's always do)."""
+    ``notifying``: an assignment tells the assignee and the host, in an activity the answer
+    does not wait for (Tierflow's policy setting; the bare tickets do the same); without it an
+    action only changes the ticket and answers."""
     count = agents * tickets_per_agent
     if kind == "tierflow":
-        ids = await open_tickets(client, task_queue, count, agents=agents)
+        ids = await open_tickets(
+            client, task_queue, count, agents=agents, notify_on_assignment=notifying
+        )
     else:
-        ids = await open_bare_tickets(client, task_queue, count, notify_assignee=bare_notifies)
+        ids = await open_bare_tickets(client, task_queue, count, notify_assignee=notifying)
     tc = TicketClient(client, task_queue)
     by_action: dict[str, list[float]] = {"note": [], "assign": []}
 

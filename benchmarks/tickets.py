@@ -57,9 +57,11 @@ def policy(
     warning_fraction: float = 0.5,
     tier2_resolution: str = NEVER,
     agents: int = 0,
+    notify_on_assignment: bool = True,
 ) -> Policy:
     """The default policy with a tier-1 resolution target of ``resolution`` for every
     priority; after the automatic escalation, tier 2 gets ``tier2_resolution``.
+    ``notify_on_assignment=False``: an assignment tells nobody (nor the host).
 
     Level 1 of the ladder ("notify_owner + reassign_next_tier") fires at the breach; the
     later levels are pushed out of reach so one breach costs one escalation. ``agents`` named
@@ -91,6 +93,7 @@ def policy(
         "repeat_last": False,
     }
     data["follow_up"] = {"delay": _ms(follow_up), "survey": True, "reopen_below": 3}
+    data.setdefault("notify", {})["on_assignment"] = notify_on_assignment
     return policy_from_data(data, "<benchmark policy>")
 
 
