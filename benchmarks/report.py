@@ -290,6 +290,17 @@ def _render_capacity(cap: dict[str, Any], console: Console) -> None:
         console.print(f"  {c['kind']}, {c['processes']} processes: {steps}")
 
 
+def _ratios_text(r: dict[str, Any], keys: tuple[str, ...]) -> str:
+    """``1.03 / 1.12 / …`` for ``keys`` of a ratios dict, ``—`` where the baseline's was 0."""
+    return " / ".join("—" if r.get(k) is None else f"{r[k]:g}" for k in keys)
+
+
+def _latency_pairs(a: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """The agents' pairs of the latency figures that ran, each with its label."""
+    pairs = ((a, "actions only"), (a.get("notifying"), "assignments notify"))
+    return [(pair, label) for pair, label in pairs if pair]
+
+
 def _verdict(met: bool | None) -> str:
     return "[green]met[/]" if met else ("[dim]n/a[/]" if met is None else "[red]missed[/]")
 
@@ -319,9 +330,7 @@ def render(doc: dict[str, Any], console: Console) -> None:
             f"{a['agents']} agents, {a['actions']} updates",
             f"{a['actions_per_s']} updates/s",
         )
-        for pair, label in ((a, "actions only"), (a.get("notifying"), "assignments notify")):
-            if not pair:
-                continue
+        for pair, label in _latency_pairs(a):
             for who, figures in (("Tierflow", pair), ("bare Temporal", pair.get("baseline"))):
                 if figures:
                     rt = figures["round_trip_ms"]
@@ -335,9 +344,7 @@ def render(doc: dict[str, Any], console: Console) -> None:
                 table.add_row(
                     "",
                     f"{label}: ratio p50 / p95 / p99 (Tierflow ÷ bare)",
-                    " / ".join(
-                        "—" if r.get(k) is None else f"{r[k]:g}" for k in ("p50", "p95", "p99")
-                    ),
+                    _ratios_text(r, ("p50", "p95", "p99")),
                 )
     if lt := doc.get("lateness"):
         table.add_row(
@@ -352,7 +359,7 @@ def render(doc: dict[str, Any], console: Console) -> None:
             table.add_row(
                 "",
                 "ratio p50 / p99 / max (Tierflow ÷ bare)",
-                " / ".join("—" if r.get(k) is None else f"{r[k]:g}" for k in ("p50", "p99", "max")),
+                _ratios_text(r, ("p50", "p99", "max")),
             )
         table.add_row(
             "",
@@ -403,8 +410,8 @@ def render(doc: dict[str, Any], console: Console) -> None:
             _verdict(c["target"]["met"]),
         )
     if a := doc.get("latency"):
-        for pair, label in ((a, "actions only"), (a.get("notifying"), "assignments notify")):
-            if pair and "target" in pair:
+        for pair, label in _latency_pairs(a):
+            if "target" in pair:
                 r = pair["round_trip_vs_baseline"]
                 targets.add_row(
                     f"agents' round trip p50, p99 <= {TARGET_ROUND_TRIP_VS_BARE:g} x bare, {label}",
